@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make run` opens the app, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench format clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/stylist
+
+lint: $(STAMP)
+	$(BIN)/ruff check stylist tests models
+	$(BIN)/ruff format --check stylist tests models
+
+test: lint
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m tests.benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff format stylist tests models
+	$(BIN)/ruff check --fix stylist tests models
+
+clean:
+	rm -rf $(VENV) build *.egg-info
