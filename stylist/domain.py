@@ -1,0 +1,70 @@
+"""Plain data shared by every part of Stylist: categories, items, outfits, verdicts."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Category(str, enum.Enum):
+    TOP = "top"  # jackets and coats included, as in FashionNet's three slots
+    BOTTOM = "bottom"
+    SHOES = "shoes"
+    ONE_PIECE = "one-piece"
+    OTHER = "other"  # hats, bags, accessories
+    UNSORTED = "unsorted"
+
+    @classmethod
+    def parse(cls, text: str) -> Category:
+        """A category from what a person typed: 'tops', 'Shoes', 'one_piece' …"""
+        key = text.strip().lower().replace("_", "-")
+        aliases = {"tops": "top", "bottoms": "bottom", "shoe": "shoes", "onepiece": "one-piece"}
+        key = aliases.get(key, key)
+        try:
+            return cls(key)
+        except ValueError:
+            names = ", ".join(c.value for c in cls)
+            raise ValueError(f"unknown category {text!r} (choose one of: {names})") from None
+
+
+# The three slots of a FashionNet outfit, in order.
+OUTFIT_SLOTS = (Category.TOP, Category.BOTTOM, Category.SHOES)
+
+
+class CategorySource(str, enum.Enum):
+    USER = "user"  # the person said so; never overwritten by a guess
+    AUTO = "auto"  # guessed (folder name or the category head)
+
+
+class Verdict(str, enum.Enum):
+    LIKE = "like"
+    DISLIKE = "dislike"
+
+
+@dataclass
+class Item:
+    id: int
+    sha256: str
+    original_name: str
+    stored_file: str  # relative to the home's data folder
+    working_file: str
+    thumbnail_file: str
+    category: Category
+    category_source: CategorySource | None
+    category_confidence: float | None
+    width: int
+    height: int
+    added_at: str  # ISO 8601, UTC
+    colours: list[str] = field(default_factory=list)  # "#rrggbb", most dominant first
+    tags: list[str] = field(default_factory=list)
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class Outfit:
+    top: int
+    bottom: int
+    shoes: int
+
+    def ids(self) -> tuple[int, int, int]:
+        return (self.top, self.bottom, self.shoes)

@@ -1,0 +1,110 @@
+"""Where Stylist keeps things: one place decides every path the program writes to.
+
+By default the library lives in the platform's user data directory for "Stylist" (appdirs) and
+settings in its user config directory. ``STYLIST_HOME`` (or ``--home DIR`` on the command line)
+moves all of it under one folder, which is what the tests always do.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from stylist import APP_NAME
+
+HOME_ENV = "STYLIST_HOME"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every location of one Stylist home."""
+
+    data_dir: Path
+    config_dir: Path
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "library.sqlite3"
+
+    @property
+    def originals(self) -> Path:
+        """The photos as imported, byte for byte, named by content hash."""
+        return self.data_dir / "photos"
+
+    @property
+    def working(self) -> Path:
+        """Working copies for the models: long side at most 640 px, sRGB, no metadata."""
+        return self.data_dir / "working"
+
+    @property
+    def thumbnails(self) -> Path:
+        return self.data_dir / "thumbnails"
+
+    @property
+    def incoming(self) -> Path:
+        """Files on their way in or out of the library (see ``library.store``)."""
+        return self.data_dir / "incoming"
+
+    @property
+    def features(self) -> Path:
+        """Cached backbone features (one file per item set and backbone)."""
+        return self.data_dir / "features"
+
+    @property
+    def models(self) -> Path:
+        """Downloaded backbones and the person's own matching networks."""
+        return self.data_dir / "models"
+
+    @property
+    def settings_file(self) -> Path:
+        return self.config_dir / "settings.json"
+
+    @property
+    def demo_home(self) -> Path:
+        """The demo wardrobe lives in a home of its own, apart from the person's library."""
+        return self.data_dir / "demo"
+
+    def stored_dirs(self) -> tuple[Path, ...]:
+        """Folders that hold only files belonging to library rows."""
+        return (self.originals, self.working, self.thumbnails)
+
+    def ensure(self) -> Paths:
+        for folder in (self.data_dir, self.config_dir, *self.stored_dirs(), self.incoming):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def for_home(home: str | os.PathLike[str]) -> Paths:
+    """All data and settings under one folder."""
+    root = Path(home).expanduser().resolve()
+    return Paths(data_dir=root, config_dir=root / "config")
+
+
+def resolve(home: str | os.PathLike[str] | None = None) -> Paths:
+    """The home to use: an explicit folder, else ``STYLIST_HOME``, else the platform's folders."""
+    if home:
+        return for_home(home)
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return for_home(env)
+    import appdirs
+
+    return Paths(
+        data_dir=Path(appdirs.user_data_dir(APP_NAME, appauthor=False)),
+        config_dir=Path(appdirs.user_config_dir(APP_NAME, appauthor=False)),
+    )
+
+
+def repo_root() -> Path:
+    """The source tree (holds ``models/`` and ``resources/``)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def models_dir() -> Path:
+    """Shipped models: ONNX backbones, manifests, matching networks, category heads."""
+    return repo_root() / "models"
+
+
+def resources_dir() -> Path:
+    return repo_root() / "resources"
