@@ -58,6 +58,8 @@ class Item:
     colours: list[str] = field(default_factory=list)  # "#rrggbb", most dominant first
     tags: list[str] = field(default_factory=list)
     notes: str = ""
+    guess: Category | None = None  # the category head's guess, kept for the person to confirm
+    guess_confidence: float | None = None
 
 
 @dataclass(frozen=True)

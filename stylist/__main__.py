@@ -1,0 +1,5 @@
+import sys
+
+from stylist.cli import main
+
+sys.exit(main())

@@ -1,0 +1,300 @@
+"""The command line: ``stylist`` opens the app, ``stylist <command>`` works headless.
+
+Exit status: 0 on success, 1 when some inputs failed, 2 on usage errors. ``--json`` gives output
+for scripts. Expected failures print one readable line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from stylist import __version__
+from stylist.domain import Category, Item
+from stylist.errors import StylistError, UsageError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
+
+    def __init__(self, label: str, stream=None, enabled: bool | None = None) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int, current: str) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if done < total and now - self._last < 0.1:
+            return
+        self._last = now
+        width = 30
+        filled = int(width * done / total) if total else width
+        bar = "#" * filled + "-" * (width - filled)
+        text = f"\r{self.label} [{bar}] {done}/{total} {current[:40]:<40}"
+        self.stream.write(text)
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _category(text: str) -> Category:
+    try:
+        return Category.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _item_json(stylist, item: Item) -> dict:
+    lib = stylist.library
+    return {
+        "id": item.id,
+        "category": item.category.value,
+        "category_source": item.category_source.value if item.category_source else None,
+        "category_confidence": item.category_confidence,
+        "guess": item.guess.value if item.guess else None,
+        "guess_confidence": item.guess_confidence,
+        "original_name": item.original_name,
+        "file": str(lib.file_path(item.stored_file)),
+        "working_file": str(lib.file_path(item.working_file)),
+        "thumbnail": str(lib.file_path(item.thumbnail_file)),
+        "sha256": item.sha256,
+        "width": item.width,
+        "height": item.height,
+        "colours": item.colours,
+        "tags": item.tags,
+        "notes": item.notes,
+        "added_at": item.added_at,
+    }
+
+
+def _print_failures(failed: Sequence[tuple[Path, str]]) -> None:
+    for path, reason in failed:
+        print(f"  {path}: {reason}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_import(stylist, args) -> int:
+    report = stylist.import_photos(
+        args.paths, category=args.category, progress=ProgressBar("Importing")
+    )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "added": [item.id for item in report.added],
+                    "duplicates": [str(p) for p in report.duplicates],
+                    "failed": [{"path": str(p), "reason": r} for p, r in report.failed],
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(
+            f"Imported {len(report.added)} photo(s); {len(report.duplicates)} already in the "
+            f"library; {len(report.failed)} failed."
+        )
+        if report.failed:
+            print("These could not be imported:", file=sys.stderr)
+            _print_failures(report.failed)
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def cmd_items(stylist, args) -> int:
+    items = stylist.items(args.category)
+    if args.json:
+        print(json.dumps([_item_json(stylist, item) for item in items], indent=2))
+        return EXIT_OK
+    for item in items:
+        source = item.category_source.value if item.category_source else "-"
+        confidence = f"{item.category_confidence:.2f}" if item.category_confidence else "   -"
+        guess = ""
+        if item.category == Category.UNSORTED and item.guess:
+            guess = f"  (looks like {item.guess.value}, {item.guess_confidence:.2f})"
+        print(
+            f"{item.id:6d}  {item.category.value:<9} {source:<4} {confidence}  "
+            f"{item.original_name}{guess}"
+        )
+    if not items:
+        print("No items.")
+    return EXIT_OK
+
+
+def cmd_set_category(stylist, args) -> int:
+    item = stylist.set_category(args.id, args.category)
+    print(f"Item {item.id} is now {item.category.value}.")
+    return EXIT_OK
+
+
+def cmd_remove(stylist, args) -> int:
+    removed = stylist.remove(args.ids)
+    print(f"Removed {len(removed)} item(s) and their files.")
+    return EXIT_OK
+
+
+def cmd_info(stylist, args) -> int:
+    info = stylist.info()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "data_dir": str(info.data_dir),
+                    "config_dir": str(info.config_dir),
+                    "database": str(info.database),
+                    "database_bytes": info.database_bytes,
+                    "photos_bytes": info.photos_bytes,
+                    "counts": info.counts,
+                    "total": info.total,
+                },
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    print(f"Library:   {info.data_dir}")
+    print(f"Settings:  {info.config_dir}")
+    print(f"Database:  {info.database} ({_size(info.database_bytes)})")
+    print(f"Photos:    {_size(info.photos_bytes)} (originals, working copies, thumbnails)")
+    print(f"Items:     {info.total}")
+    for category, n in info.counts.items():
+        print(f"  {category:<10} {n}")
+    return EXIT_OK
+
+
+def cmd_check(stylist, args) -> int:
+    report = stylist.check(repair=args.repair)
+    if report.settled_on_open:
+        print(f"Finished {report.settled_on_open} interrupted file operation(s) on open.")
+    print(f"Checked {report.items} item(s).")
+    for message in report.database_messages:
+        print(f"  database: {message}")
+    for message in report.missing_files:
+        print(f"  {message}")
+    for orphan in report.orphans:
+        print(f"  orphan file: {orphan}")
+    for message in report.repaired:
+        print(f"  repaired: {message}")
+    if report.consistent:
+        print("The library is consistent.")
+        return EXIT_OK
+    if args.repair and report.repaired:
+        again = stylist.check()
+        if again.consistent:
+            print("The library is consistent now.")
+            return EXIT_OK
+    if not args.repair:
+        print("Run `stylist check --repair` to mend what can be mended.")
+    return EXIT_FAILED
+
+
+def cmd_demo(stylist, args) -> int:
+    from stylist.service import Stylist
+
+    demo, report = Stylist.open_demo(stylist.paths, reset=args.reset)
+    with demo:
+        counts = demo.library.counts()
+        if report is not None:
+            print(f"Loaded the demo wardrobe: {len(report.added)} photos.")
+        print(f"Demo home: {demo.paths.data_dir}")
+        print(", ".join(f"{n} {c}" for c, n in counts.items() if n))
+        print("Use it with: stylist --demo <command>   (for example: stylist --demo items)")
+        return EXIT_FAILED if report is not None and report.failed else EXIT_OK
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"
+
+
+# --------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stylist",
+        description="Stylist: outfits from your own wardrobe. Without a command, opens the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"stylist {__version__}")
+    parser.add_argument("--home", metavar="DIR", help="keep the library and settings in DIR")
+    parser.add_argument(
+        "--demo", action="store_true", help="work on the demo wardrobe (see `stylist demo`)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, func: Callable, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("import", cmd_import, "import photos from files and folders")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--category", type=_category, help="the category of every photo imported")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = command("items", cmd_items, "list the items in the library")
+    p.add_argument("--category", type=_category)
+    p.add_argument("--json", action="store_true")
+
+    p = command("set-category", cmd_set_category, "set an item's category (yours always wins)")
+    p.add_argument("id", type=int)
+    p.add_argument("category", type=_category)
+
+    p = command("remove", cmd_remove, "remove items and their files")
+    p.add_argument("ids", nargs="+", type=int, metavar="ID")
+
+    p = command("info", cmd_info, "where the library lives and what it holds")
+    p.add_argument("--json", action="store_true")
+
+    p = command("check", cmd_check, "check the library's database and files")
+    p.add_argument("--repair", action="store_true", help="remove orphans, remake lost copies")
+
+    p = command("demo", cmd_demo, "load the demo wardrobe into a home of its own")
+    p.add_argument("--reset", action="store_true", help="load it afresh")
+    return parser
+
+
+def open_app(args) -> int:
+    print(
+        "The Stylist window is not part of this version yet. Everything works from the "
+        "command line: run `stylist --help`, or `stylist demo` to try the demo wardrobe."
+    )
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        return open_app(args)
+    from stylist import paths as paths_mod
+    from stylist.service import Stylist
+
+    try:
+        base = paths_mod.resolve(args.home)
+        if args.demo and args.command != "demo":
+            stylist, _ = Stylist.open_demo(base)
+        else:
+            stylist = Stylist(base)
+        with stylist:
+            return args.func(stylist, args)
+    except UsageError as exc:
+        print(f"stylist: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except StylistError as exc:
+        print(f"stylist: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("\nstylist: cancelled; everything finished before stays stored.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""The library's SQLite schema and its migrations.
+
+The schema version is SQLite's ``user_version``. Each migration moves the database one version up
+inside one transaction, so a database made by any older Stylist opens and is upgraded in place;
+a database made by a newer Stylist is refused rather than damaged.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from stylist.errors import StylistError
+
+# Migration N (index N - 1) takes a database from version N - 1 to version N.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: items and their features.
+    """
+    CREATE TABLE items (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL UNIQUE,
+        original_name TEXT NOT NULL,
+        stored_file TEXT NOT NULL,
+        working_file TEXT NOT NULL,
+        thumbnail_file TEXT NOT NULL,
+        category TEXT NOT NULL DEFAULT 'unsorted'
+            CHECK (category IN ('top', 'bottom', 'shoes', 'one-piece', 'other', 'unsorted')),
+        category_source TEXT CHECK (category_source IN ('user', 'auto')),
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        added_at TEXT NOT NULL
+    );
+    CREATE INDEX items_category ON items (category);
+    CREATE TABLE features (
+        item_id INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
+        backbone TEXT NOT NULL,
+        model_sha256 TEXT NOT NULL,
+        dim INTEGER NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (item_id, backbone, model_sha256)
+    );
+    """,
+    # 2: what the person says: tags, notes, colours, confidence; verdicts, favourites, models.
+    """
+    ALTER TABLE items ADD COLUMN category_confidence REAL;
+    ALTER TABLE items ADD COLUMN colours TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE items ADD COLUMN notes TEXT NOT NULL DEFAULT '';
+    CREATE TABLE item_tags (
+        item_id INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
+        tag TEXT NOT NULL,
+        PRIMARY KEY (item_id, tag)
+    );
+    CREATE INDEX item_tags_tag ON item_tags (tag);
+    CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY,
+        top_id INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
+        bottom_id INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
+        shoes_id INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
+        verdict TEXT NOT NULL CHECK (verdict IN ('like', 'dislike')),
+        source TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX feedback_created ON feedback (created_at);
+    CREATE TABLE favourites (
+        id INTEGER PRIMARY KEY,
+        top_id INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
+        bottom_id INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
+        shoes_id INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        UNIQUE (top_id, bottom_id, shoes_id)
+    );
+    CREATE TABLE model_versions (
+        id INTEGER PRIMARY KEY,
+        backbone TEXT NOT NULL,
+        net TEXT NOT NULL,
+        file TEXT NOT NULL,
+        config TEXT NOT NULL DEFAULT '{}',
+        metrics TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 0
+    );
+    """,
+    # 3: the category head's guess is kept beside the category, so a person can confirm it.
+    """
+    ALTER TABLE items ADD COLUMN guess TEXT;
+    ALTER TABLE items ADD COLUMN guess_confidence REAL;
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def version_of(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> list[int]:
+    """Bring the database up to ``target``; returns the versions applied."""
+    current = version_of(conn)
+    if current > SCHEMA_VERSION:
+        raise StylistError(
+            f"the library was written by a newer Stylist (schema {current}, this one knows "
+            f"{SCHEMA_VERSION}); update Stylist to open it"
+        )
+    applied = []
+    for version in range(current + 1, target + 1):
+        # executescript would commit on its own; run each statement inside one transaction.
+        conn.execute("BEGIN")
+        try:
+            for statement in _statements(MIGRATIONS[version - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    return applied
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
