@@ -1,0 +1,58 @@
+"""House rules that keep start-up fast and Qt out of the core."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+STYLIST = Path(__file__).resolve().parents[1] / "stylist"
+HEAVY = ("torch", "torchvision", "onnxruntime", "onnx", "PySide6")
+
+
+def test_light_modules_do_not_import_heavy_libraries():
+    code = (
+        "import sys, stylist.cli, stylist.library, stylist.service, stylist.library.importer\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_only_the_gui_package_imports_qt():
+    offenders = [
+        str(path.relative_to(STYLIST))
+        for path in STYLIST.rglob("*.py")
+        if "gui" not in path.relative_to(STYLIST).parts and "PySide6" in _imports(path)
+    ]
+    assert offenders == []
+
+
+def test_every_core_module_imports_with_qt_blocked():
+    modules = [
+        ".".join(path.relative_to(STYLIST.parent).with_suffix("").parts)
+        for path in STYLIST.rglob("*.py")
+        if "gui" not in path.relative_to(STYLIST).parts and path.name != "__main__.py"
+    ]
+    code = (
+        "import sys, importlib\n"
+        "sys.modules['PySide6'] = None  # any import of Qt now fails\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr

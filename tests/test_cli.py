@@ -1,0 +1,112 @@
+"""The command line, run as a person would: exit codes, JSON, messages without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from stylist.cli import main
+from tests.test_import import make_broken_folder
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_import_items_set_category_remove_info(capsys, some_photos, stylist_home):
+    code, out, _ = run(capsys, "import", str(some_photos[0].parent), "--category", "tops")
+    assert code == 0 and "Imported 12 photo(s)" in out
+
+    code, out, _ = run(capsys, "items", "--json")
+    items = json.loads(out)
+    assert len(items) == 12
+    first = items[0]
+    assert {"id", "category", "original_name", "file"} <= set(first)
+    assert first["category"] == "top"
+    assert first["file"].startswith(str(stylist_home.resolve()))
+    original = some_photos[0].parent / first["original_name"]
+    assert original.read_bytes() == Path(first["file"]).read_bytes()
+
+    code, out, _ = run(capsys, "set-category", str(first["id"]), "shoes")
+    assert code == 0
+    code, out, _ = run(capsys, "items", "--category", "shoes", "--json")
+    assert [i["id"] for i in json.loads(out)] == [first["id"]]
+
+    code, out, _ = run(capsys, "remove", str(first["id"]), str(items[1]["id"]))
+    assert code == 0 and "Removed 2" in out
+    assert not shutil.os.path.exists(first["file"])
+
+    code, out, _ = run(capsys, "info", "--json")
+    info = json.loads(out)
+    assert info["total"] == 10 and info["counts"]["top"] == 10
+    assert info["database_bytes"] > 0
+    code, out, _ = run(capsys, "check")
+    assert code == 0 and "consistent" in out
+
+
+def test_a_folder_of_broken_files_exits_1_with_reasons_and_no_traceback(
+    capsys, some_photos, tmp_path
+):
+    folder = tmp_path / "broken"
+    bad = make_broken_folder(folder, some_photos[:2])
+    code, out, err = run(capsys, "import", str(folder), str(tmp_path / "missing.jpg"))
+    assert code == 1
+    assert "Imported 2 photo(s)" in out
+    for name, word in bad.items():
+        line = next(line for line in err.splitlines() if name in line)
+        assert word in line
+    assert "missing.jpg: no such file" in err
+    assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("set-category", "999", "top"), "no item 999"),
+        (("remove", "999"), "no item 999"),
+        (("set-category", "1", "hats"), "unknown category"),
+        (("items", "--category", "socks"), "unknown category"),
+    ],
+)
+def test_usage_errors_exit_2(capsys, args, message):
+    with pytest.raises(SystemExit) as stop:
+        code = main(list(args))
+        raise SystemExit(code)
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_check_repair_removes_orphans(capsys, some_photos, stylist_home):
+    run(capsys, "import", str(some_photos[0]))
+    orphan = stylist_home / "thumbnails" / "00" / "stray.jpg"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"x")
+    code, out, _ = run(capsys, "check")
+    assert code == 1 and "orphan file: thumbnails/00/stray.jpg" in out
+    code, out, _ = run(capsys, "check", "--repair")
+    assert code == 0 and not orphan.exists()
+
+
+def test_home_option_moves_the_library(capsys, some_photos, tmp_path, stylist_home):
+    other = tmp_path / "other-home"
+    run(capsys, "--home", str(other), "import", str(some_photos[0]))
+    assert (other / "library.sqlite3").is_file()
+    assert not (stylist_home / "library.sqlite3").exists()
+
+
+def test_demo_wardrobe_loads_into_its_own_home(capsys, stylist_home):
+    code, out, _ = run(capsys, "demo")
+    assert code == 0 and "Loaded the demo wardrobe" in out
+    code, out, _ = run(capsys, "--demo", "info", "--json")
+    info = json.loads(out)
+    assert info["data_dir"] == str((stylist_home / "demo").resolve())
+    counts = info["counts"]
+    assert counts["top"] >= 10 and counts["bottom"] >= 8 and counts["shoes"] >= 8
+    assert counts["unsorted"] == 0
+    code, out, _ = run(capsys, "info", "--json")
+    assert json.loads(out)["total"] == 0  # the person's own library is untouched
