@@ -1,0 +1,89 @@
+"""Backbone features of every item in the library, computed once and cached per backbone file.
+
+``compute_features`` runs the extractor over the working copies of the items that have no
+features yet for this backbone (keyed by backbone id and the sha256 of its reference ONNX file),
+and stores them batch by batch: a cancel, a crash or a power cut loses at most the batch in
+flight, and the next run starts where this one stopped. ``force=True`` recomputes everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stylist.vision.extractor import Cancel, Extractor
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class FeatureReport:
+    """What one run did."""
+
+    backbone: str
+    model_sha256: str
+    computed: int = 0  # items whose features were computed and stored now
+    cached: int = 0  # items that already had features (skipped)
+    failed: list[tuple[int, Path, str]] = field(default_factory=list)  # (item id, file, reason)
+    cancelled: bool = False
+    device: str = ""  # e.g. "efficientnet-lite0 fp32 on CPU, 2 threads"
+
+    @property
+    def total(self) -> int:
+        return self.computed + self.cached + len(self.failed)
+
+    def summary(self) -> str:
+        text = f"features ({self.backbone}): {self.computed} computed, {self.cached} cached"
+        if self.failed:
+            text += f", {len(self.failed)} failed"
+        if self.cancelled:
+            text += " (cancelled; run again to continue)"
+        return text
+
+
+def compute_features(
+    library: Any,
+    extractor: Extractor,
+    force: bool = False,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+    batch_size: int = 16,
+) -> FeatureReport:
+    """Compute and store features for the library's items that lack them (all with ``force``).
+
+    ``library`` follows the Library contract (``items``, ``items_without_features``,
+    ``put_features``, ``file_path``). Progress is reported per batch as (done, total, file name).
+    """
+    backbone, sha = extractor.spec.id, extractor.model_sha256
+    report = FeatureReport(backbone=backbone, model_sha256=sha, device=extractor.describe())
+    everything = library.items()
+    todo = everything if force else library.items_without_features(backbone, sha)
+    report.cached = len(everything) - len(todo)
+    total = len(todo)
+    if progress is not None:
+        progress(0, total, "")
+    if not todo:
+        return report
+
+    by_path: dict[Path, int] = {}
+    files: list[Path] = []
+    for item in todo:
+        path = library.file_path(item.working_file)
+        by_path[path] = item.id
+        files.append(path)
+
+    done = 0
+    for part in extractor.iter_batches(files, batch_size=batch_size, cancel=cancel):
+        vectors = {by_path[p]: part.features[i] for i, p in enumerate(part.ok_paths)}
+        if vectors:
+            library.put_features(backbone, sha, vectors)  # one transaction per batch
+        report.computed += len(vectors)
+        report.failed.extend((by_path[p], p, reason) for p, reason in part.failed)
+        done += len(part.ok_paths) + len(part.failed)
+        if progress is not None:
+            names = [p.name for p in part.ok_paths] + [p.name for p, _ in part.failed]
+            progress(done, total, names[-1] if names else "")
+    report.cancelled = done < total
+    return report
