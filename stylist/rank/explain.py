@@ -1,0 +1,123 @@
+"""Why an outfit scores what it does: its three pair scores, the weakest pair, the best swap.
+
+The best single swap replaces one item by another of the same slot so that the outfit score rises
+the most. With net C's pair matrices the score of every one-item variation of an outfit is one
+row or column read per slot, so the whole search costs O(Nt + Nb + Ns) per outfit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from stylist.rank.topk import PAIR_KEYS, SLOTS, PairMatrices, allowed_indices
+
+
+@dataclass(frozen=True)
+class Swap:
+    """Replace ``old`` by ``new`` in ``slot``; the outfit then scores ``score``."""
+
+    slot: str  # "top" | "bottom" | "shoes"
+    old: int  # item id (or index, when no ids were given)
+    new: int
+    score: float  # outfit score after the swap
+    gain: float  # score after minus score before (> 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "slot": self.slot,
+            "old": self.old,
+            "new": self.new,
+            "score": self.score,
+            "gain": self.gain,
+        }
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """An outfit's pair scores, its weakest pair and the single swap that helps most."""
+
+    pair_scores: dict[str, float]  # "top_bottom", "top_shoes", "bottom_shoes" -> P(match)
+    weakest_pair: str
+    best_swap: Swap | None  # None when no single swap raises the score
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pair_scores": dict(self.pair_scores),
+            "weakest_pair": self.weakest_pair,
+            "best_swap": self.best_swap.to_dict() if self.best_swap else None,
+        }
+
+
+def swap_scores(
+    m: PairMatrices, t: int, b: int, s: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Outfit score with the top, the bottom or the shoes replaced by each item of that slot.
+
+    Returns (Nt,), (Nb,), (Ns,) float32, added in the same order as the search adds them, so
+    entry ``t`` of the first equals the outfit's own score bit for bit.
+    """
+    tb, ts, bs = m.top_bottom, m.top_shoes, m.bottom_shoes
+    by_top = tb[:, b] + ts[:, s]  # (Nt,)
+    by_top += bs[b, s]
+    by_bottom = tb[t, :] + ts[t, s]  # (Nb,)
+    by_bottom += bs[:, s]
+    by_shoes = tb[t, b] + ts[t, :]  # (Ns,)
+    by_shoes += bs[b, :]
+    return by_top, by_bottom, by_shoes
+
+
+def best_swap(
+    current: tuple[int, int, int],
+    score: float,
+    candidates: Sequence[np.ndarray],
+    allowed: Sequence[object] | None = None,
+    ids: Sequence[np.ndarray] | None = None,
+) -> Swap | None:
+    """The swap with the highest new score among ``candidates`` (new score per item, per slot).
+
+    Only items in ``allowed`` (per slot: None, mask or indices) are considered. Ties go to the
+    earlier slot (top, bottom, shoes), then to the lower index. None when nothing beats ``score``.
+    """
+    allowed = tuple(allowed) if allowed is not None else (None, None, None)
+    best: tuple[float, int, int] | None = None  # (new score, slot, index)
+    for slot, (vec, spec, cur) in enumerate(zip(candidates, allowed, current, strict=True)):
+        idx = allowed_indices(spec, len(vec), SLOTS[slot])
+        idx = idx[idx != cur]
+        if idx.size == 0:
+            continue
+        i = int(idx[np.argmax(vec[idx])])  # argmax takes the first (lowest index) of ties
+        new = float(vec[i])
+        if new > score and (best is None or new > best[0]):
+            best = (new, slot, i)
+    if best is None:
+        return None
+    new, slot, i = best
+
+    def item(j: int) -> int:
+        return int(ids[slot][j]) if ids is not None else j
+
+    return Swap(SLOTS[slot], item(current[slot]), item(i), new, new - float(score))
+
+
+def weakest_pair(pair_scores: dict[str, float]) -> str:
+    """The pair with the lowest P(match); ties go to the earlier pair key."""
+    return min(PAIR_KEYS, key=lambda key: pair_scores[key])
+
+
+def explain_outfit(
+    m: PairMatrices,
+    t: int,
+    b: int,
+    s: int,
+    allowed: Sequence[object] | None = None,
+    ids: Sequence[np.ndarray] | None = None,
+) -> Explanation:
+    """Explain outfit (t, b, s) (matrix indices). ``ids`` maps indices to item ids per slot."""
+    pairs = m.pair_scores(t, b, s)
+    vectors = swap_scores(m, t, b, s)
+    swap = best_swap((t, b, s), float(vectors[0][t]), vectors, allowed, ids)
+    return Explanation(pairs, weakest_pair(pairs), swap)

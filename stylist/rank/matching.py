@@ -1,0 +1,474 @@
+"""FashionNet matching networks B and C, run in numpy from their plain-array files.
+
+A trained net is ``<name>.npz`` (float32 arrays, torch ``nn.Linear`` layout ``(out, in)``) and
+``<name>.json`` (config, ``"format": "stylist-matching-net/1"``), see docs in the contracts.
+Nothing is unpickled and torch is not needed to score.
+
+Net C scores an outfit as the sum of three pair probabilities. Its first layer applied to
+``concat(a, b)`` is ``W_a·a + W_b·b + bias``, so :meth:`MatchingNet.pair_matrix` projects each
+item once and then only adds projections, running the rest of the pair network on every pair in
+bounded chunks. :meth:`MatchingNet.score_outfits` is the naive reference that pushes each outfit's
+concatenated features through the whole network.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stylist.errors import StylistError
+from stylist.rank.topk import PAIR_KEYS, PairMatrices
+
+FORMAT = "stylist-matching-net/1"
+NET_KINDS = ("C", "B")
+# Which slots feed each pair network, in input order.
+PAIR_SLOTS = {"top_bottom": (0, 1), "top_shoes": (0, 2), "bottom_shoes": (1, 2)}
+# Working memory for one chunk of pair activations (two buffers of this size).
+DEFAULT_CHUNK_BYTES = 32 * 2**20
+
+Progress = Callable[[int, int, str], None]
+
+
+class MatchingNetError(StylistError):
+    """A matching network file is missing, unreadable or does not match its config."""
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """softmax([l0, l1])[1] == sigmoid(l1 - l0), computed without overflow."""
+    x = np.asarray(x, dtype=np.float32)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.float32)
+
+
+def _softmax_match(logits: np.ndarray) -> np.ndarray:
+    """P(match) = softmax(logits)[:, 1], the plain way (the naive reference)."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e[:, 1] / e.sum(axis=1)).astype(np.float32)
+
+
+def _layer_shapes(prefix: str, d_in: int, hidden: int) -> dict[str, tuple[int, ...]]:
+    return {
+        f"{prefix}fc1.weight": (hidden, d_in),
+        f"{prefix}fc1.bias": (hidden,),
+        f"{prefix}fc2.weight": (hidden, hidden),
+        f"{prefix}fc2.bias": (hidden,),
+        f"{prefix}fc3.weight": (2, hidden),
+        f"{prefix}fc3.bias": (2,),
+    }
+
+
+def expected_shapes(net: str, feature_dim: int, hidden: int = 512) -> dict[str, tuple[int, ...]]:
+    """Every array a net of this kind must hold, with its shape (input.mean/std are optional)."""
+    if net == "C":
+        shapes: dict[str, tuple[int, ...]] = {}
+        for key in PAIR_KEYS:
+            shapes.update(_layer_shapes(f"{key}.", 2 * feature_dim, hidden))
+        return shapes
+    if net == "B":
+        return _layer_shapes("", 3 * feature_dim, hidden)
+    raise ValueError(f"unknown matching net kind {net!r} (choose C or B)")
+
+
+@dataclass(frozen=True)
+class _Mlp:
+    """One pair (or outfit) network, with the first layer split per input slot."""
+
+    w1_parts: tuple[np.ndarray, ...]  # each (H, D): fc1.weight columns of one input
+    b1: np.ndarray  # (H,)
+    w2t: np.ndarray  # (H, H) fc2.weight transposed, so activations @ w2t
+    b2: np.ndarray  # (H,)
+    w3: np.ndarray  # (2, H)
+    b3: np.ndarray  # (2,)
+    w3_diff: np.ndarray  # (H,) fc3 row 1 - row 0: logit of "match" minus logit of "no match"
+    b3_diff: float
+    relu_after_fc1: bool
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: Mapping[str, np.ndarray], prefix: str, parts: int, relu_after_fc1: bool
+    ) -> _Mlp:
+        w1 = arrays[f"{prefix}fc1.weight"]
+        d = w1.shape[1] // parts
+        w3 = arrays[f"{prefix}fc3.weight"]
+        b3 = arrays[f"{prefix}fc3.bias"]
+        return cls(
+            w1_parts=tuple(np.ascontiguousarray(w1[:, i * d : (i + 1) * d]) for i in range(parts)),
+            b1=arrays[f"{prefix}fc1.bias"],
+            w2t=np.ascontiguousarray(arrays[f"{prefix}fc2.weight"].T),
+            b2=arrays[f"{prefix}fc2.bias"],
+            w3=w3,
+            b3=b3,
+            w3_diff=(w3[1] - w3[0]).astype(np.float32),
+            b3_diff=float(b3[1] - b3[0]),
+            relu_after_fc1=relu_after_fc1,
+        )
+
+    def project(self, part: int, feats: np.ndarray) -> np.ndarray:
+        """(N, D) normalised features -> (N, H) share of the first layer (no bias)."""
+        return feats @ self.w1_parts[part].T
+
+    def head(self, h1: np.ndarray) -> np.ndarray:
+        """(N, H) first-layer sums (bias included) -> (N,) P(match). Overwrites h1."""
+        if self.relu_after_fc1:
+            np.maximum(h1, 0, out=h1)
+        h2 = h1 @ self.w2t  # (N, H)
+        h2 += self.b2
+        np.maximum(h2, 0, out=h2)
+        return _sigmoid(h2 @ self.w3_diff + np.float32(self.b3_diff))
+
+    def forward_concat(self, x: np.ndarray) -> np.ndarray:
+        """The plain network on concatenated inputs: (N, parts*D) -> (N,) P(match)."""
+        w1 = np.concatenate(self.w1_parts, axis=1)  # (H, parts*D)
+        h1 = x @ w1.T + self.b1
+        if self.relu_after_fc1:
+            h1 = np.maximum(h1, 0)
+        h2 = np.maximum(h1 @ self.w2t + self.b2, 0)
+        return _softmax_match(h2 @ self.w3.T + self.b3)
+
+
+@dataclass
+class MatchingNet:
+    """A FashionNet matching network (C: three pair networks, B: one outfit network)."""
+
+    net: str  # "C" | "B"
+    feature_dim: int
+    hidden: int
+    relu_after_fc1: bool
+    arrays: dict[str, np.ndarray]  # float32, exactly as stored
+    config: dict[str, Any]
+    source: Path | None = None
+    _mlps: dict[str, _Mlp] = field(default_factory=dict, repr=False)
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def load(cls, path: str | Path) -> MatchingNet:
+        """Load ``<name>.npz`` and its ``<name>.json`` (either path, or the name without suffix)."""
+        path = Path(path)
+        if path.suffix in (".npz", ".json"):
+            npz_path, json_path = path.with_suffix(".npz"), path.with_suffix(".json")
+        else:
+            npz_path = path.with_name(path.name + ".npz")
+            json_path = path.with_name(path.name + ".json")
+        for p in (npz_path, json_path):
+            if not p.is_file():
+                raise MatchingNetError(f"matching network file {p} does not exist")
+        try:
+            config = json.loads(json_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MatchingNetError(
+                f"matching network config {json_path} is not readable JSON ({exc})"
+            ) from None
+        try:
+            with np.load(npz_path, allow_pickle=False) as archive:
+                arrays = {name: archive[name] for name in archive.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+            raise MatchingNetError(
+                f"matching network file {npz_path} is not a readable .npz archive ({exc})"
+            ) from None
+        return cls.from_arrays(arrays, config, source=npz_path)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        arrays: Mapping[str, np.ndarray],
+        config: Mapping[str, Any],
+        source: Path | None = None,
+    ) -> MatchingNet:
+        """Check arrays against the config (format, kind, every shape, finite values)."""
+        where = str(source) if source else "matching network"
+        if not isinstance(config, Mapping):
+            raise MatchingNetError(f"{where}: config is not a JSON object")
+        if config.get("format") != FORMAT:
+            raise MatchingNetError(
+                f"{where}: unsupported format {config.get('format')!r} (expected {FORMAT!r})"
+            )
+        net = config.get("net")
+        if net not in NET_KINDS:
+            raise MatchingNetError(f"{where}: net must be 'C' or 'B', not {net!r}")
+        dim, hidden = config.get("feature_dim"), config.get("hidden", 512)
+        if not isinstance(dim, int) or dim <= 0 or not isinstance(hidden, int) or hidden <= 0:
+            raise MatchingNetError(
+                f"{where}: feature_dim and hidden must be positive integers "
+                f"(got {dim!r} and {hidden!r})"
+            )
+        relu = config.get("relu_after_fc1", True)
+        if not isinstance(relu, bool):
+            raise MatchingNetError(f"{where}: relu_after_fc1 must be true or false")
+
+        shapes = expected_shapes(net, dim, hidden)
+        if "input.mean" in arrays or "input.std" in arrays:
+            shapes["input.mean"] = (dim,)
+            shapes["input.std"] = (dim,)
+        checked: dict[str, np.ndarray] = {}
+        for name, shape in shapes.items():
+            if name not in arrays:
+                raise MatchingNetError(f"{where}: array {name!r} is missing")
+            a = np.asarray(arrays[name])
+            if a.dtype.kind != "f":
+                raise MatchingNetError(f"{where}: array {name!r} has dtype {a.dtype}, not float")
+            if a.shape != shape:
+                raise MatchingNetError(
+                    f"{where}: array {name!r} has shape {a.shape}, expected {shape} "
+                    f"(net {net}, feature_dim {dim}, hidden {hidden})"
+                )
+            if not np.isfinite(a).all():
+                raise MatchingNetError(f"{where}: array {name!r} holds NaN or infinite values")
+            checked[name] = np.ascontiguousarray(a, dtype=np.float32)
+        if "input.std" in checked and not (checked["input.std"] > 0).all():
+            raise MatchingNetError(f"{where}: input.std must be positive everywhere")
+        return cls(
+            net=net,
+            feature_dim=dim,
+            hidden=hidden,
+            relu_after_fc1=relu,
+            arrays=checked,
+            config=dict(config),
+            source=source,
+        )
+
+    @classmethod
+    def untrained(
+        cls,
+        feature_dim: int,
+        seed: int = 0,
+        net: str = "C",
+        hidden: int = 512,
+        backbone: str = "",
+        backbone_sha256: str = "",
+        relu_after_fc1: bool = True,
+    ) -> MatchingNet:
+        """A fresh net initialised as the FashionNet authors did: Gaussian std 0.005, bias 0.1."""
+        rng = np.random.default_rng(seed)
+        arrays = {
+            name: (
+                np.full(shape, 0.1, dtype=np.float32)
+                if name.endswith(".bias")
+                else (rng.standard_normal(shape, dtype=np.float32) * np.float32(0.005))
+            )
+            for name, shape in expected_shapes(net, feature_dim, hidden).items()
+        }
+        config = {
+            "format": FORMAT,
+            "net": net,
+            "backbone": backbone,
+            "backbone_sha256": backbone_sha256,
+            "feature_dim": feature_dim,
+            "hidden": hidden,
+            "relu_after_fc1": relu_after_fc1,
+            "trained_on": "untrained",
+            "created": date.today().isoformat(),
+            "metrics": {},
+        }
+        return cls.from_arrays(arrays, config)
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def backbone(self) -> str:
+        return str(self.config.get("backbone", ""))
+
+    @property
+    def backbone_sha256(self) -> str:
+        return str(self.config.get("backbone_sha256", ""))
+
+    @property
+    def trained(self) -> bool:
+        return self.config.get("trained_on") != "untrained"
+
+    def _mlp(self, key: str) -> _Mlp:
+        if key not in self._mlps:
+            if self.net == "C":
+                if key not in PAIR_KEYS:
+                    raise ValueError(f"unknown pair {key!r} (choose one of {PAIR_KEYS})")
+                self._mlps[key] = _Mlp.from_arrays(self.arrays, f"{key}.", 2, self.relu_after_fc1)
+            else:
+                self._mlps[key] = _Mlp.from_arrays(self.arrays, "", 3, self.relu_after_fc1)
+        return self._mlps[key]
+
+    def _need(self, kind: str) -> None:
+        if self.net != kind:
+            raise ValueError(f"this is net {self.net}; the operation needs net {kind}")
+
+    def normalise(self, feats: np.ndarray) -> np.ndarray:
+        """(N, D) backbone features -> (N, D) float32 net inputs (input.mean/std if stored)."""
+        f = np.asarray(feats, dtype=np.float32)
+        if f.ndim != 2 or f.shape[1] != self.feature_dim:
+            raise ValueError(
+                f"features must have shape (N, {self.feature_dim}), not {tuple(f.shape)}"
+            )
+        if "input.mean" in self.arrays:
+            f = (f - self.arrays["input.mean"]) / self.arrays["input.std"]
+        return f
+
+    # ---------------------------------------------------------------- net C, fast path
+    def pair_matrix(
+        self,
+        pair_key: str,
+        feats_a: np.ndarray,
+        feats_b: np.ndarray,
+        *,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    ) -> np.ndarray:
+        """P(match) of every (a, b): (Na, D), (Nb, D) -> (Na, Nb) float32.
+
+        Each item is projected through its half of the first layer once; pairs only add
+        projections. Pairs are processed in chunks holding at most ``chunk_bytes`` of activations.
+        """
+        self._need("C")
+        mlp = self._mlp(pair_key)
+        pa = mlp.project(0, self.normalise(feats_a)) + mlp.b1  # (Na, H)
+        pb = mlp.project(1, self.normalise(feats_b))  # (Nb, H)
+        na, nb, h = pa.shape[0], pb.shape[0], self.hidden
+        out = np.empty((na, nb), dtype=np.float32)
+        if na == 0 or nb == 0:
+            return out
+        if not mlp.relu_after_fc1:
+            # fc1 and fc2 are one linear map then: fold fc2 into the projections and each pair
+            # costs an add, a ReLU and a dot product instead of a (H, H) matrix product.
+            pa = pa @ mlp.w2t + mlp.b2  # (Na, H)
+            pb = pb @ mlp.w2t  # (Nb, H)
+        pairs_per_chunk = max(1, chunk_bytes // (4 * h))
+        cols = min(nb, pairs_per_chunk)
+        rows = max(1, min(na, pairs_per_chunk // cols))
+        buf = np.empty(rows * cols * h, dtype=np.float32)
+        buf2 = np.empty(rows * cols * h, dtype=np.float32) if mlp.relu_after_fc1 else None
+        for i0 in range(0, na, rows):
+            i1 = min(na, i0 + rows)
+            for j0 in range(0, nb, cols):
+                j1 = min(nb, j0 + cols)
+                n = (i1 - i0) * (j1 - j0)
+                h1 = buf[: n * h].reshape(i1 - i0, j1 - j0, h)
+                np.add(pa[i0:i1, None, :], pb[None, j0:j1, :], out=h1)  # (r, c, H)
+                h1 = h1.reshape(n, h)
+                if mlp.relu_after_fc1:
+                    np.maximum(h1, 0, out=h1)
+                    h2 = buf2[: n * h].reshape(n, h)
+                    np.matmul(h1, mlp.w2t, out=h2)  # (r*c, H)
+                    h2 += mlp.b2
+                else:
+                    h2 = h1  # already fc2's pre-activation
+                np.maximum(h2, 0, out=h2)
+                logit = h2 @ mlp.w3_diff  # (r*c,)
+                logit += np.float32(mlp.b3_diff)
+                out[i0:i1, j0:j1] = _sigmoid(logit).reshape(i1 - i0, j1 - j0)
+        return out
+
+    def pair_matrices(
+        self,
+        tops: np.ndarray,
+        bottoms: np.ndarray,
+        shoes: np.ndarray,
+        *,
+        progress: Progress | None = None,
+        cancel: Any = None,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    ) -> PairMatrices | None:
+        """The three pair matrices of a wardrobe: (Nt, D), (Nb, D), (Ns, D) features.
+
+        Returns None when cancelled (a partial set of matrices cannot rank anything).
+        """
+        self._need("C")
+        feats = (tops, bottoms, shoes)
+        done: dict[str, np.ndarray] = {}
+        for i, key in enumerate(PAIR_KEYS):
+            if cancel is not None and cancel.is_set():
+                return None
+            if progress is not None:
+                progress(i, len(PAIR_KEYS), key)
+            a, b = PAIR_SLOTS[key]
+            done[key] = self.pair_matrix(key, feats[a], feats[b], chunk_bytes=chunk_bytes)
+        if progress is not None:
+            progress(len(PAIR_KEYS), len(PAIR_KEYS), "")
+        return PairMatrices(**done)
+
+    # ---------------------------------------------------------------- naive reference
+    def pair_scores(self, pair_key: str, feats_a: np.ndarray, feats_b: np.ndarray) -> np.ndarray:
+        """P(match) of row-aligned pairs through the whole pair network: (N, D) x2 -> (N,)."""
+        self._need("C")
+        x = np.concatenate([self.normalise(feats_a), self.normalise(feats_b)], axis=1)
+        return self._mlp(pair_key).forward_concat(x)  # (N, 2D) -> (N,)
+
+    def score_outfits(
+        self, tops: np.ndarray, bottoms: np.ndarray, shoes: np.ndarray, batch_size: int = 4096
+    ) -> np.ndarray:
+        """Outfit scores of row-aligned (N, D) features, each outfit through the whole net.
+
+        Net C: sum of the three pair probabilities (0..3). Net B: P(match) (0..1).
+        This is the naive reference the fast paths are checked and benchmarked against.
+        """
+        n = len(tops)
+        if not (len(bottoms) == n == len(shoes)):
+            raise ValueError("tops, bottoms and shoes must have the same number of rows")
+        out = np.empty(n, dtype=np.float32)
+        for i0 in range(0, n, batch_size):
+            t, b, s = (x[i0 : i0 + batch_size] for x in (tops, bottoms, shoes))
+            if self.net == "C":
+                out[i0 : i0 + len(t)] = (
+                    self.pair_scores("top_bottom", t, b)
+                    + self.pair_scores("top_shoes", t, s)
+                    + self.pair_scores("bottom_shoes", b, s)
+                )
+            else:
+                x = np.concatenate([self.normalise(t), self.normalise(b), self.normalise(s)], 1)
+                out[i0 : i0 + len(t)] = self._mlp("B").forward_concat(x)  # (n, 3D) -> (n,)
+        return out
+
+    # ---------------------------------------------------------------- net B, fast path
+    def outfit_scorer(
+        self, tops: np.ndarray, bottoms: np.ndarray, shoes: np.ndarray
+    ) -> OutfitScorer:
+        """Net B on any (top, bottom, shoes) index triples of a wardrobe, items projected once."""
+        self._need("B")
+        mlp = self._mlp("B")
+        feats = (tops, bottoms, shoes)
+        proj = tuple(mlp.project(i, self.normalise(f)) for i, f in enumerate(feats))
+        return OutfitScorer(mlp, proj[0] + mlp.b1, proj[1], proj[2])
+
+
+@dataclass
+class OutfitScorer:
+    """Net B over one wardrobe: first-layer projections of every item, computed once."""
+
+    mlp: _Mlp
+    top_proj: np.ndarray  # (Nt, H), bias included
+    bottom_proj: np.ndarray  # (Nb, H)
+    shoe_proj: np.ndarray  # (Ns, H)
+
+    def score(
+        self, tops: np.ndarray, bottoms: np.ndarray, shoes: np.ndarray, batch_size: int = 8192
+    ) -> np.ndarray:
+        """P(match) of index triples: three (N,) int arrays (broadcastable) -> (N,) float32."""
+        t, b, s = np.broadcast_arrays(
+            np.asarray(tops, np.int64), np.asarray(bottoms, np.int64), np.asarray(shoes, np.int64)
+        )
+        t, b, s = t.ravel(), b.ravel(), s.ravel()
+        out = np.empty(len(t), dtype=np.float32)
+        for i0 in range(0, len(t), batch_size):
+            sl = slice(i0, i0 + batch_size)
+            h1 = self.top_proj[t[sl]] + self.bottom_proj[b[sl]]  # (n, H)
+            h1 += self.shoe_proj[s[sl]]
+            out[sl] = self.mlp.head(h1)
+        return out
+
+
+def entropy_bits(p: np.ndarray) -> np.ndarray:
+    """Binary entropy of match probabilities, in bits (1 at p = 0.5, 0 at p = 0 or 1)."""
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1 - 1e-12)
+    return -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+
+
+__all__ = [
+    "FORMAT",
+    "MatchingNet",
+    "MatchingNetError",
+    "OutfitScorer",
+    "entropy_bits",
+    "expected_shapes",
+]
