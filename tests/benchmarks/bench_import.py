@@ -21,12 +21,11 @@ SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "wardr
 
 
 def _one_run(photos: list[Path], workers: int | None) -> float:
-    with tempfile.TemporaryDirectory() as home:
-        with Library.open(paths_mod.for_home(home)) as lib:
-            start = time.perf_counter()
-            report = import_photos(lib, photos, workers=workers)
-            elapsed = time.perf_counter() - start
-            assert len(report.added) == len(photos), report.failed[:3]
+    with tempfile.TemporaryDirectory() as home, Library.open(paths_mod.for_home(home)) as lib:
+        start = time.perf_counter()
+        report = import_photos(lib, photos, workers=workers)
+        elapsed = time.perf_counter() - start
+        assert len(report.added) == len(photos), report.failed[:3]
     return len(photos) / elapsed
 
 
