@@ -1,0 +1,147 @@
+"""Exporting outfits: a PNG collage, a PDF lookbook (one outfit a page) or JSON with the photos.
+
+Exports are made from the working copies, which carry no metadata at all, and Pillow writes none
+of its own: no location or camera data ever leaves in an export. Files are written under a
+temporary name and renamed into place, so a failed export leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from stylist.domain import Item, Outfit
+from stylist.errors import UsageError
+
+FORMATS = ("png", "pdf", "json")
+SLOTS = ("top", "bottom", "shoes")
+
+
+@dataclass
+class ExportOutfit:
+    """One outfit to export, with its items and, where known, its scores."""
+
+    outfit: Outfit
+    items: tuple[Item, Item, Item]
+    score: float | None = None
+    pair_scores: dict[str, float] | None = None
+
+
+def export_outfits(
+    outfits: list[ExportOutfit], photo_path, target: Path, fmt: str | None = None
+) -> Path:
+    """Write ``outfits`` to ``target``; ``photo_path(relative)`` finds a stored file."""
+    target = Path(target)
+    fmt = (fmt or target.suffix.lstrip(".")).lower()
+    if fmt not in FORMATS:
+        raise UsageError(f"cannot export as {fmt!r}: choose png, pdf or json")
+    if not outfits:
+        raise UsageError("there is nothing to export: no outfits were chosen")
+    if not target.parent.is_dir():
+        raise UsageError(f"cannot export to {target}: the folder {target.parent} does not exist")
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        if fmt == "png":
+            _collage(outfits, photo_path).save(tmp, format="PNG", optimize=True)
+        elif fmt == "pdf":
+            pages = [_page(o, photo_path, n) for n, o in enumerate(outfits, start=1)]
+            pages[0].save(
+                tmp,
+                format="PDF",
+                save_all=True,
+                append_images=pages[1:],
+                resolution=100,
+                title="Stylist lookbook",
+                author="",
+                creator="Stylist",
+                producer="Stylist",
+            )
+        else:
+            _json_export(outfits, photo_path, target, tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def _tile(photo: Path, side: int) -> Image.Image:
+    """A photo fitted into a white square."""
+    with Image.open(photo) as im:
+        im = im.convert("RGB")
+        im.thumbnail((side, side), Image.Resampling.LANCZOS)
+        tile = Image.new("RGB", (side, side), "white")
+        tile.paste(im, ((side - im.width) // 2, (side - im.height) // 2))
+    return tile
+
+
+def _caption(o: ExportOutfit, n: int) -> str:
+    text = f"Outfit {n}"
+    if o.score is not None:
+        text += f" · score {o.score:.2f} of 3"
+    return text
+
+
+def _collage(outfits: list[ExportOutfit], photo_path) -> Image.Image:
+    side, gap, caption = 240, 16, 36
+    width = gap + len(SLOTS) * (side + gap)
+    row = side + caption + gap
+    sheet = Image.new("RGB", (width, gap + row * len(outfits)), (246, 244, 241))
+    draw = ImageDraw.Draw(sheet)
+    for n, o in enumerate(outfits):
+        y = gap + n * row
+        draw.text((gap, y + 4), _caption(o, n + 1), fill=(40, 40, 40), font=_font(20))
+        for i, item in enumerate(o.items):
+            sheet.paste(
+                _tile(photo_path(item.working_file), side), (gap + i * (side + gap), y + caption)
+            )
+    return sheet
+
+
+def _page(o: ExportOutfit, photo_path, n: int) -> Image.Image:
+    """One A4 page at 100 dpi: the three photos one above the other, with the scores."""
+    page = Image.new("RGB", (827, 1169), "white")
+    draw = ImageDraw.Draw(page)
+    draw.text((60, 40), _caption(o, n), fill=(30, 30, 30), font=_font(32))
+    side = 320
+    for i, item in enumerate(o.items):
+        y = 100 + i * (side + 20)
+        page.paste(_tile(photo_path(item.working_file), side), (60, y))
+        lines = [f"{SLOTS[i]}: {item.original_name}"]
+        if item.colours:
+            lines.append("colours: " + ", ".join(item.colours[:3]))
+        draw.text((60 + side + 30, y + 20), "\n".join(lines), fill=(60, 60, 60), font=_font(20))
+    if o.pair_scores:
+        text = "   ".join(f"{k.replace('_', '–')} {v:.2f}" for k, v in o.pair_scores.items())
+        draw.text((60, 1120), text, fill=(90, 90, 90), font=_font(18))
+    return page
+
+
+def _json_export(outfits: list[ExportOutfit], photo_path, target: Path, tmp: Path) -> None:
+    """The JSON file plus a folder beside it with each item's (metadata-free) photo."""
+    folder = target.with_name(target.stem + "_photos")
+    folder.mkdir(exist_ok=True)
+    records = []
+    for o in outfits:
+        record: dict = {"score": o.score, "pair_scores": o.pair_scores}
+        for slot, item in zip(SLOTS, o.items, strict=True):
+            name = f"item-{item.id}.jpg"
+            shutil.copyfile(photo_path(item.working_file), folder / name)
+            record[slot] = {
+                "id": item.id,
+                "category": item.category.value,
+                "original_name": item.original_name,
+                "colours": item.colours,
+                "tags": item.tags,
+                "file": f"{folder.name}/{name}",
+            }
+        records.append(record)
+    tmp.write_text(json.dumps({"format": "stylist-outfits/1", "outfits": records}, indent=2))

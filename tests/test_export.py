@@ -1,0 +1,72 @@
+"""Exports are valid PNG, PDF and JSON files made from metadata-free working copies."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+from PIL.PdfParser import PdfParser
+
+from stylist.domain import Outfit
+from stylist.errors import UsageError
+from stylist.export import ExportOutfit, export_outfits
+from stylist.library import Library
+from stylist.library.importer import import_photos
+
+
+@pytest.fixture
+def outfits(paths, some_photos):
+    lib = Library.open(paths)
+    items = import_photos(lib, some_photos).added
+    tops, bottoms, shoes = items[:4], items[4:8], items[8:12]
+    chosen = [
+        ExportOutfit(
+            Outfit(t.id, b.id, s.id),
+            (t, b, s),
+            score=2.1 - n / 10,
+            pair_scores={"top_bottom": 0.7, "top_shoes": 0.6, "bottom_shoes": 0.8},
+        )
+        for n, (t, b, s) in enumerate(zip(tops, bottoms, shoes, strict=True))
+    ]
+    yield lib, chosen
+    lib.close()
+
+
+def test_png_collage(outfits, tmp_path):
+    lib, chosen = outfits
+    path = export_outfits(chosen, lib.file_path, tmp_path / "looks.png")
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.width >= 3 * 240 and im.height >= 4 * 240
+        assert not im.getexif()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_pdf_lookbook_has_a_page_per_outfit(outfits, tmp_path):
+    lib, chosen = outfits
+    path = export_outfits(chosen, lib.file_path, tmp_path / "lookbook.pdf")
+    data = path.read_bytes()
+    assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+    assert len(PdfParser(str(path)).pages) == 4
+
+
+def test_json_export_carries_the_photos_without_metadata(outfits, tmp_path):
+    lib, chosen = outfits
+    path = export_outfits(chosen, lib.file_path, tmp_path / "looks.json")
+    data = json.loads(path.read_text())
+    assert len(data["outfits"]) == 4
+    first = data["outfits"][0]
+    assert first["top"]["id"] == chosen[0].outfit.top
+    photo = tmp_path / first["shoes"]["file"]
+    with Image.open(photo) as im:
+        assert im.format == "JPEG" and not im.getexif() and "icc_profile" not in im.info
+
+
+def test_bad_requests_say_what_is_wrong(outfits, tmp_path):
+    lib, chosen = outfits
+    with pytest.raises(UsageError, match="png, pdf or json"):
+        export_outfits(chosen, lib.file_path, tmp_path / "looks.gif")
+    with pytest.raises(UsageError, match="does not exist"):
+        export_outfits(chosen, lib.file_path, tmp_path / "nowhere" / "looks.png")
+    with pytest.raises(UsageError, match="nothing to export"):
+        export_outfits([], lib.file_path, tmp_path / "looks.png")
