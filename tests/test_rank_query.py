@@ -336,3 +336,10 @@ def test_net_b_rescores_the_pool_from_c():
     assert max(counts.values()) <= 3
     explored = r.suggest(Query(k=10, rescore_with_b=True, b_pool=60, exploration=0.2))
     assert sum(o.exploration for o in explored) == 2 and len(explored) == 10
+
+
+def test_a_wardrobe_without_shoes_suggests_nothing():
+    net = MatchingNet.untrained(8)
+    one = {1: np.ones(8, np.float32)}
+    r = Ranker.from_features(net, one, {2: np.ones(8, np.float32)}, {})
+    assert r.n_outfits == 0 and r.suggest(Query(k=5, explain=True)) == []
