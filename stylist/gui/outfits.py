@@ -1,0 +1,325 @@
+"""Outfit widgets: item pictures, the three pair-score bars, the suggestion card, small strips.
+
+Suggestions arrive as ``RankedOutfit`` values from the service (top, bottom, shoes ids, a score,
+three pair scores, exploration flag, an explanation with the weakest pair and the best swap).
+The helpers here read them defensively so that a favourite or a composed outfit (plain ids, no
+scores yet) is shown by the same widgets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from stylist.domain import Outfit
+from stylist.gui import theme
+from stylist.gui.items import display_name
+from stylist.gui.thumbnails import Spec
+from stylist.gui.widgets import button, label, repolish
+
+PAIR_KEYS = ("top_bottom", "top_shoes", "bottom_shoes")
+PAIR_LABELS = {
+    "top_bottom": "Top + bottom",
+    "top_shoes": "Top + shoes",
+    "bottom_shoes": "Bottom + shoes",
+}
+SLOT_NAMES = ("top", "bottom", "shoes")
+
+
+@dataclass(frozen=True)
+class Swap:
+    slot: str
+    old: int
+    new: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What the card needs from any outfit value (suggested, favourite or composed)."""
+
+    top: int
+    bottom: int
+    shoes: int
+    score: float | None = None
+    ranked_by: str = "C"
+    pair_scores: dict | None = None
+    exploration: bool = False
+    weakest: str = ""
+    swap: Swap | None = None
+
+    def outfit(self) -> Outfit:
+        return Outfit(self.top, self.bottom, self.shoes)
+
+    def ids(self) -> tuple[int, int, int]:
+        return (self.top, self.bottom, self.shoes)
+
+    def match(self) -> float | None:
+        """The score as a share of the best possible (net C sums three pair scores)."""
+        if self.score is None:
+            return None
+        return self.score if self.ranked_by == "B" else self.score / 3.0
+
+
+def shown(value: Any) -> Shown:
+    """Normalise a RankedOutfit, an Outfit or a (top, bottom, shoes) tuple."""
+    if isinstance(value, tuple | list):
+        return Shown(*value[:3])
+    pair_scores = getattr(value, "pair_scores", None) or None
+    explanation = getattr(value, "explanation", None)
+    weakest, swap = "", None
+    if explanation is not None:
+        weakest = getattr(explanation, "weakest_pair", "") or ""
+        raw = getattr(explanation, "best_swap", None)
+        if raw is not None:
+            if isinstance(raw, tuple | list):
+                swap = Swap(str(raw[0]), int(raw[1]), int(raw[2]), float(raw[3]))
+            else:
+                swap = Swap(raw.slot, int(raw.old), int(raw.new), float(raw.score))
+    if not weakest and pair_scores:
+        weakest = min(pair_scores, key=pair_scores.get)
+    score = getattr(value, "score", None)
+    return Shown(
+        top=int(value.top),
+        bottom=int(value.bottom),
+        shoes=int(value.shoes),
+        score=float(score) if score is not None else None,
+        ranked_by=str(getattr(value, "ranked_by", "C") or "C"),
+        pair_scores=dict(pair_scores) if pair_scores else None,
+        exploration=bool(getattr(value, "exploration", False)),
+        weakest=weakest,
+        swap=swap,
+    )
+
+
+class ItemPicture(QLabel):
+    """One item's photo, filled in when its thumbnail is loaded."""
+
+    def __init__(self, session: Any, thumbs: Any, item_id: int, side: int, parent=None) -> None:
+        super().__init__(parent)
+        self.session, self.thumbs, self.item_id, self.side = session, thumbs, item_id, side
+        self.setFixedSize(side, side)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        item = session.item(item_id)
+        self.setToolTip(display_name(item) if item else f"Item {item_id}")
+        thumbs.ready.connect(self._ready)
+        self._load()
+
+    def _spec(self) -> Spec:
+        return Spec(self.side, self.devicePixelRatioF() or 1.0, radius=10)
+
+    def _load(self) -> None:
+        item = self.session.item(self.item_id)
+        if item is None:
+            self.setText("?")
+            return
+        pix = self.thumbs.get(item.id, self.session.file_path(item.thumbnail_file), self._spec())
+        if pix is not None:
+            self.setPixmap(pix)
+        else:
+            self.setStyleSheet(f"background: {theme.active().placeholder}; border-radius: 10px;")
+
+    def _ready(self, item_id: int) -> None:
+        if item_id == self.item_id:
+            pix = self.thumbs.peek(item_id, self._spec())
+            if pix is not None:
+                self.setStyleSheet("")
+                self.setPixmap(pix)
+
+
+class PairBars(QWidget):
+    """The three pair scores as small bars, the weakest pair marked."""
+
+    def __init__(self, pair_scores: dict[str, float], weakest: str, parent=None) -> None:
+        super().__init__(parent)
+        self.pair_scores = pair_scores
+        self.weakest = weakest
+        self.setMinimumHeight(3 * 20)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        tips = [f"{PAIR_LABELS[k]}: {pair_scores.get(k, 0):.0%}" for k in PAIR_KEYS]
+        self.setToolTip(
+            "How well each pair goes together (the model's P(match)).\n" + "\n".join(tips)
+        )
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(260, 3 * 20)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        t = theme.active()
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        small = QFont(self.font())
+        small.setPointSizeF(max(7.0, self.font().pointSizeF() * 0.9))
+        painter.setFont(small)
+        metrics = QFontMetrics(small)
+        label_w = metrics.horizontalAdvance("Bottom + shoes") + 10
+        value_w = metrics.horizontalAdvance("100%") + 8
+        bar_w = max(30, self.width() - label_w - value_w - 8)
+        for row, key in enumerate(PAIR_KEYS):
+            value = float(self.pair_scores.get(key, 0.0))
+            y = row * 20
+            weakest = key == self.weakest
+            painter.setPen(QColor(t.warn if weakest else t.muted))
+            painter.drawText(
+                QRectF(0, y, label_w, 18),
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                PAIR_LABELS[key],
+            )
+            track = QPainterPath()
+            track.addRoundedRect(QRectF(label_w, y + 6, bar_w, 6), 3, 3)
+            painter.fillPath(track, QColor(t.track))
+            fill = QPainterPath()
+            fill.addRoundedRect(QRectF(label_w, y + 6, max(6.0, bar_w * value), 6), 3, 3)
+            painter.fillPath(fill, QColor(t.warn if weakest else t.accent))
+            painter.setPen(QColor(t.warn if weakest else t.text))
+            painter.drawText(
+                QRectF(label_w + bar_w + 6, y, value_w, 18),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                f"{value:.0%}",
+            )
+
+
+class OutfitCard(QFrame):
+    """One outfit: three photos, the score, pair bars, and the buttons to judge it."""
+
+    verdict = Signal(object, str)  # the card, "like" | "dislike" | "wore"
+    favourite = Signal(object)
+    moreWith = Signal(int)  # item id
+    focused = Signal(object)
+
+    def __init__(self, session: Any, thumbs: Any, value: Any, side: int = 118, parent=None):
+        super().__init__(parent)
+        self.value = value
+        self.data = shown(value)
+        self.setProperty("card", True)
+        self.setProperty("current", False)
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 14, 14, 12)
+        layout.setSpacing(10)
+
+        head = QHBoxLayout()
+        match = self.data.match()
+        self.score_label = label(f"{match:.0%} match" if match is not None else "", "h2")
+        head.addWidget(self.score_label)
+        head.addStretch(1)
+        if self.data.exploration:
+            badge = label("Exploring", "explore")
+            badge.setToolTip(
+                "The model is unsure about this outfit: your verdict on it teaches it the most."
+            )
+            head.addWidget(badge)
+        if self.data.score is not None:
+            raw = label(
+                f"{self.data.score:.2f}" + (" / 3" if self.data.ranked_by != "B" else ""),
+                "small",
+            )
+            raw.setToolTip(
+                "The outfit score: the sum of the three pair scores (0 to 3)"
+                if self.data.ranked_by != "B"
+                else "Ranked by the whole-outfit network B among the best outfits of network C"
+            )
+            head.addWidget(raw)
+        layout.addLayout(head)
+
+        pictures = QHBoxLayout()
+        pictures.setSpacing(8)
+        self.pictures = [ItemPicture(session, thumbs, i, side) for i in self.data.ids()]
+        for picture in self.pictures:
+            pictures.addWidget(picture)
+        layout.addLayout(pictures)
+
+        if self.data.pair_scores:
+            layout.addWidget(PairBars(self.data.pair_scores, self.data.weakest))
+        if self.data.swap is not None:
+            swap = self.data.swap
+            item = session.item(swap.new)
+            name = display_name(item) if item else f"item {swap.new}"
+            hint = label(
+                f"Best swap: {swap.slot} → {name} ({swap.score / 3:.0%} match)"
+                if self.data.ranked_by != "B"
+                else f"Best swap: {swap.slot} → {name}",
+                "small",
+                wrap=True,
+            )
+            hint.setToolTip("The single change that would raise this outfit's score the most")
+            layout.addWidget(hint)
+
+        actions = QHBoxLayout()
+        actions.setSpacing(6)
+        self.like_button = button("", "thumb-up", "like", "I like it (L or ↑)")
+        self.dislike_button = button("", "thumb-down", "dislike", "Not for me (D or ↓)")
+        self.wore_button = button("Wore it", "wore", "", "I wore this outfit (W)")
+        self.fav_button = button("", "heart", "", "Add to favourites (F)")
+        self.more_button = button("More", "layers", "ghost", "More outfits with one of these items")
+        menu = QMenu(self.more_button)
+        for slot, item_id in zip(SLOT_NAMES, self.data.ids(), strict=True):
+            item = session.item(item_id)
+            name = display_name(item) if item else str(item_id)
+            menu.addAction(f"With this {slot}: {name}", lambda i=item_id: self.moreWith.emit(i))
+        self.more_button.setMenu(menu)
+        self.like_button.clicked.connect(lambda: self.verdict.emit(self, "like"))
+        self.dislike_button.clicked.connect(lambda: self.verdict.emit(self, "dislike"))
+        self.wore_button.clicked.connect(lambda: self.verdict.emit(self, "wore"))
+        self.fav_button.clicked.connect(lambda: self.favourite.emit(self))
+        for widget in (self.like_button, self.dislike_button, self.wore_button, self.fav_button):
+            actions.addWidget(widget)
+        actions.addStretch(1)
+        actions.addWidget(self.more_button)
+        layout.addLayout(actions)
+
+    def set_current(self, current: bool) -> None:
+        if self.property("current") != current:
+            self.setProperty("current", current)
+            repolish(self)
+
+    def set_favourite(self, on: bool) -> None:
+        self.fav_button.setProperty("icon_name", "heart-filled" if on else "heart")
+        from stylist.gui import icons
+
+        self.fav_button.setIcon(
+            icons.icon("heart-filled", theme.active().dislike) if on else icons.icon("heart")
+        )
+        self.fav_button.setToolTip("In your favourites" if on else "Add to favourites (F)")
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.focused.emit(self)
+        super().mousePressEvent(event)
+
+
+class MiniOutfit(QFrame):
+    """A small strip: three pictures and the match, used in the item's detail pane."""
+
+    clicked = Signal(object)
+
+    def __init__(self, session: Any, thumbs: Any, value: Any, side: int = 56, parent=None):
+        super().__init__(parent)
+        self.data = shown(value)
+        self.setProperty("card", True)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 8, 10, 8)
+        layout.setSpacing(6)
+        for item_id in self.data.ids():
+            layout.addWidget(ItemPicture(session, thumbs, item_id, side))
+        layout.addStretch(1)
+        match = self.data.match()
+        if match is not None:
+            layout.addWidget(label(f"{match:.0%}", "h2"))
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.clicked.emit(self.data)
+        super().mouseReleaseEvent(event)

@@ -1,0 +1,455 @@
+"""The window's side of one Stylist home: the service, the items on show, and what runs on them.
+
+Pages never call the service for long work themselves: they ask the session, which runs it in a
+worker (:mod:`stylist.gui.workers`) and announces the outcome with signals, so every page that
+shows the same data updates together. Quick writes (a category, a verdict) run on the GUI thread:
+each is one small SQLite transaction behind the library's lock.
+
+Capabilities that the service does not offer in this build (feature extraction, suggestions,
+training, export) are reported as missing by :meth:`Session.can`; pages then say so plainly
+instead of showing anything invented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from stylist.domain import Category, Item, Outfit, Verdict
+from stylist.gui.workers import Task, TaskManager
+from stylist.paths import Paths
+from stylist.settings import Settings
+
+AUTO_TRAIN_EVERY = 5  # new verdicts before the personal model is fine-tuned again
+AUTO_TRAIN_DELAY_MS = 1500  # wait for a pause in the thumbs before training starts
+UNDO_MS = 6000  # how long a deletion can be undone before the files really go
+
+# What each capability needs from the service, and how a page names what is missing.
+CAPABILITIES = {
+    "extract_features": "Photo analysis (categories, colours, features) needs the vision models",
+    "suggest": "Suggestions need the matching model",
+    "rate": "Thumbs up and down need the feedback store",
+    "train": "Learning your style needs the training code",
+    "export_favourites": "Exporting favourites needs the export code",
+}
+
+
+def missing_text(capability: str) -> str:
+    what = CAPABILITIES.get(capability, capability)
+    return f"{what} — not available in this build."
+
+
+class Session(QObject):
+    itemsChanged = Signal()  # the set of items or their order changed (added, removed, hidden)
+    itemChanged = Signal(int)  # one item's category, tags, notes or colours changed
+    verdictsChanged = Signal()
+    modelChanged = Signal()  # a new personal model (or an older version) is in use
+    favouritesChanged = Signal()
+    serviceReplaced = Signal()  # switched to or from the demo wardrobe
+    importFinished = Signal(object)  # ImportReport
+    analysisFinished = Signal(object)  # FeatureReport
+    trainingFinished = Signal(object)  # TrainReport
+    status = Signal(str)  # a short line for the status bar
+    problem = Signal(str, str, str)  # title, message, details: shown as a dialog
+    undoChanged = Signal(str)  # what Undo would undo now ("" = nothing)
+
+    def __init__(self, service: Any, base_paths: Paths, tasks: TaskManager, demo: bool = False):
+        super().__init__()
+        self.service = service
+        self.base_paths = base_paths  # the person's own home (the demo lives inside it)
+        self.tasks = tasks
+        self.demo = demo
+        self.items: dict[int, Item] = {}
+        self.loaded = False
+        self.hidden: set[int] = set()  # deleted, still undoable
+        self._pending_deletes: list[list[int]] = []
+        self._delete_timer = QTimer(self)
+        self._delete_timer.setSingleShot(True)
+        self._delete_timer.timeout.connect(self.commit_deletions)
+        self._undo: tuple[str, Callable[[], None]] | None = None
+        self._reload_generation = 0
+        self._new_verdicts = 0
+        self._train_again = False
+        self._analyse_again = False
+        self._train_timer = QTimer(self)
+        self._train_timer.setSingleShot(True)
+        self._train_timer.setInterval(AUTO_TRAIN_DELAY_MS)
+        self._train_timer.timeout.connect(lambda: self.train(auto=True))
+        self.auto_train = True
+        tasks.failed.connect(lambda label, msg, details: self.problem.emit(label, msg, details))
+
+    # ----------------------------------------------------------------- basics
+    @property
+    def paths(self) -> Paths:
+        return self.service.paths
+
+    @property
+    def library(self) -> Any:
+        return self.service.library
+
+    def can(self, capability: str) -> bool:
+        return callable(getattr(self.service, capability, None))
+
+    def file_path(self, relative: str) -> Path:
+        return self.library.file_path(relative)
+
+    def visible_items(self) -> list[Item]:
+        return [item for item in self.items.values() if item.id not in self.hidden]
+
+    def item(self, item_id: int) -> Item | None:
+        return self.items.get(item_id)
+
+    # ----------------------------------------------------------------- items
+    def reload_items(self, on_done: Callable[[], None] | None = None) -> Task:
+        """Read every item in a worker, then announce ``itemsChanged``."""
+        self._reload_generation += 1
+        generation = self._reload_generation
+        service = self.service
+
+        def loaded(items: list[Item]) -> None:
+            if generation != self._reload_generation or service is not self.service:
+                return  # a newer read is on its way, or the library was switched
+            self.items = {item.id: item for item in items}
+            self.loaded = True
+            self.itemsChanged.emit()
+            if on_done:
+                on_done()
+
+        return self.tasks.start(
+            lambda progress, cancel: service.items(),
+            "Reading the wardrobe",
+            kind="read",
+            on_done=loaded,
+            quiet=True,
+        )
+
+    def load_items_now(self) -> None:
+        """Read every item on the calling thread (start-up of small libraries, tests)."""
+        self.items = {item.id: item for item in self.service.items()}
+        self.loaded = True
+        self.itemsChanged.emit()
+
+    def _refresh_item(self, item_id: int) -> None:
+        try:
+            self.items[item_id] = self.library.item(item_id)
+        except Exception:
+            self.items.pop(item_id, None)
+        self.itemChanged.emit(item_id)
+
+    def set_category(self, item_ids: Iterable[int], category: Category) -> None:
+        for item_id in item_ids:
+            self.service.set_category(item_id, Category(category))
+            self._refresh_item(item_id)
+        self.itemsChanged.emit()  # the grid's order and category filters depend on it
+
+    def set_tags(self, item_id: int, tags: Iterable[str]) -> None:
+        setter = getattr(self.service, "set_tags", None) or self.library.set_tags
+        setter(item_id, list(tags))
+        self._refresh_item(item_id)
+
+    def set_notes(self, item_id: int, notes: str) -> None:
+        setter = getattr(self.service, "set_notes", None) or self.library.set_notes
+        setter(item_id, notes)
+        self._refresh_item(item_id)
+
+    def import_paths(self, sources: Iterable[str | Path], on_done=None) -> Task | None:
+        sources = [str(s) for s in sources]
+        if not sources:
+            return None
+        running = self.tasks.running("import")
+        if running is not None:
+            self.status.emit("An import is already running; drop the photos again when it ends.")
+            return None
+        service = self.service
+
+        def finished(report: Any) -> None:
+            self.importFinished.emit(report)
+            if on_done:
+                on_done(report)
+            self.reload_items(on_done=self.analyse)
+            added = len(report.added)
+            self.status.emit(
+                f"Imported {added} photo{'s' if added != 1 else ''}"
+                + (f"; {len(report.failed)} could not be imported" if report.failed else "")
+                + (" (cancelled)" if report.cancelled else "")
+            )
+
+        return self.tasks.start(
+            lambda progress, cancel: service.import_photos(
+                sources, progress=progress, cancel=cancel
+            ),
+            "Importing photos",
+            kind="import",
+            on_done=finished,
+        )
+
+    def analyse(self) -> Task | None:
+        """Categories, colours and features for new items, when the service can do it."""
+        if not self.can("extract_features"):
+            return None
+        if self.tasks.running("features") is not None:
+            self._analyse_again = True
+            return None
+        self._analyse_again = False
+        service = self.service
+
+        def finished(report: Any) -> None:
+            self.analysisFinished.emit(report)
+            self.reload_items()
+            failed = getattr(report, "failed", [])
+            if failed:
+                self.status.emit(f"{len(failed)} photo(s) could not be analysed")
+            if self._analyse_again:
+                QTimer.singleShot(0, self.analyse)
+
+        return self.tasks.start(
+            lambda progress, cancel: service.extract_features(progress=progress, cancel=cancel),
+            "Analysing photos",
+            kind="features",
+            on_done=finished,
+        )
+
+    # ----------------------------------------------------------------- delete with undo
+    def delete_items(self, item_ids: Iterable[int]) -> int:
+        """Hide items now; they are really removed when the undo time runs out (or on quit)."""
+        batch = [i for i in item_ids if i in self.items and i not in self.hidden]
+        if not batch:
+            return 0
+        self.hidden.update(batch)
+        self._pending_deletes.append(batch)
+        self._delete_timer.start(UNDO_MS)
+        n = len(batch)
+        self._set_undo(f"Deleted {n} item{'s' if n != 1 else ''}", self._undo_delete)
+        self.itemsChanged.emit()
+        return n
+
+    def _undo_delete(self) -> None:
+        if not self._pending_deletes:
+            return
+        batch = self._pending_deletes.pop()
+        self.hidden.difference_update(batch)
+        if not self._pending_deletes:
+            self._delete_timer.stop()
+        self.itemsChanged.emit()
+
+    def commit_deletions(self) -> None:
+        batches, self._pending_deletes = self._pending_deletes, []
+        self._delete_timer.stop()
+        for batch in batches:
+            existing = [i for i in batch if i in self.items]
+            if existing:
+                self.service.remove(existing)
+            for item_id in batch:
+                self.items.pop(item_id, None)
+            self.hidden.difference_update(batch)
+        if self._undo and self._undo[1] == self._undo_delete:
+            self._set_undo("", None)
+        if batches:
+            self.favouritesChanged.emit()
+            self.verdictsChanged.emit()
+
+    # ----------------------------------------------------------------- undo
+    def _set_undo(self, label: str, action: Callable[[], None] | None) -> None:
+        self._undo = (label, action) if action else None
+        self.undoChanged.emit(label if action else "")
+
+    def undo_label(self) -> str:
+        return self._undo[0] if self._undo else ""
+
+    def undo(self) -> bool:
+        if not self._undo:
+            return False
+        _, action = self._undo
+        self._set_undo("", None)
+        action()
+        return True
+
+    # ----------------------------------------------------------------- feedback
+    def rate(
+        self,
+        outfit: Outfit,
+        verdict: Verdict | str,
+        source: str = "suggestion",
+        on_undo: Callable[[], None] | None = None,
+    ) -> int | None:
+        """Record a like, dislike or "wore it" (``verdict="wore"``); undoable."""
+        if verdict == "wore":
+            if not self.can("wore"):
+                self.problem.emit("Wore it", missing_text("rate"), "")
+                return None
+            verdict_id = self.service.wore(outfit)
+            label = "Marked as worn"
+        else:
+            if not self.can("rate"):
+                self.problem.emit("Rating", missing_text("rate"), "")
+                return None
+            verdict = Verdict(verdict)
+            verdict_id = self.service.rate(outfit, verdict, source=source)
+            label = "Liked" if verdict == Verdict.LIKE else "Disliked"
+
+        def undo() -> None:
+            self.service.undo_verdict(verdict_id)
+            self._new_verdicts = max(0, self._new_verdicts - 1)
+            self.verdictsChanged.emit()
+            if on_undo:
+                on_undo()
+
+        self._set_undo(label, undo)
+        self.verdictsChanged.emit()
+        self._new_verdicts += 1
+        if self.auto_train and self._new_verdicts >= AUTO_TRAIN_EVERY and self.can("train"):
+            self._train_timer.start()
+        return verdict_id
+
+    def verdict_rows(self) -> list[Any]:
+        return self.library.verdicts()
+
+    # ----------------------------------------------------------------- the personal model
+    def train(self, auto: bool = False) -> Task | None:
+        if not self.can("train"):
+            if not auto:
+                self.problem.emit("Train now", missing_text("train"), "")
+            return None
+        if self.tasks.running("train") is not None:
+            self._train_again = True
+            return None
+        self._train_again = False
+        self._new_verdicts = 0
+        service = self.service
+
+        def finished(report: Any) -> None:
+            self.trainingFinished.emit(report)
+            message = getattr(report, "message", "") or "Training finished."
+            self.status.emit(message)
+            if getattr(report, "accepted", False):
+                self.modelChanged.emit()
+
+        def ended() -> None:
+            if self._train_again:
+                self._train_timer.start()
+
+        return self.tasks.start(
+            lambda progress, cancel: service.train(progress=progress, cancel=cancel),
+            "Learning your style",
+            kind="train",
+            on_done=finished,
+            on_finished=ended,
+        )
+
+    def model_versions(self) -> list[Any]:
+        if self.can("model_versions"):
+            return list(self.service.model_versions())
+        return list(self.library.model_versions())
+
+    def use_model_version(self, version_id: int) -> None:
+        if self.can("use_model_version"):
+            self.service.use_model_version(version_id)
+        else:
+            self.library.use_model_version(version_id)
+        self.modelChanged.emit()
+
+    # ----------------------------------------------------------------- favourites
+    def favourites(self) -> list[Any]:
+        if self.can("favourites"):
+            return list(self.service.favourites())
+        return list(self.library.favourites())
+
+    def add_favourite(self, outfit: Outfit) -> int:
+        adder = getattr(self.service, "add_favourite", None) or self.library.add_favourite
+        fav_id = adder(outfit)
+        self.favouritesChanged.emit()
+        return fav_id
+
+    def remove_favourites(self, favourite_ids: Iterable[int]) -> None:
+        remover = getattr(self.service, "remove_favourite", None) or self.library.remove_favourite
+        for fav_id in favourite_ids:
+            remover(fav_id)
+        self.favouritesChanged.emit()
+
+    def export_favourites(
+        self, path: Path, fmt: str, ids: list[int] | None, on_done=None
+    ) -> Task | None:
+        if not self.can("export_favourites"):
+            self.problem.emit("Export", missing_text("export_favourites"), "")
+            return None
+        service = self.service
+
+        def done(result: Any) -> None:
+            self.status.emit(f"Exported to {result}")
+            if on_done:
+                on_done(result)
+
+        return self.tasks.start(
+            lambda progress, cancel: service.export_favourites(path, fmt, ids=ids),
+            "Exporting favourites",
+            kind="export",
+            on_done=done,
+        )
+
+    # ----------------------------------------------------------------- settings
+    def apply_settings(self, settings: Settings) -> None:
+        old = self.service.settings
+        self.service.settings = settings
+        settings.save(self.service.paths)
+        if (old.backbone, old.device) != (settings.backbone, settings.device):
+            self.status.emit("Settings saved; analysing photos with the new settings.")
+            self.analyse()
+        else:
+            self.status.emit("Settings saved.")
+        if old.backbone != settings.backbone:
+            self.modelChanged.emit()
+
+    # ----------------------------------------------------------------- demo wardrobe
+    def switch_service(self, service: Any, demo: bool) -> None:
+        self.commit_deletions()
+        old, self.service = self.service, service
+        self.demo = demo
+        self.items, self.loaded, self.hidden = {}, False, set()
+        self._set_undo("", None)
+        self._new_verdicts = 0
+        if old is not service:
+            old.close()
+        self.serviceReplaced.emit()
+        self.reload_items(on_done=self.analyse)
+
+    def busy(self) -> bool:
+        return bool(self.tasks.active())
+
+    def open_demo(self) -> Task | None:
+        if self.demo:
+            return None
+        from stylist.service import Stylist
+
+        base = self.base_paths
+
+        def opened(result: tuple[Any, Any]) -> None:
+            demo, report = result
+            self.switch_service(demo, True)
+            if report is not None:
+                self.importFinished.emit(report)
+            self.status.emit("This is the demo wardrobe: 38 real photos to try Stylist with.")
+
+        return self.tasks.start(
+            lambda progress, cancel: Stylist.open_demo(base),
+            "Loading the demo wardrobe",
+            kind="demo",
+            on_done=opened,
+        )
+
+    def leave_demo(self) -> None:
+        if not self.demo:
+            return
+        from stylist.service import Stylist
+
+        self.switch_service(Stylist(self.base_paths), False)
+
+    # ----------------------------------------------------------------- quitting
+    def shutdown(self, wait_ms: int = 10000) -> None:
+        self._train_timer.stop()
+        self.commit_deletions()
+        self.tasks.cancel_all()
+        self.tasks.wait(wait_ms)
+        self.service.close()

@@ -1,0 +1,533 @@
+"""The suggestions page: ranked outfit cards to judge, filters, "more with this item", and a
+dialog to compose an outfit of one's own and rate it.
+
+Suggestions are computed by the service in a worker. A verdict is one small write on the GUI
+thread; the card then leaves and the next one becomes current, and Undo puts it back. Keyboard:
+L or ↑ like, D or ↓ dislike, W wore it, F favourite, ← → move between cards, F5 refresh.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFrame,
+    QHBoxLayout,
+    QLineEdit,
+    QListView,
+    QScrollArea,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from stylist.domain import Category, Outfit, Verdict
+from stylist.gui import icons
+from stylist.gui.items import (
+    CELL_H,
+    CELL_W,
+    ItemDelegate,
+    ItemFilter,
+    ItemListModel,
+    display_name,
+    filter_items,
+)
+from stylist.gui.outfits import OutfitCard, shown
+from stylist.gui.session import Session, missing_text
+from stylist.gui.thumbnails import ThumbnailCache
+from stylist.gui.widgets import EmptyState, FlowLayout, button, chip, label
+
+PAGE_SIZE = 20
+NOT_WORN_CHOICES = (
+    ("Any time", None),
+    ("Not worn this week", 7),
+    ("Not worn this month", 30),
+    ("Not worn in 3 months", 90),
+)
+
+
+class SuggestionsPage(QWidget):
+    """Outfit cards from the service, judged by button or keyboard."""
+
+    itemRequested = Signal(int)  # show this item in the wardrobe
+
+    def __init__(self, session: Session, thumbs: ThumbnailCache, parent=None) -> None:
+        super().__init__(parent)
+        self.session, self.thumbs = session, thumbs
+        self.with_items: list[int] = []
+        self.cards: list[OutfitCard] = []
+        self.current = -1
+        self.results: list[Any] = []
+        self._generation = 0
+        self._stale = True
+        self.favourite_outfits: set[tuple[int, int, int]] = set()
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(24, 20, 24, 12)
+        layout.setSpacing(12)
+        head = QHBoxLayout()
+        head.addWidget(label("Suggestions", "title"))
+        head.addStretch(1)
+        self.compose_button = button(
+            "Compose", "plus", "", "Pick a top, bottom and shoes yourself and rate the outfit"
+        )
+        self.compose_button.clicked.connect(self.compose)
+        self.refresh_button = button("Refresh", "refresh", "", "Find suggestions again (F5)")
+        self.refresh_button.clicked.connect(self.refresh)
+        head.addWidget(self.compose_button)
+        head.addWidget(self.refresh_button)
+        layout.addLayout(head)
+        self.subtitle = label(
+            "The best outfits of your whole wardrobe, ranked by your style model. "
+            "L or ↑ like · D or ↓ dislike · W wore it · F favourite · Ctrl+Z undo",
+            "muted",
+            wrap=True,
+        )
+        layout.addWidget(self.subtitle)
+
+        filters = QHBoxLayout()
+        filters.setSpacing(8)
+        self.with_chip = chip("")
+        self.with_chip.setChecked(True)
+        self.with_chip.setIcon(icons.icon("close"))
+        self.with_chip.setToolTip("Stop building outfits around this item")
+        self.with_chip.clicked.connect(lambda: self.set_with_items([]))
+        self.with_chip.hide()
+        filters.addWidget(self.with_chip)
+        self.tags = QLineEdit()
+        self.tags.setPlaceholderText("Only items tagged … (comma-separated)")
+        self.tags.setClearButtonEnabled(True)
+        self.tags.setMaximumWidth(280)
+        self.tags.editingFinished.connect(self._filters_changed)
+        filters.addWidget(self.tags)
+        self.not_worn = QComboBox()
+        for text, days in NOT_WORN_CHOICES:
+            self.not_worn.addItem(text, days)
+        self.not_worn.setToolTip("Leave out items worn recently")
+        self.not_worn.currentIndexChanged.connect(self._filters_changed)
+        filters.addWidget(self.not_worn)
+        self.explore = QCheckBox("Include exploration outfits")
+        self.explore.setChecked(True)
+        self.explore.setToolTip(
+            "A few outfits the model is unsure about: judging them teaches it the most"
+        )
+        self.explore.toggled.connect(self._filters_changed)
+        filters.addWidget(self.explore)
+        filters.addStretch(1)
+        layout.addLayout(filters)
+
+        self.banner = QFrame()
+        self.banner.setObjectName("banner")
+        b = QHBoxLayout(self.banner)
+        b.setContentsMargins(14, 8, 8, 8)
+        self.banner_text = label("Your style model has learned from your verdicts.")
+        b.addWidget(self.banner_text, 1)
+        banner_refresh = button("Show new suggestions", "refresh", "primary")
+        banner_refresh.clicked.connect(self.refresh)
+        b.addWidget(banner_refresh)
+        self.banner.hide()
+        layout.addWidget(self.banner)
+
+        self.stack = QStackedWidget()
+        self.message = EmptyState("suggestions", "", "")
+        self.retry = self.message.add_button(button("Try again", "refresh", on_click=self.refresh))
+        self.stack.addWidget(self.message)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        content = QWidget()
+        content.setObjectName("scrollContent")
+        self.flow = FlowLayout(content, spacing=16)
+        self.scroll.setWidget(content)
+        self.stack.addWidget(self.scroll)
+        layout.addWidget(self.stack, 1)
+
+        self._add_key("Like", ["L", "Up"], lambda: self.judge_current("like"))
+        self._add_key("Dislike", ["D", "Down"], lambda: self.judge_current("dislike"))
+        self._add_key("Wore it", ["W"], lambda: self.judge_current("wore"))
+        self._add_key("Favourite", ["F"], self.favourite_current)
+        self._add_key("Next", ["Right", "J"], lambda: self.move(1))
+        self._add_key("Previous", ["Left", "K"], lambda: self.move(-1))
+
+        session.modelChanged.connect(self._model_changed)
+        session.analysisFinished.connect(lambda *_: self._data_changed())
+        session.serviceReplaced.connect(self._data_changed)
+        session.itemsChanged.connect(self._items_changed)
+        session.favouritesChanged.connect(self._load_favourites)
+        self._show_message("Suggestions", "Open this page to see outfits from your wardrobe.")
+
+    def _add_key(self, text: str, keys: list[str], slot) -> QAction:
+        action = QAction(text, self)
+        action.setShortcuts([QKeySequence(k) for k in keys])
+        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    # ------------------------------------------------------------ state
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._stale:
+            self.refresh()
+
+    def _data_changed(self) -> None:
+        self._stale = True
+        if self.isVisible():
+            self.refresh()
+
+    def _items_changed(self) -> None:
+        # Cards showing a deleted item go; new items only matter on the next refresh.
+        visible = {item.id for item in self.session.visible_items()}
+        for card in list(self.cards):
+            if not set(card.data.ids()) <= visible:
+                self._remove_card(card)
+        self._stale = True
+
+    def _model_changed(self) -> None:
+        self._stale = True
+        if self.cards:
+            self.banner.show()
+        elif self.isVisible():
+            self.refresh()
+
+    def _filters_changed(self, *_args: object) -> None:
+        self.refresh()
+
+    def _show_message(self, title: str, text: str, retry: bool = False) -> None:
+        self.message.set_text(title, text)
+        self.retry.setVisible(retry)
+        self.stack.setCurrentWidget(self.message)
+
+    def query(self) -> dict[str, Any]:
+        tags = [t.strip() for t in self.tags.text().split(",") if t.strip()]
+        return {
+            "k": PAGE_SIZE,
+            "with_items": tuple(self.with_items),
+            "tags": tags or None,
+            "not_worn_days": self.not_worn.currentData(),
+            "exploration": 0.1 if self.explore.isChecked() else 0.0,
+            "explain": True,
+        }
+
+    def set_with_items(self, item_ids: list[int]) -> None:
+        self.with_items = list(item_ids)
+        if self.with_items:
+            item = self.session.item(self.with_items[0])
+            name = display_name(item) if item else f"item {self.with_items[0]}"
+            self.with_chip.setText(f"With {name}")
+            self.with_chip.show()
+        else:
+            self.with_chip.hide()
+        self.refresh()
+
+    # ------------------------------------------------------------ fetching
+    def refresh(self) -> None:
+        self._stale = False
+        self.banner.hide()
+        self._generation += 1
+        generation = self._generation
+        if not self.session.can("suggest"):
+            self._show_message("Suggestions", missing_text("suggest"))
+            return
+        slots = {c: 0 for c in (Category.TOP, Category.BOTTOM, Category.SHOES)}
+        for item in self.session.visible_items():
+            if item.category in slots:
+                slots[item.category] += 1
+        if self.session.loaded and not all(slots.values()):
+            missing = [c.value for c, n in slots.items() if n == 0]
+            self._show_message(
+                "Not enough to make an outfit yet",
+                "An outfit needs a top, a bottom and a pair of shoes. Your wardrobe has no "
+                + " and no ".join(missing)
+                + " yet: import some, or confirm the categories of unsorted items.",
+            )
+            return
+        if self.session.tasks.running("features") is not None:
+            self._show_message(
+                "Analysing your photos …",
+                "Suggestions appear as soon as every photo has been analysed.",
+            )
+            self._stale = True
+            return
+        self._show_message("Finding the best outfits …", "Every combination is considered.")
+        self._load_favourites()
+        service, query = self.session.service, self.query()
+
+        def done(results: list[Any]) -> None:
+            if generation == self._generation:
+                self.set_results(results)
+
+        def failed(message: str, details: str) -> None:
+            if generation == self._generation:
+                self._show_message("No suggestions right now", message, retry=True)
+                if details:
+                    self.session.problem.emit("Suggestions", message, details)
+
+        self.session.tasks.start(
+            lambda progress, cancel: service.suggest(**query),
+            "Finding outfits",
+            kind="suggest",
+            on_done=done,
+            on_failed=failed,
+            quiet=True,
+        )
+
+    def set_results(self, results: list[Any]) -> None:
+        self.results = list(results)
+        self.flow.clear()
+        self.cards = []
+        for value in self.results:
+            self._insert_card(value, len(self.cards))
+        if not self.cards:
+            self._show_message(
+                "No outfits match",
+                "Nothing in your wardrobe fits these filters. Clear a filter and try again.",
+                retry=True,
+            )
+            return
+        self.stack.setCurrentWidget(self.scroll)
+        self.set_current(0)
+
+    def _insert_card(self, value: Any, position: int) -> OutfitCard:
+        card = OutfitCard(self.session, self.thumbs, value)
+        card.verdict.connect(self.judge)
+        card.favourite.connect(self.favourite)
+        card.moreWith.connect(lambda item_id: self.set_with_items([item_id]))
+        card.focused.connect(lambda c: self.set_current(self.cards.index(c)))
+        card.set_favourite(card.data.ids() in self.favourite_outfits)
+        self.cards.insert(position, card)
+        self._relayout()
+        return card
+
+    def _relayout(self) -> None:
+        # FlowLayout keeps insertion order: rebuild it in the cards' order.
+        while self.flow.count():
+            self.flow.takeAt(0)
+        for card in self.cards:
+            self.flow.addWidget(card)
+            card.show()
+        self.flow.invalidate()
+
+    def _remove_card(self, card: OutfitCard) -> None:
+        if card not in self.cards:
+            return
+        index = self.cards.index(card)
+        self.cards.remove(card)
+        card.hide()
+        card.deleteLater()
+        self._relayout()
+        if not self.cards:
+            self.current = -1
+            self._show_message(
+                "You've judged every suggestion",
+                "Refresh for more: each verdict teaches your style model.",
+                retry=True,
+            )
+            self.retry.setText("More suggestions")
+            return
+        self.set_current(min(index, len(self.cards) - 1))
+
+    def set_current(self, index: int) -> None:
+        if not self.cards:
+            self.current = -1
+            return
+        index = max(0, min(index, len(self.cards) - 1))
+        for i, card in enumerate(self.cards):
+            card.set_current(i == index)
+        self.current = index
+        self.scroll.ensureWidgetVisible(self.cards[index], 20, 20)
+
+    def move(self, step: int) -> None:
+        if self.cards:
+            self.set_current(self.current + step)
+
+    def current_card(self) -> OutfitCard | None:
+        return self.cards[self.current] if 0 <= self.current < len(self.cards) else None
+
+    # ------------------------------------------------------------ verdicts
+    def judge_current(self, kind: str) -> None:
+        card = self.current_card()
+        if card is not None:
+            self.judge(card, kind)
+
+    def judge(self, card: OutfitCard, kind: str) -> None:
+        if card not in self.cards:
+            return
+        position = self.cards.index(card)
+        value = card.value
+        verdict: Verdict | str = kind if kind == "wore" else Verdict(kind)
+
+        def undo() -> None:
+            if self.stack.currentWidget() is not self.scroll:
+                self.stack.setCurrentWidget(self.scroll)
+            self._insert_card(value, min(position, len(self.cards)))
+            self.set_current(position)
+
+        verdict_id = self.session.rate(card.data.outfit(), verdict, "suggestion", on_undo=undo)
+        if verdict_id is not None:
+            self._remove_card(card)
+
+    def favourite_current(self) -> None:
+        card = self.current_card()
+        if card is not None:
+            self.favourite(card)
+
+    def favourite(self, card: OutfitCard) -> None:
+        self.session.add_favourite(card.data.outfit())
+        self.favourite_outfits.add(card.data.ids())
+        card.set_favourite(True)
+        self.session.status.emit("Added to favourites")
+
+    def _load_favourites(self) -> None:
+        try:
+            self.favourite_outfits = {f.outfit.ids() for f in self.session.favourites()}
+        except Exception:
+            self.favourite_outfits = set()
+        for card in self.cards:
+            card.set_favourite(card.data.ids() in self.favourite_outfits)
+
+    # ------------------------------------------------------------ composing
+    def compose(self) -> None:
+        dialog = ComposeDialog(self.session, self.thumbs, self)
+        dialog.open()
+        self._compose_dialog = dialog
+
+
+class ComposeDialog(QDialog):
+    """Pick a top, a bottom and shoes; see the score; like, dislike or keep it as a favourite."""
+
+    def __init__(self, session: Session, thumbs: ThumbnailCache, parent=None) -> None:
+        super().__init__(parent)
+        self.session, self.thumbs = session, thumbs
+        self.setWindowTitle("Compose an outfit")
+        self.resize(900, 720)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 18, 20, 16)
+        layout.setSpacing(10)
+        layout.addWidget(label("Compose an outfit", "title"))
+        layout.addWidget(
+            label("Pick one of each; the model scores your outfit, and you can rate it.", "muted")
+        )
+        self.views: dict[Category, QListView] = {}
+        self.models: dict[Category, ItemListModel] = {}
+        visible = session.visible_items()
+        for cat, title in (
+            (Category.TOP, "Top"),
+            (Category.BOTTOM, "Bottom"),
+            (Category.SHOES, "Shoes"),
+        ):
+            layout.addWidget(label(title, "h2"))
+            model = ItemListModel(thumbs, session.file_path, self)
+            model.set_items(filter_items(visible, ItemFilter(category=cat)))
+            view = QListView()
+            view.setViewMode(QListView.ViewMode.IconMode)
+            view.setFlow(QListView.Flow.LeftToRight)
+            view.setWrapping(False)
+            view.setUniformItemSizes(True)
+            view.setMovement(QListView.Movement.Static)
+            view.setGridSize(QSize(CELL_W, CELL_H))
+            view.setFixedHeight(CELL_H + 22)
+            view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+            view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+            view.setModel(model)
+            view.setItemDelegate(ItemDelegate(view))
+            view.selectionModel().selectionChanged.connect(self._picked)
+            self.views[cat], self.models[cat] = view, model
+            layout.addWidget(view)
+        bottom = QHBoxLayout()
+        self.score = label("Pick a top, a bottom and shoes.", "h2")
+        bottom.addWidget(self.score, 1)
+        self.like_button = button("Like", "thumb-up", "like")
+        self.dislike_button = button("Dislike", "thumb-down", "dislike")
+        self.fav_button = button("Favourite", "heart")
+        close = button("Close", on_click=self.accept)
+        self.like_button.clicked.connect(lambda: self._rate(Verdict.LIKE))
+        self.dislike_button.clicked.connect(lambda: self._rate(Verdict.DISLIKE))
+        self.fav_button.clicked.connect(self._favourite)
+        for widget in (self.like_button, self.dislike_button, self.fav_button, close):
+            bottom.addWidget(widget)
+        layout.addLayout(bottom)
+        self._generation = 0
+        self._picked()
+
+    def outfit(self) -> Outfit | None:
+        ids = []
+        for cat in (Category.TOP, Category.BOTTOM, Category.SHOES):
+            rows = self.views[cat].selectionModel().selectedIndexes()
+            if not rows:
+                return None
+            ids.append(self.models[cat].item_at(rows[0].row()).id)
+        return Outfit(*ids)
+
+    def pick(self, top: int, bottom: int, shoes: int) -> None:
+        for cat, item_id in (
+            (Category.TOP, top),
+            (Category.BOTTOM, bottom),
+            (Category.SHOES, shoes),
+        ):
+            row = self.models[cat].row_of(item_id)
+            if row is not None:
+                self.views[cat].setCurrentIndex(self.models[cat].index(row))
+
+    def _picked(self, *_args: object) -> None:
+        outfit = self.outfit()
+        for widget in (self.like_button, self.dislike_button, self.fav_button):
+            widget.setEnabled(outfit is not None)
+        if outfit is None:
+            return
+        if not self.session.can("suggest"):
+            self.score.setText("Scores need the matching model — not available in this build.")
+            return
+        self.score.setText("Scoring …")
+        self._generation += 1
+        generation = self._generation
+        service = self.session.service
+
+        def done(results: list[Any]) -> None:
+            if generation != self._generation:
+                return
+            match = [r for r in results if (r.top, r.bottom, r.shoes) == outfit.ids()]
+            if match:
+                data = shown(match[0])
+                weakest = data.weakest.replace("_", " + ") if data.weakest else ""
+                self.score.setText(
+                    f"{data.match():.0%} match"
+                    + (f"  ·  weakest pair: {weakest}" if weakest else "")
+                )
+            else:
+                self.score.setText("This outfit could not be scored.")
+
+        def failed(message: str, details: str) -> None:
+            if generation == self._generation:
+                self.score.setText(message)
+
+        self.session.tasks.start(
+            lambda progress, cancel: service.suggest(
+                k=1, with_items=outfit.ids(), exploration=0.0, max_per_item=None, explain=True
+            ),
+            "Scoring the outfit",
+            kind="compose",
+            on_done=done,
+            on_failed=failed,
+            quiet=True,
+        )
+
+    def _rate(self, verdict: Verdict) -> None:
+        outfit = self.outfit()
+        if outfit is not None and self.session.rate(outfit, verdict, "composed") is not None:
+            self.session.status.emit(
+                "Liked your outfit" if verdict == Verdict.LIKE else "Disliked your outfit"
+            )
+
+    def _favourite(self) -> None:
+        outfit = self.outfit()
+        if outfit is not None:
+            self.session.add_favourite(outfit)
+            self.session.status.emit("Added your outfit to favourites")

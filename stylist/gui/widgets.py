@@ -1,0 +1,339 @@
+"""Small building blocks shared by the pages: labels, chips, a flow layout, empty states, the undo
+toast, the activity bar with its cancel button, the status-bar spinner and readable error dialogs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLayout,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+    QWidgetItem,
+)
+
+from stylist.gui import icons, theme
+
+
+def label(text: str = "", role: str = "", wrap: bool = False) -> QLabel:
+    widget = QLabel(text)
+    if role:
+        widget.setProperty("role", role)
+    widget.setWordWrap(wrap)
+    widget.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
+    return widget
+
+
+def button(
+    text: str,
+    icon_name: str = "",
+    kind: str = "",
+    tooltip: str = "",
+    on_click: Callable[[], None] | None = None,
+) -> QPushButton:
+    widget = QPushButton(text)
+    if icon_name:
+        widget.setIcon(icons.icon(icon_name))
+        widget.setProperty("icon_name", icon_name)
+    if kind:
+        widget.setProperty("kind", kind)
+    if tooltip:
+        widget.setToolTip(tooltip)
+    if on_click:
+        widget.clicked.connect(lambda *_: on_click())
+    widget.setCursor(Qt.CursorShape.PointingHandCursor)
+    return widget
+
+
+def chip(text: str, tooltip: str = "") -> QPushButton:
+    widget = button(text, kind="chip", tooltip=tooltip)
+    widget.setCheckable(True)
+    return widget
+
+
+def refresh_icons(root: QWidget) -> None:
+    """Redraw icons in the current theme's colours (after a light/dark switch)."""
+    for widget in root.findChildren(QPushButton):
+        name = widget.property("icon_name")
+        if name:
+            colour = widget.property("icon_colour")
+            widget.setIcon(icons.icon(name, colour or None))
+
+
+def repolish(widget: QWidget) -> None:
+    """Apply style-sheet rules that depend on a dynamic property that just changed."""
+    widget.style().unpolish(widget)
+    widget.style().polish(widget)
+    widget.update()
+
+
+class FlowLayout(QLayout):
+    """Lays children out left to right, wrapping to new lines (Qt's flow layout example)."""
+
+    def __init__(self, parent: QWidget | None = None, spacing: int = 8) -> None:
+        super().__init__(parent)
+        self._items: list = []
+        self._spacing = spacing
+        self.setContentsMargins(0, 0, 0, 0)
+
+    def addItem(self, item) -> None:  # noqa: N802 - Qt override
+        self._items.append(item)
+
+    def addWidget(self, widget: QWidget) -> None:  # noqa: N802 - Qt override
+        self.addChildWidget(widget)
+        self._items.append(QWidgetItem(widget))
+        self.invalidate()
+
+    def count(self) -> int:
+        return len(self._items)
+
+    def itemAt(self, index: int):  # noqa: N802 - Qt override
+        return self._items[index] if 0 <= index < len(self._items) else None
+
+    def takeAt(self, index: int):  # noqa: N802 - Qt override
+        return self._items.pop(index) if 0 <= index < len(self._items) else None
+
+    def expandingDirections(self) -> Qt.Orientation:  # noqa: N802 - Qt override
+        return Qt.Orientation(0)
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt override
+        return True
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt override
+        return self._layout(QRect(0, 0, width, 0), apply=False)
+
+    def setGeometry(self, rect: QRect) -> None:  # noqa: N802 - Qt override
+        super().setGeometry(rect)
+        self._layout(rect, apply=True)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return self.minimumSize()
+
+    def minimumSize(self) -> QSize:  # noqa: N802 - Qt override
+        size = QSize()
+        for item in self._items:
+            size = size.expandedTo(item.minimumSize())
+        m = self.contentsMargins()
+        return size + QSize(m.left() + m.right(), m.top() + m.bottom())
+
+    def _layout(self, rect: QRect, apply: bool) -> int:
+        m = self.contentsMargins()
+        area = rect.adjusted(m.left(), m.top(), -m.right(), -m.bottom())
+        x, y, line = area.x(), area.y(), 0
+        for item in self._items:
+            if item.widget() is not None and item.widget().isHidden():
+                continue
+            hint = item.sizeHint()
+            if x + hint.width() > area.right() + 1 and line > 0:
+                x = area.x()
+                y += line + self._spacing
+                line = 0
+            if apply:
+                item.setGeometry(QRect(QPoint(x, y), hint))
+            x += hint.width() + self._spacing
+            line = max(line, hint.height())
+        return y + line - rect.y() + m.bottom()
+
+    def clear(self) -> None:
+        while self._items:
+            item = self._items.pop()
+            if item.widget() is not None:
+                item.widget().deleteLater()
+
+
+class EmptyState(QFrame):
+    """A calm centred message: an icon, a title, a sentence and optional buttons."""
+
+    def __init__(self, icon_name: str, title: str, text: str = "", parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("notice")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(36, 36, 36, 36)
+        layout.setSpacing(10)
+        layout.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.icon = QLabel()
+        self.icon_name = icon_name
+        self.icon.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.title = label(title, "h2")
+        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.text = label(text, "muted", wrap=True)
+        self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.text.setMaximumWidth(460)
+        self.buttons = QHBoxLayout()
+        self.buttons.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.icon)
+        layout.addWidget(self.title)
+        layout.addWidget(self.text, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addLayout(self.buttons)
+        self.refresh_icon()
+
+    def refresh_icon(self) -> None:
+        ratio = self.devicePixelRatioF() or 1.0
+        self.icon.setPixmap(icons.pixmap(self.icon_name, 40, theme.active().muted, ratio))
+
+    def set_text(self, title: str, text: str = "") -> None:
+        self.title.setText(title)
+        self.text.setText(text)
+        self.text.setVisible(bool(text))
+
+    def add_button(self, widget: QPushButton) -> QPushButton:
+        self.buttons.addWidget(widget)
+        return widget
+
+
+class Toast(QFrame):
+    """A message at the bottom of the window with an Undo button; hides itself after a while."""
+
+    undoClicked = Signal()
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setObjectName("toast")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(16, 8, 8, 8)
+        layout.setSpacing(12)
+        self.text = QLabel()
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.undo_button.setToolTip("Undo (Ctrl+Z)")
+        self.undo_button.clicked.connect(self.undoClicked)
+        layout.addWidget(self.text)
+        layout.addWidget(self.undo_button)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.hide)
+        self.hide()
+
+    def show_message(self, text: str, undo: bool = True, msecs: int = 6000) -> None:
+        self.text.setText(text)
+        self.undo_button.setVisible(undo)
+        self.adjustSize()
+        self.place()
+        self.show()
+        self.raise_()
+        self._timer.start(msecs)
+
+    def place(self) -> None:
+        parent = self.parentWidget()
+        if parent is None:
+            return
+        self.adjustSize()
+        x = (parent.width() - self.width()) // 2
+        y = parent.height() - self.height() - 48
+        self.move(max(8, x), max(8, y))
+
+
+class ActivityBar(QFrame):
+    """Progress of one long operation with a Cancel button (import, analysis, training)."""
+
+    cancelClicked = Signal()
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("activity")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 8, 8, 8)
+        layout.setSpacing(12)
+        self.text = QLabel()
+        self.text.setMinimumWidth(220)
+        self.bar = QProgressBar()
+        self.bar.setTextVisible(False)
+        self.bar.setMinimumWidth(160)
+        self.cancel_button = button("Cancel", tooltip="Stop; what is done so far is kept")
+        self.cancel_button.clicked.connect(self.cancelClicked)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(self.bar, 2)
+        layout.addWidget(self.cancel_button)
+        self.hide()
+
+    def set_progress(self, text: str, done: int, total: int) -> None:
+        self.text.setText(text)
+        if total > 0:
+            self.bar.setRange(0, total)
+            self.bar.setValue(min(done, total))
+        else:
+            self.bar.setRange(0, 0)  # busy, amount unknown
+        self.show()
+
+
+class Spinner(QWidget):
+    """A small turning arc for the status bar while work runs in the background."""
+
+    def __init__(self, parent=None, size: int = 14) -> None:
+        super().__init__(parent)
+        self._angle = 0
+        self.setFixedSize(size, size)
+        self._timer = QTimer(self)
+        self._timer.setInterval(60)
+        self._timer.timeout.connect(self._turn)
+
+    def start(self) -> None:
+        if not self._timer.isActive():
+            self._timer.start()
+        self.show()
+
+    def stop(self) -> None:
+        self._timer.stop()
+        self.hide()
+
+    def _turn(self) -> None:
+        self._angle = (self._angle + 30) % 360
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        pen = QPen(QColor(theme.active().accent), 2)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        painter.setPen(pen)
+        r = QRectF(2, 2, self.width() - 4, self.height() - 4)
+        painter.drawArc(r, -self._angle * 16, 270 * 16)
+
+
+class ErrorReporter:
+    """Shows problems as readable, non-blocking dialogs; the details (if any) stay folded away."""
+
+    def __init__(self, parent: QWidget) -> None:
+        self.parent = parent
+        self.last: tuple[str, str] | None = None  # (title, message), for tests and logs
+        self.count = 0
+
+    def show(self, title: str, message: str, details: str = "") -> QMessageBox:
+        self.last = (title, message)
+        self.count += 1
+        box = QMessageBox(self.parent)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle(title or "Stylist")
+        box.setText(message)
+        if details:
+            box.setInformativeText(
+                "This should not have happened. The details below help whoever fixes it."
+            )
+            box.setDetailedText(details)
+        box.setStandardButtons(QMessageBox.StandardButton.Ok)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()  # window-modal but not blocking: background work goes on
+        return box
+
+
+def hline() -> QFrame:
+    line = QFrame()
+    line.setFrameShape(QFrame.Shape.HLine)
+    line.setStyleSheet(f"color: {theme.active().border};")
+    return line
+
+
+def expanding() -> QWidget:
+    spacer = QWidget()
+    spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+    return spacer
