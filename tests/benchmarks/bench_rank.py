@@ -199,7 +199,8 @@ def run_case(
 
 def main() -> None:
     quick = os.environ.get("BENCH_QUICK") == "1"
-    print(f"ranking benchmark, {os.cpu_count()} CPU cores, numpy {np.__version__}, float32")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"ranking benchmark, {cores} CPU cores usable, numpy {np.__version__}, float32")
     print("random net C (He-scaled weights), features |N(0,1)|; times are medians")
     run_case("random, small", (100, 100, 100), False, quick, TARGET_1M_S)
     if quick:
