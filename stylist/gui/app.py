@@ -59,10 +59,14 @@ def create_window(base: Paths, demo: bool = False) -> MainWindow:
 
     app = application()
     service = Stylist(base)
-    tasks = TaskManager(app)
+    tasks = TaskManager()
     session = Session(service, base, tasks)
-    thumbs = ThumbnailCache(app)
+    thumbs = ThumbnailCache()
     window = MainWindow(session, window_settings(base), thumbs)
+    # The window owns its workers and caches: they go when it goes.
+    tasks.setParent(window)
+    session.setParent(window)
+    thumbs.setParent(window)
     watcher = theme.ThemeWatcher(app)
     watcher.changed.connect(window.retheme)
     window.theme_watcher = watcher

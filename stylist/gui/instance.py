@@ -34,6 +34,7 @@ class SingleInstance(QObject):
         super().__init__(parent)
         self.name = server_name(library_dir)
         self.server: QLocalServer | None = None
+        self._sockets: list[QLocalSocket] = []
 
     def notify_running(self) -> bool:
         """True when another instance has this library open (and was asked to show itself)."""
@@ -60,15 +61,19 @@ class SingleInstance(QObject):
     def _connection(self) -> None:
         while self.server is not None and self.server.hasPendingConnections():
             socket = self.server.nextPendingConnection()
-            socket.readyRead.connect(lambda s=socket: self._read(s))
-            socket.disconnected.connect(socket.deleteLater)
+            self._sockets.append(socket)
+            socket.readyRead.connect(self._read)
             if socket.bytesAvailable():
-                self._read(socket)
+                self._read()
 
-    def _read(self, socket: QLocalSocket) -> None:
-        data = bytes(socket.readAll())
-        if b"raise" in data:
-            self.activated.emit()
+    def _read(self) -> None:
+        for socket in list(self._sockets):
+            if socket.bytesAvailable():
+                data = bytes(socket.readAll())
+                self._sockets.remove(socket)
+                socket.abort()
+                if b"raise" in data:
+                    self.activated.emit()
 
     def close(self) -> None:
         if self.server is not None:

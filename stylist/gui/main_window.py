@@ -171,6 +171,10 @@ class MainWindow(QMainWindow):
         self.wardrobe.showOutfitsWith.connect(self.show_outfits_with)
 
         self.status_text = QLabel()
+        self.status_text.setContentsMargins(12, 0, 0, 0)
+        self._status_timer = QTimer(self)
+        self._status_timer.setSingleShot(True)
+        self._status_timer.timeout.connect(self.status_text.clear)
         self.statusBar().addWidget(self.status_text, 1)
         self.indicator = TaskIndicator(session)
         self.statusBar().addPermanentWidget(self.indicator)
@@ -389,9 +393,7 @@ class MainWindow(QMainWindow):
 
     def show_status(self, text: str) -> None:
         self.status_text.setText(text)
-        QTimer.singleShot(
-            8000, lambda t=text: self.status_text.text() == t and self.status_text.clear()
-        )
+        self._status_timer.start(8000)
 
     def retheme(self, _theme: Any = None) -> None:
         """Redraw what carries theme colours in pixels (icons) after a light/dark switch."""

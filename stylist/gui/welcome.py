@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from stylist.gui import icons
-from stylist.gui.widgets import button, label
+from stylist.gui import icons, theme
+from stylist.gui.widgets import label
 
 
 class WelcomePage(QWidget):
@@ -36,7 +36,7 @@ class WelcomePage(QWidget):
             wrap=True,
         )
         text.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        text.setMaximumWidth(560)
+        text.setFixedWidth(560)
         column.addWidget(text, 0, Qt.AlignmentFlag.AlignHCenter)
         column.addSpacing(12)
 
@@ -72,9 +72,25 @@ class WelcomePage(QWidget):
         outer.addStretch(3)
 
     def _choice(self, icon_name: str, title: str, text: str, signal) -> QPushButton:
-        widget = button(f"{title}\n{text}", icon_name, "big")
-        widget.setMinimumSize(230, 84)
-        widget.setIconSize(QSize(28, 28))
-        widget.clicked.connect(signal.emit)
+        """A large button with an icon, a title and a line of explanation."""
+        widget = QPushButton()
+        widget.setProperty("kind", "big")
+        widget.setCursor(Qt.CursorShape.PointingHandCursor)
+        widget.setFixedSize(QSize(250, 132))
         widget.setToolTip(text)
+        widget.setAccessibleName(title)
+        inner = QVBoxLayout(widget)
+        inner.setContentsMargins(18, 16, 18, 14)
+        inner.setSpacing(6)
+        picture = QLabel()
+        picture.setPixmap(
+            icons.pixmap(icon_name, 26, theme.active().accent, self.devicePixelRatioF())
+        )
+        heading = label(title, "h2")
+        body = label(text, "small", wrap=True)
+        for part in (picture, heading, body):
+            part.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+            inner.addWidget(part)
+        inner.addStretch(1)
+        widget.clicked.connect(signal.emit)
         return widget

@@ -1,0 +1,162 @@
+"""The application shell: first run, pages, menus, the About box, settings, geometry, one
+instance per library, readable errors and the light/dark looks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from tests.gui.conftest import open_window, wait_idle
+
+
+def test_empty_library_opens_on_the_welcome_page(empty_window):
+    window = empty_window
+    assert window.wardrobe_stack.currentWidget() is window.welcome
+    assert window.welcome.demo_button.isVisible()
+    assert window.windowTitle() == "Stylist"
+    # Every page has a keyboard shortcut in the View menu.
+    shortcuts = [a.shortcut().toString() for a in window.page_actions]
+    assert shortcuts == ["Ctrl+1", "Ctrl+2", "Ctrl+3", "Ctrl+4"]
+    window.page_actions[3].trigger()
+    assert window.stack.currentWidget() is window.mystyle
+
+
+def test_demo_button_loads_the_demo_wardrobe(qtbot, empty_window):
+    window = empty_window
+    qtbot.mouseClick(window.welcome.demo_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(
+        lambda: window.session.demo and window.wardrobe.model.rowCount() == 38, timeout=30000
+    )
+    assert window.wardrobe_stack.currentWidget() is window.wardrobe
+    assert "demo" in window.windowTitle()
+    assert window.demo_box.isVisible()
+    # The demo lives apart from the person's own (still empty) library.
+    assert window.session.paths.data_dir == window.session.base_paths.demo_home
+    wait_idle(qtbot, window)
+    window.leave_demo_button.click()
+    qtbot.waitUntil(lambda: window.session.loaded and not window.session.demo, timeout=10000)
+    assert window.wardrobe_stack.currentWidget() is window.welcome
+
+
+def test_about_box_names_versions_and_licences(empty_window):
+    window = empty_window
+    window.about_action.trigger()
+    text = window.about_dialog.text
+    for needed in ("CC0", "Apache License 2.0", "BSD 3-Clause", "PySide6", "Qt", "ONNX Runtime"):
+        assert needed in text
+    window.about_dialog.close()
+
+
+def test_window_geometry_is_remembered_in_the_stylist_config_folder(qtbot, stylist_home):
+    window = open_window(qtbot, stylist_home)
+    window.resize(QSize(1000, 655))  # the offscreen screen is 800 x 800: the height fits
+    window.show_page(2)
+    window.close()
+    ini = stylist_home / "config" / "window.ini"
+    assert ini.is_file()
+    again = open_window(qtbot, stylist_home)
+    assert again.height() == 655
+    assert again.stack.currentWidget() is again.favourites
+
+
+def test_a_second_instance_raises_the_first(qtbot, tmp_path):
+    from stylist.gui.instance import SingleInstance
+
+    first = SingleInstance(tmp_path / "library")
+    assert not first.notify_running()  # nobody is running yet
+    assert first.listen()
+    other_library = SingleInstance(tmp_path / "another")
+    assert not other_library.notify_running()
+    second = SingleInstance(tmp_path / "library")
+    with qtbot.waitSignal(first.activated, timeout=5000):
+        assert second.notify_running()
+    first.close()
+
+
+def test_a_second_process_on_the_same_library_exits_at_once(qtbot, stylist_home):
+    from stylist.gui.instance import SingleInstance
+    from stylist.paths import for_home
+
+    guard = SingleInstance(for_home(stylist_home).data_dir)
+    assert guard.listen()
+    code = (
+        "import sys, types\n"
+        "from stylist.gui.app import run\n"
+        f"sys.exit(run(types.SimpleNamespace(home={str(stylist_home)!r}, demo=False)))\n"
+    )
+    with qtbot.waitSignal(guard.activated, timeout=20000):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "already open" in out
+    guard.close()
+
+
+def test_problems_become_readable_dialogs(qtbot, empty_window):
+    window = empty_window
+
+    def broken(progress, cancel):
+        raise ValueError("the photo folder went away")
+
+    window.session.tasks.start(broken, "Testing")
+    qtbot.waitUntil(lambda: window.errors.count == 1, timeout=5000)
+    title, message = window.errors.last
+    assert title == "Testing"
+    assert "the photo folder went away" in message
+    boxes = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox)]
+    assert any("the photo folder went away" in b.text() for b in boxes)
+    for b in boxes:
+        b.close()
+
+
+def test_light_and_dark_palettes(empty_window):
+    from stylist.gui import theme
+
+    app = QApplication.instance()
+    try:
+        dark = theme.apply(app, "dark")
+        assert dark.dark
+        assert app.palette().color(QPalette.ColorRole.Window).lightness() < 60
+        assert dark.card in app.styleSheet()
+        empty_window.retheme()
+        light = theme.apply(app, "light")
+        assert app.palette().color(QPalette.ColorRole.Window).lightness() > 200
+        assert "$" not in app.styleSheet()  # every placeholder was filled
+        assert light.accent in app.styleSheet()
+    finally:
+        theme.apply(app)
+
+
+def test_settings_dialog_shows_backbones_device_and_library(qtbot, empty_window):
+    window = empty_window
+    window.open_settings()
+    dialog = window.settings_dialog
+    assert dialog.backbone_buttons["efficientnet-lite0"].isChecked()
+    assert str(window.session.paths.data_dir) in dialog.location.text()
+    # What runs where is found out in a worker, then said in words.
+    qtbot.waitUntil(lambda: dialog.device_text.text() != "Checking …", timeout=30000)
+    assert "CPU" in dialog.device_text.text() or "GPU" in dialog.device_text.text()
+    dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
+    dialog.accept()
+    from stylist.settings import Settings
+
+    assert Settings.load(window.session.paths).device == "cpu"
+    wait_idle(qtbot, window)
+
+
+def test_starting_the_app_does_not_import_torch():
+    code = (
+        "import sys\n"
+        "import stylist.gui.app, stylist.gui.main_window\n"
+        "print([m for m in ('torch', 'torchvision', 'onnxruntime') if m in sys.modules])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
