@@ -35,7 +35,7 @@ from PIL import Image
 from stylist.errors import PhotoError, StylistError
 from stylist.paths import Paths
 from stylist.vision.backbones import BackboneSpec, ModelError, verify_file
-from stylist.vision.preprocess import load_and_preprocess, preprocess_image
+from stylist.vision.preprocess import Preprocess, load_and_preprocess, preprocess_image
 
 Progress = Callable[[int, int, str], None]
 DEVICES = ("auto", "cpu", "cuda")
@@ -135,6 +135,67 @@ def _preload_cuda_libraries() -> None:
             pass
 
 
+def decode_photo(path: Path, pre: Preprocess) -> tuple[np.ndarray | None, str | None]:
+    """(preprocessed (3, S, S) array, None), or (None, why the photo cannot be used)."""
+    try:
+        return load_and_preprocess(path, pre), None
+    except PhotoError as err:
+        message = str(err)
+        prefix = f"{path}: "
+        return None, message[len(prefix) :] if message.startswith(prefix) else message
+    except Exception as err:  # a photo must never stop the others
+        return None, f"cannot read the photo ({type(err).__name__}: {err})"
+
+
+Decoded = tuple[list[Path], list[np.ndarray], list[tuple[Path, str]]]
+
+
+def decoded_batches(
+    paths: Sequence[str | os.PathLike[str]],
+    decode: Callable[[Path], tuple[np.ndarray | None, str | None]],
+    batch_size: int,
+    workers: int,
+    prefetch: int = 1,
+    cancel: Cancel | None = None,
+) -> Iterator[Decoded]:
+    """Photos decoded on a thread pool, batch by batch: (ok paths, arrays, failures).
+
+    While the caller works on one batch, the next ``prefetch`` batches are being decoded.
+    """
+    files = [Path(p) for p in paths]
+    batch_size = max(1, int(batch_size))
+    chunks = [files[i : i + batch_size] for i in range(0, len(files), batch_size)]
+    if not chunks:
+        return
+    pool = cf.ThreadPoolExecutor(max(1, workers), thread_name_prefix="stylist-decode")
+    try:
+        queued: list[list[cf.Future]] = []
+        next_chunk = 0
+
+        def fill() -> None:
+            nonlocal next_chunk
+            while len(queued) < 1 + prefetch and next_chunk < len(chunks):
+                queued.append([pool.submit(decode, p) for p in chunks[next_chunk]])
+                next_chunk += 1
+
+        fill()
+        for chunk in chunks:
+            if cancel is not None and cancel.is_set():
+                return
+            decoded = [f.result() for f in queued.pop(0)]
+            fill()  # keep the pool busy while the caller runs this batch
+            arrays, ok, failed = [], [], []
+            for path, (array, reason) in zip(chunk, decoded, strict=True):
+                if array is None:
+                    failed.append((path, reason or "unknown error"))
+                else:
+                    arrays.append(array)
+                    ok.append(path)
+            yield ok, arrays, failed
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 class Extractor:
     """One ONNX Runtime session of one backbone; thread-safe ``run_*`` calls are serialised."""
 
@@ -159,8 +220,7 @@ class Extractor:
         self.spec = spec
         self.device = device
         self.threads = threads or default_threads()
-        # Two decoders keep up with the backbone on small machines and do not crowd it out.
-        self.decode_workers = decode_workers or max(1, min(4, self.threads))
+        self._decode_workers = decode_workers
         self.fallback_reason: str | None = None
         self._lock = threading.Lock()
         self._paths = paths
@@ -192,6 +252,14 @@ class Extractor:
         self.provider = session.get_providers()[0]
         self._input = session.get_inputs()[0]
         self._input_dtype = np.float16 if "float16" in self._input.type else np.float32
+        if self._decode_workers:
+            self.decode_workers = self._decode_workers
+        elif self.provider == CUDA:
+            # The GPU does the network; every core can decode photos to keep it fed.
+            self.decode_workers = max(2, (os.cpu_count() or 2))
+        else:
+            # On the CPU the network needs the cores; two decoders keep up without crowding it.
+            self.decode_workers = max(1, min(2, self.threads))
 
     # ------------------------------------------------------------------ session set-up
 
@@ -278,58 +346,26 @@ class Extractor:
             parts.append(ExtractionResult(features, logits))
         return ExtractionResult.concat(parts, self.spec.feature_dim, self.spec.num_classes)
 
-    def _decode(self, path: Path) -> tuple[np.ndarray | None, str | None]:
-        try:
-            return load_and_preprocess(path, self.spec.preprocess), None
-        except PhotoError as err:
-            message = str(err)
-            prefix = f"{path}: "
-            return None, message[len(prefix) :] if message.startswith(prefix) else message
-        except Exception as err:  # a photo must never stop the others
-            return None, f"cannot read the photo ({type(err).__name__}: {err})"
-
     def iter_batches(
         self,
         paths: Sequence[str | os.PathLike[str]],
         batch_size: int = 16,
         cancel: Cancel | None = None,
     ) -> Iterator[ExtractionResult]:
-        """Results batch by batch; the next batch is decoded while this one runs.
+        """Results batch by batch; later batches are decoded while this one runs.
 
         Stops before the next batch once ``cancel.is_set()``.
         """
-        files = [Path(p) for p in paths]
-        batch_size = max(1, int(batch_size))
-        chunks = [files[i : i + batch_size] for i in range(0, len(files), batch_size)]
-        if not chunks:
-            return
-        pool = cf.ThreadPoolExecutor(self.decode_workers, thread_name_prefix="stylist-decode")
-        try:
-
-            def submit(chunk: list[Path]) -> list[cf.Future]:
-                return [pool.submit(self._decode, p) for p in chunk]
-
-            pending = submit(chunks[0])
-            for index, chunk in enumerate(chunks):
-                if cancel is not None and cancel.is_set():
-                    return
-                decoded = [f.result() for f in pending]
-                # Queue the next batch's decoding before running this one, so they overlap.
-                pending = submit(chunks[index + 1]) if index + 1 < len(chunks) else []
-                arrays, ok, failed = [], [], []
-                for path, (array, reason) in zip(chunk, decoded, strict=True):
-                    if array is None:
-                        failed.append((path, reason or "unknown error"))
-                    else:
-                        arrays.append(array)
-                        ok.append(path)
-                if arrays:
-                    features, logits = self.run_batch(np.stack(arrays))  # (n, 3, S, S) in
-                else:
-                    features, logits = self.run_batch(np.zeros((0, 3, 1, 1), np.float32))
-                yield ExtractionResult(features, logits, ok, failed)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        pre = self.spec.preprocess
+        prefetch = 2 if self.provider == CUDA else 1
+        for ok, arrays, failed in decoded_batches(
+            paths, lambda p: decode_photo(p, pre), batch_size, self.decode_workers, prefetch, cancel
+        ):
+            if arrays:
+                features, logits = self.run_batch(np.stack(arrays))  # (n, 3, S, S) in
+            else:
+                features, logits = self.run_batch(np.zeros((0, 3, 1, 1), np.float32))
+            yield ExtractionResult(features, logits, ok, failed)
 
     def run_files(
         self,

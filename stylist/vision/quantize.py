@@ -116,7 +116,12 @@ def quantize_int8(
             weight_type=QuantType.QInt8,
             per_channel=True,
             calibrate_method=methods[method],
-            extra_options={"CalibTensorRangeSymmetric": False, "ActivationSymmetric": False},
+            extra_options={
+                "ActivationSymmetric": False,
+                # Reduce ranges every few batches instead of keeping every activation of every
+                # calibration photo in memory (gigabytes for VGG-16).
+                "CalibMaxIntermediateOutputs": 2,
+            },
         )
 
 
@@ -162,10 +167,14 @@ def convert_fp16(fp32_path: Path, out_path: Path) -> None:
         if out.type.tensor_type.elem_type != TensorProto.FLOAT:
             continue
         inner = f"{out.name}__fp16"
+        # The output may also feed other nodes (features feed the classifier): rename it all.
         for node in graph.node:
             for i, name in enumerate(node.output):
                 if name == out.name:
                     node.output[i] = inner
+            for i, name in enumerate(node.input):
+                if name == out.name:
+                    node.input[i] = inner
         casts_out.append(helper.make_node("Cast", [inner], [out.name], to=TensorProto.FLOAT))
     nodes = casts_in + list(graph.node) + casts_out
     del graph.node[:]
