@@ -41,9 +41,13 @@ from stylist.gui.items import (
 from stylist.gui.outfits import OutfitCard, shown
 from stylist.gui.session import Session, missing_text
 from stylist.gui.thumbnails import ThumbnailCache
-from stylist.gui.widgets import EmptyState, FlowLayout, button, chip, label
+from stylist.gui.widgets import EmptyState, FlowBox, button, chip, label
 
 PAGE_SIZE = 20
+SUBTITLE = (
+    "The best outfits of your whole wardrobe. "
+    "L or ↑ like · D or ↓ dislike · W wore it · F favourite · Ctrl+Z undo"
+)
 NOT_WORN_CHOICES = (
     ("Any time", None),
     ("Not worn this week", 7),
@@ -83,12 +87,7 @@ class SuggestionsPage(QWidget):
         head.addWidget(self.compose_button)
         head.addWidget(self.refresh_button)
         layout.addLayout(head)
-        self.subtitle = label(
-            "The best outfits of your whole wardrobe, ranked by your style model. "
-            "L or ↑ like · D or ↓ dislike · W wore it · F favourite · Ctrl+Z undo",
-            "muted",
-            wrap=True,
-        )
+        self.subtitle = label(SUBTITLE, "muted", wrap=True)
         layout.addWidget(self.subtitle)
 
         filters = QHBoxLayout()
@@ -142,10 +141,9 @@ class SuggestionsPage(QWidget):
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        content = QWidget()
-        content.setObjectName("scrollContent")
-        self.flow = FlowLayout(content, spacing=16)
-        self.scroll.setWidget(content)
+        self.flow = FlowBox(spacing=16)
+        self.flow.setObjectName("scrollContent")
+        self.scroll.setWidget(self.flow)
         self.stack.addWidget(self.scroll)
         layout.addWidget(self.stack, 1)
 
@@ -263,6 +261,7 @@ class SuggestionsPage(QWidget):
         def done(results: list[Any]) -> None:
             if generation == self._generation:
                 self.set_results(results)
+                self._show_origin(getattr(service, "ranker_origin", ""))
 
         def failed(message: str, details: str) -> None:
             if generation == self._generation:
@@ -278,6 +277,12 @@ class SuggestionsPage(QWidget):
             on_failed=failed,
             quiet=True,
         )
+
+    def _show_origin(self, origin: str) -> None:
+        text = SUBTITLE
+        if origin:
+            text = f"Ranked by {origin}. " + text
+        self.subtitle.setText(text)
 
     def set_results(self, results: list[Any]) -> None:
         self.results = list(results)
@@ -303,26 +308,15 @@ class SuggestionsPage(QWidget):
         card.focused.connect(lambda c: self.set_current(self.cards.index(c)))
         card.set_favourite(card.data.ids() in self.favourite_outfits)
         self.cards.insert(position, card)
-        self._relayout()
+        self.flow.insert(position, card)
         return card
-
-    def _relayout(self) -> None:
-        # FlowLayout keeps insertion order: rebuild it in the cards' order.
-        while self.flow.count():
-            self.flow.takeAt(0)
-        for card in self.cards:
-            self.flow.addWidget(card)
-            card.show()
-        self.flow.invalidate()
 
     def _remove_card(self, card: OutfitCard) -> None:
         if card not in self.cards:
             return
         index = self.cards.index(card)
         self.cards.remove(card)
-        card.hide()
-        card.deleteLater()
-        self._relayout()
+        self.flow.remove(card)
         if not self.cards:
             self.current = -1
             self._show_message(
@@ -508,10 +502,14 @@ class ComposeDialog(QDialog):
             if generation == self._generation:
                 self.score.setText(message)
 
+        def score(progress, cancel) -> list[Any]:
+            if callable(getattr(service, "score_outfit", None)):
+                return [service.score_outfit(outfit, explain=True)]
+            # All three slots fixed: the one outfit they make, scored and explained.
+            return service.suggest(k=1, with_items=outfit.ids(), exploration=0.0, explain=True)
+
         self.session.tasks.start(
-            lambda progress, cancel: service.suggest(
-                k=1, with_items=outfit.ids(), exploration=0.0, max_per_item=None, explain=True
-            ),
+            score,
             "Scoring the outfit",
             kind="compose",
             on_done=done,

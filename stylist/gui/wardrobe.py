@@ -57,7 +57,7 @@ from stylist.gui.thumbnails import Spec, ThumbnailCache
 from stylist.gui.widgets import (
     ActivityBar,
     EmptyState,
-    FlowLayout,
+    FlowBox,
     button,
     chip,
     label,
@@ -219,8 +219,7 @@ class DetailPane(QScrollArea):
         c.addWidget(self.guess_row)
 
         c.addWidget(label("Colours", "small"))
-        self.colours = QWidget()
-        self.colours_layout = FlowLayout(self.colours, spacing=6)
+        self.colours = FlowBox(spacing=6)
         c.addWidget(self.colours)
 
         c.addWidget(label("Tags", "small"))
@@ -336,12 +335,12 @@ class DetailPane(QScrollArea):
                 self.photo.setPixmap(pix)
 
     def _show_colours(self, item: Item) -> None:
-        self.colours_layout.clear()
+        self.colours.clear()
         if not item.colours:
             note = label(
                 "Not analysed yet" if self.session.can("extract_features") else "—", "muted"
             )
-            self.colours_layout.addWidget(note)
+            self.colours.add(note)
             return
         names = item_colour_families(item, dominant=len(item.colours))
         for value in item.colours:
@@ -352,9 +351,9 @@ class DetailPane(QScrollArea):
                 f"border: 1px solid {theme.active().border};"
             )
             swatch.setToolTip(f"{colour_family(value)} ({value})")
-            self.colours_layout.addWidget(swatch)
+            self.colours.add(swatch)
         if names:
-            self.colours_layout.addWidget(label(", ".join(names), "muted"))
+            self.colours.add(label(", ".join(names), "muted"))
 
     def _load_outfits(self, item: Item) -> None:
         while self.outfits_layout.count():
@@ -503,8 +502,7 @@ class WardrobePage(QWidget):
         chips.addStretch(1)
         layout.addLayout(chips)
 
-        self.colour_row = QWidget()
-        self.colour_layout = FlowLayout(self.colour_row, spacing=6)
+        self.colour_row = FlowBox(spacing=6)
         self.colour_chips: dict[str, Any] = {}
         layout.addWidget(self.colour_row)
 
@@ -601,7 +599,7 @@ class WardrobePage(QWidget):
             for name, c in self.colour_chips.items():
                 c.setChecked(name == self.filter.colour)
             return
-        self.colour_layout.clear()
+        self.colour_row.clear()
         self.colour_chips = {}
         for name in wanted:
             c = chip(name, f"Only {name} items")
@@ -611,7 +609,7 @@ class WardrobePage(QWidget):
                 lambda checked, name=name: self.set_colour_filter(name if checked else "")
             )
             self.colour_chips[name] = c
-            self.colour_layout.addWidget(c)
+            self.colour_row.add(c)
         self.colour_row.setVisible(bool(wanted))
         self.colour_row.updateGeometry()
 

@@ -12,14 +12,12 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QLayout,
     QMessageBox,
     QProgressBar,
     QPushButton,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
-    QWidgetItem,
 )
 
 from stylist.gui import icons, theme
@@ -77,78 +75,90 @@ def repolish(widget: QWidget) -> None:
     widget.update()
 
 
-class FlowLayout(QLayout):
-    """Lays children out left to right, wrapping to new lines (Qt's flow layout example)."""
+class FlowBox(QWidget):
+    """Children laid out left to right, wrapping to new lines, in the order given.
+
+    A widget rather than a QLayout subclass: a Python ``QLayout.itemAt`` has to return None past
+    the last item, and PySide6 mishandles that None's reference count.
+    """
 
     def __init__(self, parent: QWidget | None = None, spacing: int = 8) -> None:
         super().__init__(parent)
-        self._items: list = []
+        self._children: list[QWidget] = []
         self._spacing = spacing
-        self.setContentsMargins(0, 0, 0, 0)
+        policy = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
 
-    def addItem(self, item) -> None:  # noqa: N802 - Qt override
-        self._items.append(item)
+    # ------------------------------------------------------------ children
+    def add(self, widget: QWidget) -> QWidget:
+        return self.insert(len(self._children), widget)
 
-    def addWidget(self, widget: QWidget) -> None:  # noqa: N802 - Qt override
-        self.addChildWidget(widget)
-        self._items.append(QWidgetItem(widget))
-        self.invalidate()
+    def insert(self, index: int, widget: QWidget) -> QWidget:
+        widget.setParent(self)
+        self._children.insert(index, widget)
+        widget.show()
+        self._changed()
+        return widget
+
+    def remove(self, widget: QWidget) -> None:
+        if widget in self._children:
+            self._children.remove(widget)
+            widget.hide()
+            widget.deleteLater()
+            self._changed()
+
+    def clear(self) -> None:
+        for widget in self._children:
+            widget.hide()
+            widget.deleteLater()
+        self._children = []
+        self._changed()
+
+    def widgets(self) -> list[QWidget]:
+        return list(self._children)
 
     def count(self) -> int:
-        return len(self._items)
+        return len(self._children)
 
-    def itemAt(self, index: int):  # noqa: N802 - Qt override
-        return self._items[index] if 0 <= index < len(self._items) else None
+    # ------------------------------------------------------------ geometry
+    def _changed(self) -> None:
+        self._arrange(self.width(), apply=True)
+        self.updateGeometry()
 
-    def takeAt(self, index: int):  # noqa: N802 - Qt override
-        return self._items.pop(index) if 0 <= index < len(self._items) else None
-
-    def expandingDirections(self) -> Qt.Orientation:  # noqa: N802 - Qt override
-        return Qt.Orientation(0)
+    def _arrange(self, width: int, apply: bool) -> int:
+        x = y = line = 0
+        for widget in self._children:
+            if widget.isHidden() and apply is False:
+                continue
+            hint = widget.sizeHint().expandedTo(widget.minimumSize())
+            if x + hint.width() > width and line > 0:
+                x = 0
+                y += line + self._spacing
+                line = 0
+            if apply:
+                widget.setGeometry(QRect(QPoint(x, y), hint))
+            x += hint.width() + self._spacing
+            line = max(line, hint.height())
+        return y + line
 
     def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt override
         return True
 
     def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt override
-        return self._layout(QRect(0, 0, width, 0), apply=False)
-
-    def setGeometry(self, rect: QRect) -> None:  # noqa: N802 - Qt override
-        super().setGeometry(rect)
-        self._layout(rect, apply=True)
+        return self._arrange(width, apply=False)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        return self.minimumSize()
+        width = self.width() if self.width() > 0 else 400
+        return QSize(width, self._arrange(width, apply=False))
 
-    def minimumSize(self) -> QSize:  # noqa: N802 - Qt override
-        size = QSize()
-        for item in self._items:
-            size = size.expandedTo(item.minimumSize())
-        m = self.contentsMargins()
-        return size + QSize(m.left() + m.right(), m.top() + m.bottom())
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        widest = max((w.sizeHint().width() for w in self._children), default=0)
+        return QSize(widest, self._arrange(max(self.width(), widest), apply=False))
 
-    def _layout(self, rect: QRect, apply: bool) -> int:
-        m = self.contentsMargins()
-        area = rect.adjusted(m.left(), m.top(), -m.right(), -m.bottom())
-        x, y, line = area.x(), area.y(), 0
-        for item in self._items:
-            if item.widget() is not None and item.widget().isHidden():
-                continue
-            hint = item.sizeHint()
-            if x + hint.width() > area.right() + 1 and line > 0:
-                x = area.x()
-                y += line + self._spacing
-                line = 0
-            if apply:
-                item.setGeometry(QRect(QPoint(x, y), hint))
-            x += hint.width() + self._spacing
-            line = max(line, hint.height())
-        return y + line - rect.y() + m.bottom()
-
-    def clear(self) -> None:
-        while self._items:
-            item = self._items.pop()
-            if item.widget() is not None:
-                item.widget().deleteLater()
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self._arrange(self.width(), apply=True)
+        super().resizeEvent(event)
 
 
 class EmptyState(QFrame):

@@ -29,6 +29,10 @@ def demo_template(tmp_path_factory) -> Path:
         assert len(report.added) == 38, report.failed
         if callable(getattr(service, "extract_features", None)):
             service.extract_features()
+        else:  # the vision code alone: features without categories or colours
+            from stylist.vision.features import compute_features
+
+            compute_features(service.library, service.extractor())
     return home
 
 

@@ -160,3 +160,22 @@ def test_starting_the_app_does_not_import_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_long_painting_does_not_exhaust_none():
+    """Many void Qt calls (as in hours of painting) leave the interpreter healthy."""
+    code = (
+        "import sys\n"
+        "import stylist.gui\n"
+        "from PySide6.QtGui import QGuiApplication, QImage, QPainter\n"
+        "app = QGuiApplication([])\n"
+        "image = QImage(64, 64, QImage.Format.Format_ARGB32)\n"
+        "painter = QPainter(image)\n"
+        "for _ in range(50000):\n"
+        "    painter.drawRect(1, 1, 8, 8)\n"
+        "painter.end()\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.strip() == "ok"
