@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 
 from PySide6.QtCore import QByteArray, QRectF, QSize, Qt
-from PySide6.QtGui import QIcon, QPainter, QPixmap
+from PySide6.QtGui import QGuiApplication, QIcon, QPainter, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
 from stylist.gui import theme
@@ -36,17 +36,26 @@ def pixmap(name: str, size: int, colour: str | None = None, ratio: float = 1.0) 
 
 
 def icon(name: str, colour: str | None = None) -> QIcon:
-    """A QIcon with 1x and 2x pixmaps for the common sizes, in ``colour`` (default: text)."""
+    """A QIcon for the common sizes at the screen's pixel ratio, in ``colour`` (default: text)."""
+    t = theme.active()
+    return _icon(name, colour or t.text, t.muted, _screen_ratio())
+
+
+def _screen_ratio() -> float:
+    app = QGuiApplication.instance()
+    return max(1.0, app.devicePixelRatio()) if app is not None else 1.0
+
+
+@lru_cache(maxsize=512)
+def _icon(name: str, colour: str, disabled: str, ratio: float) -> QIcon:
     result = QIcon()
-    for size in (16, 20, 24, 32):
-        for ratio in (1.0, 2.0):
-            result.addPixmap(pixmap(name, size, colour, ratio))
-    disabled = theme.active().muted
-    for size in (16, 20, 24):
-        result.addPixmap(pixmap(name, size, disabled, 2.0), QIcon.Mode.Disabled)
+    for size in (16, 20, 24, 28):
+        result.addPixmap(pixmap(name, size, colour, ratio))
+        result.addPixmap(pixmap(name, size, disabled, ratio), QIcon.Mode.Disabled)
     return result
 
 
+@lru_cache(maxsize=1)
 def app_icon() -> QIcon:
     result = QIcon()
     for side in (16, 24, 32, 48, 64, 128, 256):

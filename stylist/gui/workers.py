@@ -11,6 +11,8 @@ status bar what is running.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 import traceback
@@ -25,6 +27,25 @@ from stylist.errors import StylistError
 Work = Callable[[Callable[[int, int, str], None], threading.Event], Any]
 
 PROGRESS_INTERVAL_S = 0.04  # at most ~25 progress updates a second reach the GUI thread
+WORKER_NICENESS = 5  # background threads yield the CPU to the GUI thread when cores are scarce
+
+
+def lower_thread_priority(niceness: int = WORKER_NICENESS) -> None:
+    """Make the calling thread (and the threads it starts) nicer than the GUI thread.
+
+    On Linux the nice value belongs to each thread and is inherited by threads it creates, so the
+    import's decode pool and ONNX Runtime's threads started from a worker are nice as well.
+    Elsewhere (or where it is not allowed) this does nothing.
+    """
+    if not hasattr(os, "setpriority") or not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        if current < niceness:
+            os.setpriority(os.PRIO_PROCESS, tid, niceness)
+    except OSError:
+        pass
 
 
 class TaskSignals(QObject):
@@ -61,6 +82,7 @@ class Task(QRunnable):
 
     def run(self) -> None:  # noqa: D401 - Qt override
         self.running = True
+        lower_thread_priority()
         try:
             result = self.work(self._progress, self.cancel)
         except StylistError as exc:
