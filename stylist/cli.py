@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from stylist import __version__
-from stylist.domain import Category, Item
+from stylist.domain import Category, Item, Outfit, Verdict
 from stylist.errors import StylistError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -208,6 +208,112 @@ def cmd_demo(stylist, args) -> int:
         return EXIT_FAILED if report is not None and report.failed else EXIT_OK
 
 
+def _outfit(args) -> Outfit:
+    return Outfit(args.top, args.bottom, args.shoes)
+
+
+def _explained(outfit) -> str:
+    pairs = "  ".join(f"{k.replace('_', '-')} {v:.2f}" for k, v in outfit.pair_scores.items())
+    lines = [f"    pairs: {pairs}"]
+    if outfit.explanation is not None:
+        lines.append(f"    weakest pair: {outfit.explanation.weakest_pair.replace('_', '-')}")
+        swap = outfit.explanation.best_swap
+        if swap is not None:
+            lines.append(
+                f"    best swap: {swap.slot} {swap.old} -> {swap.new} "
+                f"(score {swap.score:.2f}, +{swap.gain:.2f})"
+            )
+    return "\n".join(lines)
+
+
+def cmd_suggest(stylist, args) -> int:
+    outfits = stylist.suggest(
+        args.k,
+        with_items=args.with_items,
+        without_items=args.without_items,
+        tags=args.tag,
+        not_worn_days=args.not_worn_days,
+        max_per_item=args.max_per_item,
+        exploration=args.explore,
+        explain=args.explain,
+    )
+    if args.json:
+        print(json.dumps([o.to_dict() for o in outfits], indent=2))
+        return EXIT_OK
+    names = {i.id: i.original_name for i in stylist.items()}
+    print(f"Ranked by {stylist.ranker_origin}.")
+    for n, o in enumerate(outfits, start=1):
+        mark = "  (exploring: the model is unsure of this one)" if o.exploration else ""
+        print(
+            f"{n:3d}. {o.score:.2f}  top {o.top} ({names[o.top]}), bottom {o.bottom} "
+            f"({names[o.bottom]}), shoes {o.shoes} ({names[o.shoes]}){mark}"
+        )
+        if args.explain:
+            print(_explained(o))
+    if not outfits:
+        print("No outfit matches these filters.")
+    return EXIT_OK
+
+
+def _verdict_command(verdict: str):
+    def run(stylist, args) -> int:
+        outfit = _outfit(args)
+        if verdict == "wore":
+            stylist.wore(outfit)
+            print(f"Recorded: you wore {outfit.top}, {outfit.bottom}, {outfit.shoes} (a like).")
+        else:
+            stylist.rate(outfit, Verdict(verdict), source="cli")
+            print(f"Recorded: you {verdict} {outfit.top}, {outfit.bottom}, {outfit.shoes}.")
+        return EXIT_OK
+
+    return run
+
+
+def cmd_favourite(stylist, args) -> int:
+    if args.action == "add":
+        if len(args.ids) != 3:
+            raise UsageError("favourite add takes three item ids: TOP BOTTOM SHOES")
+        fav = stylist.add_favourite(Outfit(*args.ids))
+        print(f"Favourite {fav} kept.")
+    elif args.action == "remove":
+        for fav in args.ids:
+            stylist.remove_favourite(fav)
+        print(f"Removed {len(args.ids)} favourite(s).")
+    else:
+        rows = stylist.favourites()
+        if args.json:
+            print(
+                json.dumps(
+                    [
+                        {
+                            "id": f.id,
+                            "top": f.outfit.top,
+                            "bottom": f.outfit.bottom,
+                            "shoes": f.outfit.shoes,
+                            "created_at": f.created_at,
+                        }
+                        for f in rows
+                    ],
+                    indent=2,
+                )
+            )
+        else:
+            for f in rows:
+                print(
+                    f"{f.id:5d}  top {f.outfit.top}  bottom {f.outfit.bottom}  "
+                    f"shoes {f.outfit.shoes}  ({f.created_at})"
+                )
+            if not rows:
+                print("No favourites yet.")
+    return EXIT_OK
+
+
+def cmd_export(stylist, args) -> int:
+    path = stylist.export_favourites(args.file, args.format, ids=args.ids or None)
+    print(f"Exported to {path}.")
+    return EXIT_OK
+
+
 def _size(n: int) -> str:
     for unit in ("bytes", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
@@ -258,6 +364,76 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("demo", cmd_demo, "load the demo wardrobe into a home of its own")
     p.add_argument("--reset", action="store_true", help="load it afresh")
+
+    p = command("suggest", cmd_suggest, "the best outfits of your wardrobe")
+    p.add_argument("-k", type=int, default=10, help="how many outfits (default 10)")
+    p.add_argument(
+        "--with",
+        dest="with_items",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="ID",
+        help="outfits with these items",
+    )
+    p.add_argument(
+        "--without",
+        dest="without_items",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="ID",
+        help="outfits without these items",
+    )
+    p.add_argument("--tag", action="append", help="only items with this tag")
+    p.add_argument(
+        "--not-worn-days", type=int, metavar="N", help="leave out items worn in the last N days"
+    )
+    p.add_argument(
+        "--max-per-item",
+        type=int,
+        default=3,
+        metavar="N",
+        help="no item in more than N of the outfits shown (default 3)",
+    )
+    p.add_argument(
+        "--explore",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of outfits the model is unsure of (they teach it most)",
+    )
+    p.add_argument("--explain", action="store_true", help="pair scores, weakest pair, best swap")
+    p.add_argument("--json", action="store_true")
+
+    for verdict, text in (
+        ("like", "thumbs up for an outfit"),
+        ("dislike", "thumbs down for an outfit"),
+        ("wore", "you wore this outfit today (counts as a like)"),
+    ):
+        p = command(verdict, _verdict_command(verdict), text)
+        p.add_argument("top", type=int)
+        p.add_argument("bottom", type=int)
+        p.add_argument("shoes", type=int)
+
+    p = command("favourite", cmd_favourite, "keep, list or remove favourite outfits")
+    p.add_argument("action", choices=("add", "list", "remove"))
+    p.add_argument(
+        "ids",
+        nargs="*",
+        type=int,
+        metavar="ID",
+        help="add: TOP BOTTOM SHOES; remove: favourite ids",
+    )
+    p.add_argument("--json", action="store_true")
+
+    p = command("export", cmd_export, "export favourite outfits")
+    p.add_argument("what", choices=("favourites",))
+    p.add_argument("file", type=Path)
+    p.add_argument(
+        "--format", choices=("png", "pdf", "json"), help="default: from the file's suffix"
+    )
+    p.add_argument("--ids", type=int, nargs="+", help="only these favourites")
     return parser
 
 
