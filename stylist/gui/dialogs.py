@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 import platform
-import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from PySide6 import __version__ as pyside_version
@@ -15,7 +15,6 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
-    QDialog,
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
@@ -29,7 +28,7 @@ from PySide6.QtWidgets import (
 from stylist import __version__
 from stylist.gui import icons
 from stylist.gui.session import Session
-from stylist.gui.widgets import ActivityBar, button, label
+from stylist.gui.widgets import ActivityBar, FittedDialog, button, label
 from stylist.settings import Settings
 
 LICENCES = [
@@ -97,7 +96,7 @@ def versions() -> list[tuple[str, str]]:
     ]
 
 
-class AboutDialog(QDialog):
+class AboutDialog(FittedDialog):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("About Stylist")
@@ -138,7 +137,7 @@ class AboutDialog(QDialog):
         self.text = "\n".join(f"{n}: {v}" for n, v in versions() + LICENCES)
 
 
-class ShortcutsDialog(QDialog):
+class ShortcutsDialog(FittedDialog):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
@@ -164,14 +163,14 @@ def installed_backbones(paths: Any) -> set[str]:
         return {"efficientnet-lite0"}
 
 
-class SettingsDialog(QDialog):
+class SettingsDialog(FittedDialog):
     """Backbone, device and library location; saved through the session on OK."""
 
     def __init__(self, session: Session, parent=None) -> None:
         super().__init__(parent)
         self.session = session
         self.setWindowTitle("Settings")
-        self.setMinimumWidth(600)
+        self.setMinimumWidth(640)
         current = session.service.settings
         layout = QVBoxLayout(self)
         layout.setContentsMargins(22, 20, 22, 16)
@@ -192,12 +191,18 @@ class SettingsDialog(QDialog):
         self.backbone_buttons.get(
             current.backbone, self.backbone_buttons["efficientnet-lite0"]
         ).setChecked(True)
-        row = QHBoxLayout()
         self.install_text = label("", "muted", wrap=True)
-        row.addWidget(self.install_text, 1)
+        b.addWidget(self.install_text)
+        row = QHBoxLayout()
         self.install_button = button("Install VGG-16…", "import", "", "Download and install VGG-16")
-        self.install_button.clicked.connect(self._install)
+        self.install_button.clicked.connect(lambda: self._install())
+        self.install_file_button = button(
+            "From a file…", "folder", "", "Install from a VGG-16 weights file you already have"
+        )
+        self.install_file_button.clicked.connect(self._install_from_file)
         row.addWidget(self.install_button)
+        row.addWidget(self.install_file_button)
+        row.addStretch(1)
         b.addLayout(row)
         self.install_activity = ActivityBar()
         self.install_activity.cancelClicked.connect(self._cancel_install)
@@ -266,7 +271,23 @@ class SettingsDialog(QDialog):
         return checked.property("backbone") if checked else "efficientnet-lite0"
 
     def _installer(self):
-        return getattr(self.session.service, "install_backbone", None)
+        """A callable (progress, cancel, weights_file) that installs VGG-16, or None."""
+        service = self.session.service
+        install = getattr(service, "install_backbone", None)
+        if callable(install):
+            return lambda progress, cancel, weights: install(
+                "vgg16", weights_file=weights, progress=progress, cancel=cancel
+            )
+        try:
+            from stylist.vision.export import install_vgg16
+        except ImportError:
+            return None
+        paths = self.session.paths
+        # The installer has no cancel: it writes under temporary names, so stopping the app
+        # mid-way leaves any earlier installation as it was.
+        return lambda progress, cancel, weights: install_vgg16(
+            paths, weights_file=weights, progress=progress
+        )
 
     def _update_install(self) -> None:
         have_vgg = "vgg16" in self.installed
@@ -274,22 +295,32 @@ class SettingsDialog(QDialog):
         if have_vgg:
             self.install_text.setText("VGG-16 is installed.")
             self.install_button.hide()
+            self.install_file_button.hide()
         elif self._installer() is None:
             self.install_text.setText(
                 "VGG-16 is not installed, and installing it is not available in this build."
             )
             self.install_button.setEnabled(False)
+            self.install_file_button.setEnabled(False)
         else:
             self.install_text.setText(
                 "VGG-16 is not installed: it is downloaded once (about 530 MB), checked and "
                 "converted on this computer."
             )
 
-    def _install(self) -> None:
+    def _install_from_file(self) -> None:
+        weights, _ = QFileDialog.getOpenFileName(
+            self, "VGG-16 weights (torchvision state dict)", "", "PyTorch weights (*.pth *.pt)"
+        )
+        if weights:
+            self._install(Path(weights))
+
+    def _install(self, weights: Path | None = None) -> None:
         installer = self._installer()
         if installer is None or self._install_task is not None:
             return
         self.install_button.setEnabled(False)
+        self.install_file_button.setEnabled(False)
 
         def progress(done: int, total: int, text: str) -> None:
             self.install_activity.set_progress(text or "Installing VGG-16 …", done, total)
@@ -304,14 +335,17 @@ class SettingsDialog(QDialog):
         def failed(message: str, details: str) -> None:
             self.install_activity.hide()
             self.install_button.setEnabled(True)
+            self.install_file_button.setEnabled(True)
             self.install_text.setText(f"Installing VGG-16 failed: {message}")
 
         def finished() -> None:
             self._install_task = None
 
         self.install_activity.set_progress("Installing VGG-16 …", 0, 0)
+        cancellable = callable(getattr(self.session.service, "install_backbone", None))
+        self.install_activity.cancel_button.setVisible(cancellable)
         self._install_task = self.session.tasks.start(
-            lambda p, cancel: installer("vgg16", progress=p, cancel=cancel),
+            lambda p, cancel: installer(p, cancel, weights),
             "Installing VGG-16",
             kind="install",
             on_done=done,
@@ -350,7 +384,7 @@ class SettingsDialog(QDialog):
 
         def done(text: str) -> None:
             if generation == self._probe_generation:
-                self.device_text.setText(text[:1].upper() + text[1:])
+                self.device_text.setText(text)
 
         def failed(message: str, details: str) -> None:
             if generation == self._probe_generation:
@@ -409,7 +443,3 @@ class SettingsDialog(QDialog):
     def accept(self) -> None:
         self.session.apply_settings(self.chosen())
         super().accept()
-
-
-def python_info() -> str:
-    return f"{sys.version.split()[0]} on {platform.system()}"

@@ -32,7 +32,7 @@ from stylist.gui import theme
 from stylist.gui.items import display_name
 from stylist.gui.session import Session, missing_text
 from stylist.gui.thumbnails import Spec, ThumbnailCache
-from stylist.gui.widgets import EmptyState, button, label
+from stylist.gui.widgets import EmptyState, JustifiedGrid, button, label
 
 SIDE = 104
 GAP = 8
@@ -162,14 +162,8 @@ class FavouritesPage(QWidget):
         )
         self.stack.addWidget(self.empty)
         self.model = FavouritesModel(thumbs, self)
-        self.view = QListView()
-        self.view.setViewMode(QListView.ViewMode.IconMode)
-        self.view.setResizeMode(QListView.ResizeMode.Adjust)
-        self.view.setMovement(QListView.Movement.Static)
-        self.view.setUniformItemSizes(True)
-        self.view.setGridSize(QSize(FAV_W, FAV_H))
+        self.view = JustifiedGrid(QSize(FAV_W, FAV_H))
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.view.setModel(self.model)
         self.view.setItemDelegate(FavouriteDelegate(session, thumbs, self.view))
         self.view.selectionModel().selectionChanged.connect(self._selection_changed)

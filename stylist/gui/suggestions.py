@@ -44,9 +44,9 @@ from stylist.gui.thumbnails import ThumbnailCache
 from stylist.gui.widgets import EmptyState, FlowBox, button, chip, label
 
 PAGE_SIZE = 20
-SUBTITLE = (
-    "The best outfits of your whole wardrobe. "
-    "L or ↑ like · D or ↓ dislike · W wore it · F favourite · Ctrl+Z undo"
+SUBTITLE = "The best outfits of your whole wardrobe, each explained."
+KEYS_HINT = (
+    "L or ↑ like  ·  D or ↓ dislike  ·  W wore it  ·  F favourite  ·  ← → move  ·  Ctrl+Z undo"
 )
 NOT_WORN_CHOICES = (
     ("Any time", None),
@@ -102,7 +102,8 @@ class SuggestionsPage(QWidget):
         self.tags = QLineEdit()
         self.tags.setPlaceholderText("Only items tagged … (comma-separated)")
         self.tags.setClearButtonEnabled(True)
-        self.tags.setMaximumWidth(280)
+        self.tags.setMinimumWidth(250)
+        self.tags.setMaximumWidth(320)
         self.tags.editingFinished.connect(self._filters_changed)
         filters.addWidget(self.tags)
         self.not_worn = QComboBox()
@@ -141,11 +142,14 @@ class SuggestionsPage(QWidget):
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.flow = FlowBox(spacing=16)
+        self.flow = FlowBox(spacing=16, centred=True)
         self.flow.setObjectName("scrollContent")
         self.scroll.setWidget(self.flow)
         self.stack.addWidget(self.scroll)
         layout.addWidget(self.stack, 1)
+        hint = label(KEYS_HINT, "small")
+        hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(hint)
 
         self._add_key("Like", ["L", "Up"], lambda: self.judge_current("like"))
         self._add_key("Dislike", ["D", "Down"], lambda: self.judge_current("dislike"))

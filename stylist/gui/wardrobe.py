@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
     QComboBox,
-    QDialog,
     QDialogButtonBox,
     QFrame,
     QHBoxLayout,
@@ -57,7 +56,9 @@ from stylist.gui.thumbnails import Spec, ThumbnailCache
 from stylist.gui.widgets import (
     ActivityBar,
     EmptyState,
+    FittedDialog,
     FlowBox,
+    JustifiedGrid,
     button,
     chip,
     label,
@@ -111,7 +112,7 @@ FAMILY_SWATCH = {
 }
 
 
-class ImportReportDialog(QDialog):
+class ImportReportDialog(FittedDialog):
     """What an import did, and every file that could not be imported with its reason."""
 
     def __init__(self, report: Any, parent=None) -> None:
@@ -122,7 +123,7 @@ class ImportReportDialog(QDialog):
         layout.setContentsMargins(20, 18, 20, 16)
         layout.setSpacing(12)
         added, dupes, failed = len(report.added), len(report.duplicates), len(report.failed)
-        title = f"Imported {added} photo{'s' if added != 1 else ''}"
+        title = f"Imported {added} photo{'s' if added != 1 else ''}" if added else "No new photos"
         if report.cancelled:
             title += " before you cancelled"
         layout.addWidget(label(title, "h2"))
@@ -507,19 +508,11 @@ class WardrobePage(QWidget):
         layout.addWidget(self.colour_row)
 
         self.model = ItemListModel(thumbs, session.file_path, self)
-        self.view = QListView()
-        self.view.setViewMode(QListView.ViewMode.IconMode)
-        self.view.setResizeMode(QListView.ResizeMode.Adjust)
-        self.view.setMovement(QListView.Movement.Static)
-        self.view.setUniformItemSizes(True)
+        self.view = JustifiedGrid(QSize(CELL_W, CELL_H))
         self.view.setLayoutMode(QListView.LayoutMode.Batched)
         self.view.setBatchSize(400)
-        self.view.setGridSize(QSize(CELL_W, CELL_H))
-        self.view.setSpacing(0)
         self.view.setMouseTracking(True)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.view.verticalScrollBar().setSingleStep(24)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.setModel(self.model)

@@ -37,6 +37,7 @@ class WelcomePage(QWidget):
         )
         text.setAlignment(Qt.AlignmentFlag.AlignCenter)
         text.setFixedWidth(560)
+        self.text = text
         column.addWidget(text, 0, Qt.AlignmentFlag.AlignHCenter)
         column.addSpacing(12)
 
@@ -70,6 +71,11 @@ class WelcomePage(QWidget):
         column.addWidget(hint)
         outer.addLayout(column)
         outer.addStretch(3)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        # A wrapped label's height is only known once its font and width are final.
+        self.text.setMinimumHeight(self.text.heightForWidth(self.text.width()))
+        super().showEvent(event)
 
     def _choice(self, icon_name: str, title: str, text: str, signal) -> QPushButton:
         """A large button with an icon, a title and a line of explanation."""

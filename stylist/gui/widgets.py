@@ -9,9 +9,12 @@ from collections.abc import Callable
 from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QListView,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -68,6 +71,29 @@ def refresh_icons(root: QWidget) -> None:
             widget.setIcon(icons.icon(name, colour or None))
 
 
+def fit_wrapped_labels(root: QWidget) -> None:
+    """Give every word-wrapped label the height its text needs at its current width.
+
+    Top-level layouts size wrapped labels for an assumed width; once the window is laid out,
+    this makes sure no line is cut off.
+    """
+    for text in root.findChildren(QLabel):
+        if text.wordWrap() and text.isVisible() and text.width() > 0:
+            text.setMinimumHeight(text.heightForWidth(text.width()))
+
+
+class FittedDialog(QDialog):
+    """A dialog whose wrapped labels get their full height when it is shown."""
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        QTimer.singleShot(0, self._fit)
+
+    def _fit(self) -> None:
+        fit_wrapped_labels(self)
+        self.adjustSize()
+
+
 def repolish(widget: QWidget) -> None:
     """Apply style-sheet rules that depend on a dynamic property that just changed."""
     widget.style().unpolish(widget)
@@ -82,10 +108,13 @@ class FlowBox(QWidget):
     the last item, and PySide6 mishandles that None's reference count.
     """
 
-    def __init__(self, parent: QWidget | None = None, spacing: int = 8) -> None:
+    def __init__(
+        self, parent: QWidget | None = None, spacing: int = 8, centred: bool = False
+    ) -> None:
         super().__init__(parent)
         self._children: list[QWidget] = []
         self._spacing = spacing
+        self._centred = centred
         policy = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         policy.setHeightForWidth(True)
         self.setSizePolicy(policy)
@@ -127,20 +156,30 @@ class FlowBox(QWidget):
         self.updateGeometry()
 
     def _arrange(self, width: int, apply: bool) -> int:
-        x = y = line = 0
+        rows: list[list[tuple[QWidget, QSize]]] = [[]]
+        x = 0
         for widget in self._children:
-            if widget.isHidden() and apply is False:
+            if widget.isHidden() and not apply:
                 continue
             hint = widget.sizeHint().expandedTo(widget.minimumSize())
-            if x + hint.width() > width and line > 0:
+            if x + hint.width() > width and rows[-1]:
+                rows.append([])
                 x = 0
-                y += line + self._spacing
-                line = 0
-            if apply:
-                widget.setGeometry(QRect(QPoint(x, y), hint))
+            rows[-1].append((widget, hint))
             x += hint.width() + self._spacing
-            line = max(line, hint.height())
-        return y + line
+        y = 0
+        for row in rows:
+            if not row:
+                continue
+            used = sum(h.width() for _, h in row) + self._spacing * (len(row) - 1)
+            x = max(0, (width - used) // 2) if self._centred else 0
+            height = max(h.height() for _, h in row)
+            if apply:
+                for widget, hint in row:
+                    widget.setGeometry(QRect(QPoint(x, y), hint))
+                    x += hint.width() + self._spacing
+            y += height + self._spacing
+        return max(0, y - self._spacing)
 
     def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt override
         return True
@@ -158,6 +197,31 @@ class FlowBox(QWidget):
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self._arrange(self.width(), apply=True)
+        super().resizeEvent(event)
+
+
+class JustifiedGrid(QListView):
+    """An icon-mode list whose columns spread over the whole width (no ragged right margin)."""
+
+    def __init__(self, cell: QSize, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.cell = cell
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setGridSize(cell)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.verticalScrollBar().setSingleStep(24)
+        # A scroll bar that comes and goes would change the width the columns are spread over.
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        width = event.size().width() - self.verticalScrollBar().sizeHint().width() - 2
+        columns = max(1, width // self.cell.width())
+        cell_width = max(self.cell.width(), (width - 1) // columns)
+        if self.gridSize().width() != cell_width:
+            self.setGridSize(QSize(cell_width, self.cell.height()))
         super().resizeEvent(event)
 
 
