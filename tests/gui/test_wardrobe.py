@@ -181,3 +181,32 @@ def test_five_thousand_items_load_pictures_lazily(qtbot, window):
     page.view.scrollToBottom()
     qtbot.waitUntil(lambda: thumbs.peek(104999, page.model.spec) is not None, timeout=10000)
     assert len(thumbs._pixmaps) <= thumbs.capacity
+
+
+def test_dropping_a_folder_on_the_window_imports_it(qtbot, empty_window):
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+    window = empty_window
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(DEMO / "shoes"))])
+    enter = QDragEnterEvent(
+        QPointF(200, 200),
+        Qt.DropAction.CopyAction,
+        data,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(
+        QPointF(200, 200),
+        Qt.DropAction.CopyAction,
+        data,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(drop)
+    qtbot.waitUntil(lambda: window.wardrobe.model.rowCount() == 8, timeout=30000)
+    assert {i.category for i in window.session.library.items()} == {Category.SHOES}
+    wait_idle(qtbot, window)
