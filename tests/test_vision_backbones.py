@@ -33,7 +33,7 @@ def install_copy(paths, backbone_id: str = LITE0, new_id: str | None = None) -> 
     shutil.copyfile(models_dir() / manifest["file"], paths.models / onnx_name)
     manifest["id"] = new_id
     manifest["file"] = onnx_name
-    manifest["variants"]["fp32"]["file"] = onnx_name
+    manifest["variants"] = {"fp32": {**manifest["variants"]["fp32"], "file": onnx_name}}
     target = paths.models / f"{new_id}.json"
     target.write_text(json.dumps(manifest))
     return target
@@ -52,7 +52,9 @@ def test_shipped_manifest_describes_the_file(paths):
     assert len(spec.sha256) == 64
     assert backbones.sha256_file(spec.onnx_path) == spec.sha256
     assert [s.id for s in available_backbones(paths)] == [LITE0]
-    assert verify_backbone(spec, paths) == {"fp32": "ok"}
+    assert verify_backbone(spec, paths) == {"fp32": "ok", "int8": "ok"}
+    assert spec.variants["int8"].path == models_dir() / "efficientnet-lite0-int8.onnx"
+    assert spec.variants["int8"].cosine_min >= 0.99
 
 
 def test_unknown_backbone_names_what_exists(paths):

@@ -133,6 +133,14 @@ def test_extractor_equals_torch_on_real_photos(extractor, lite0, torch_lite0, mi
     assert np.mean([c in garment_classes for c in top1]) >= 0.5
 
 
+def test_int8_variant_stays_close_to_fp32(extractor, lite0, session_paths, mixed_photos):
+    int8 = Extractor(lite0, device="cpu", variant="int8", paths=session_paths)
+    a = extractor.run_files(mixed_photos, batch_size=8).features
+    b = int8.run_files(mixed_photos, batch_size=8).features
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    assert cos.min() >= 0.98 and cos.mean() >= 0.99
+
+
 def test_batches_and_images_give_the_same_features(extractor, lite0, mixed_photos):
     one = extractor.run_files(mixed_photos[:5], batch_size=1)
     many = extractor.run_files(mixed_photos[:5], batch_size=8)
@@ -187,12 +195,13 @@ def test_devices(lite0, session_paths):
     with pytest.raises(DeviceError, match="unknown device"):
         Extractor(lite0, device="tpu", paths=session_paths)
     auto = Extractor(lite0, device="auto", paths=session_paths)
-    assert auto.variant in ("fp32", "fp16")
     if auto.provider == "CUDAExecutionProvider":
         pytest.skip("a usable GPU is present: the no-GPU messages cannot be checked here")
-    assert auto.provider == "CPUExecutionProvider" and auto.variant == "fp32"
+    # On the CPU the shipped int8 variant is chosen: its manifest says it is within tolerance.
+    assert lite0.variants["int8"].within_tolerance and lite0.variants["int8"].cosine_min >= 0.99
+    assert auto.provider == "CPUExecutionProvider" and auto.variant == "int8"
     assert auto.fallback_reason
-    assert "CPU" in auto.describe()
+    assert "int8 on CPU" in auto.describe()
     with pytest.raises(DeviceError) as err:
         Extractor(lite0, device="cuda", paths=session_paths)
     message = str(err.value)

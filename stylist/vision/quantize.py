@@ -77,11 +77,14 @@ def quantize_int8(
     input_name: str = "image",
     batch_size: int = 8,
     method: str = "minmax",
-) -> None:
+    keep_float: Sequence[str] = (),
+) -> list[str]:
     """Static int8 QDQ quantization of ``fp32_path`` into ``out_path``.
 
     ``calibration``: preprocessed photos, (N, 3, S, S) float32 or an iterable of such batches.
     ``method``: "minmax" (fast) or "percentile" (clips rare outliers; better for some nets).
+    ``keep_float``: node-name prefixes left in float (layers too sensitive to quantize).
+    Returns the names of the nodes kept in float.
     """
     import tempfile
 
@@ -107,6 +110,12 @@ def quantize_int8(
         prepared = Path(tmp) / "prepared.onnx"
         # Shape inference and graph clean-up make more nodes quantizable.
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+        excluded = []
+        if keep_float:
+            import onnx
+
+            graph = onnx.load(str(prepared), load_external_data=False).graph
+            excluded = [n.name for n in graph.node if n.name.startswith(tuple(keep_float))]
         quantize_static(
             str(prepared),
             str(out_path),
@@ -116,13 +125,12 @@ def quantize_int8(
             weight_type=QuantType.QInt8,
             per_channel=True,
             calibrate_method=methods[method],
-            extra_options={
-                "ActivationSymmetric": False,
-                # Reduce ranges every few batches instead of keeping every activation of every
-                # calibration photo in memory (gigabytes for VGG-16).
-                "CalibMaxIntermediateOutputs": 2,
-            },
+            nodes_to_exclude=excluded,
+            # The calibrator keeps only per-batch min/max of each tensor, so memory stays small
+            # however many photos calibrate.
+            extra_options={"ActivationSymmetric": False},
         )
+    return excluded
 
 
 def convert_fp16(fp32_path: Path, out_path: Path) -> None:
