@@ -87,16 +87,12 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def cuda_unavailable_reason() -> str:
-    """Why the CUDA provider cannot be used here, as a sentence a person can act on."""
-    import onnxruntime as ort
+def nvidia_gpu_problem() -> str | None:
+    """Why there is no NVIDIA GPU to use (no driver, no device), or None if the driver sees one.
 
-    available = ort.get_available_providers()
-    if CUDA not in available:
-        return (
-            f"this onnxruntime build ({ort.__version__}) has no CUDA provider "
-            f"(it has: {', '.join(available)}); install the onnxruntime-gpu package"
-        )
+    Cheap (the driver library is asked directly), so it runs before onnxruntime is made to load
+    hundreds of megabytes of CUDA libraries for nothing.
+    """
     driver = "nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1"
     try:
         libcuda = ctypes.CDLL(driver)
@@ -110,6 +106,22 @@ def cuda_unavailable_reason() -> str:
             return "the NVIDIA driver is installed but finds no GPU"
     except AttributeError:
         pass
+    return None
+
+
+def cuda_unavailable_reason() -> str:
+    """Why the CUDA provider cannot be used here, as a sentence a person can act on."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if CUDA not in available:
+        return (
+            f"this onnxruntime build ({ort.__version__}) has no CUDA provider "
+            f"(it has: {', '.join(available)}); install the onnxruntime-gpu package"
+        )
+    problem = nvidia_gpu_problem()
+    if problem:
+        return problem
     missing = [
         lib
         for lib in ("cudart", "cublas", "cublasLt", "cudnn")
@@ -227,7 +239,11 @@ class Extractor:
         self._verify = verify
 
         ort.set_default_logger_severity(3)
-        want_cuda = device in ("auto", "cuda") and CUDA in ort.get_available_providers()
+        want_cuda = (
+            device in ("auto", "cuda")
+            and CUDA in ort.get_available_providers()
+            and nvidia_gpu_problem() is None
+        )
         if device == "cuda" and not want_cuda:
             raise DeviceError(f"CUDA was asked for but cannot be used: {cuda_unavailable_reason()}")
         if device == "auto" and not want_cuda:
