@@ -185,7 +185,13 @@ class DetailPane(QScrollArea):
         layout.setContentsMargins(20, 20, 20, 20)
         layout.setSpacing(10)
 
-        self.empty = label("Select an item to see it here.", "muted", wrap=True)
+        self.empty = EmptyState(
+            "wardrobe",
+            "Nothing selected",
+            "Select an item to see its photo, colours and the outfits it makes. "
+            "Unsorted items come first: one click confirms the guessed category.",
+        )
+        self.empty.setObjectName("")
         layout.addWidget(self.empty)
 
         self.content = QWidget()
