@@ -146,17 +146,18 @@ def stall_run(home: Path, count: int) -> dict:
     start = time.perf_counter()
     features_how = "service.extract_features (categories, colours, features)"
     if not session.can("extract_features"):
-        # This build's service cannot analyse: run the vision code the same way, in a worker.
-        from stylist.vision.features import compute_features
-
+        # This build's service cannot analyse: run the vision code the same way, in a worker
+        # (imported there too, as the service would, so the GUI thread does not pay for it).
         service = session.service
-        session.tasks.start(
-            lambda progress, cancel: compute_features(
+
+        def analyse(progress, cancel):
+            from stylist.vision.features import compute_features
+
+            return compute_features(
                 service.library, service.extractor(), progress=progress, cancel=cancel
-            ),
-            "Analysing photos",
-            kind="features",
-        )
+            )
+
+        session.tasks.start(analyse, "Analysing photos", kind="features")
         features_how = "stylist.vision.features.compute_features (no service.extract_features)"
     wait(lambda: not session.tasks.active(include_quiet=True), 1800)
     features_s = time.perf_counter() - start
