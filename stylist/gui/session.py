@@ -200,8 +200,11 @@ class Session(QObject):
             self.analysisFinished.emit(report)
             self.reload_items()
             failed = getattr(report, "failed", [])
+            computed = getattr(report, "computed", 0)
             if failed:
                 self.status.emit(f"{len(failed)} photo(s) could not be analysed")
+            elif computed:
+                self.status.emit(f"Analysed {computed} photo{'s' if computed != 1 else ''}")
             if self._analyse_again:
                 QTimer.singleShot(0, self.analyse)
 
