@@ -136,3 +136,17 @@ def test_detail_pane_shows_outfits_with_the_item(qtbot, window, suggestions):
 
     qtbot.waitUntil(lambda: len(strips()) > 0, timeout=30000)
     assert all(s.data.shoes == shoes for s in strips())
+
+
+def test_exploration_outfits_are_marked(suggestions):
+    from PySide6.QtWidgets import QLabel
+
+    # Without the diversity cap the demo wardrobe leaves room for exploration outfits.
+    service = suggestions.session.service
+    suggestions.set_results(service.suggest(k=20, exploration=0.1, max_per_item=None))
+    exploring = [c for c in suggestions.cards if c.data.exploration]
+    assert exploring  # a share of the page teaches the model most
+    for card in exploring:
+        assert any(w.text() == "Exploring" for w in card.findChildren(QLabel))
+    steady = [c for c in suggestions.cards if not c.data.exploration]
+    assert not any(w.text() == "Exploring" for w in steady[0].findChildren(QLabel))
