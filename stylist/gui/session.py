@@ -79,6 +79,8 @@ class Session(QObject):
         self._train_timer.setInterval(AUTO_TRAIN_DELAY_MS)
         self._train_timer.timeout.connect(lambda: self.train(auto=True))
         self.auto_train = True
+        self._retired: list[Any] = []  # libraries switched away from, closed when idle
+        tasks.changed.connect(self._close_retired)
         tasks.failed.connect(lambda label, msg, details: self.problem.emit(label, msg, details))
 
     # ----------------------------------------------------------------- basics
@@ -408,15 +410,25 @@ class Session(QObject):
     # ----------------------------------------------------------------- demo wardrobe
     def switch_service(self, service: Any, demo: bool) -> None:
         self.commit_deletions()
+        for task in self.tasks.active(include_quiet=True):
+            task.cancel.set()  # work on the other library stops at its next step
         old, self.service = self.service, service
         self.demo = demo
         self.items, self.loaded, self.hidden = {}, False, set()
         self._set_undo("", None)
         self._new_verdicts = 0
         if old is not service:
-            old.close()
+            # Closed once the work still running on it has stopped.
+            self._retired.append(old)
+            self._close_retired()
         self.serviceReplaced.emit()
         self.reload_items(on_done=self.analyse)
+
+    def _close_retired(self) -> None:
+        if self._retired and not self.tasks.active(include_quiet=True):
+            retired, self._retired = self._retired, []
+            for service in retired:
+                service.close()
 
     def busy(self) -> bool:
         return bool(self.tasks.active())
@@ -450,9 +462,12 @@ class Session(QObject):
         self.switch_service(Stylist(self.base_paths), False)
 
     # ----------------------------------------------------------------- quitting
-    def shutdown(self, wait_ms: int = 10000) -> None:
+    def shutdown(self, wait_ms: int = 30000) -> None:
         self._train_timer.stop()
         self.commit_deletions()
-        self.tasks.cancel_all()
-        self.tasks.wait(wait_ms)
-        self.service.close()
+        self.tasks.close()
+        # Work stops at its next item or batch. Should some not stop in time, the library stays
+        # open for it: every write is a transaction, so ending the process mid-way is safe.
+        if self.tasks.wait(wait_ms):
+            self.service.close()
+            self._close_retired()

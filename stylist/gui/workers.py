@@ -110,6 +110,7 @@ class TaskManager(QObject):
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(max_threads)
         self._tasks: list[Task] = []
+        self._closed = False
 
     def start(
         self,
@@ -126,14 +127,23 @@ class TaskManager(QObject):
         task = Task(work, label, kind, quiet)
         self._tasks.append(task)
 
+        # Results that arrive after the window closed go nowhere: the widgets are gone.
         def progressed(done: int, total: int, current: str) -> None:
+            if self._closed:
+                return
             task.done_count, task.total, task.current = done, total, current
             if on_progress:
                 on_progress(done, total, current)
             if not task.quiet:
                 self.changed.emit()
 
+        def succeeded(result: Any) -> None:
+            if not self._closed and on_done:
+                on_done(result)
+
         def failed(message: str, details: str) -> None:
+            if self._closed:
+                return
             if on_failed:
                 on_failed(message, details)
             else:
@@ -142,13 +152,14 @@ class TaskManager(QObject):
         def finished() -> None:
             if task in self._tasks:
                 self._tasks.remove(task)
+            if self._closed:
+                return
             if on_finished:
                 on_finished()
             self.changed.emit()
 
         task.signals.progress.connect(progressed)
-        if on_done:
-            task.signals.done.connect(on_done)
+        task.signals.done.connect(succeeded)
         task.signals.failed.connect(failed)
         task.signals.finished.connect(finished)
         self.pool.start(task)
@@ -164,6 +175,11 @@ class TaskManager(QObject):
             if task.kind == kind:
                 return task
         return None
+
+    def close(self) -> None:
+        """Cancel everything and deliver no more results (the window is going away)."""
+        self._closed = True
+        self.cancel_all()
 
     def cancel_all(self) -> None:
         for task in self._tasks:
