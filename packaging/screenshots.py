@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data" / "wardrobe-photos"
 sys.path.insert(0, str(REPO))
 DEMO = REPO / "resources" / "demo-wardrobe"
 SIZE = (1280, 820)
@@ -67,6 +68,22 @@ def build_library(home: Path) -> None:
 
     with Stylist(paths.for_home(home)) as service:
         service.import_photos([DEMO])
+        # A few more real photos (CC0) dropped in without a folder to name their category:
+        # they show the unsorted items with the category the model guesses.
+        if (SHARED / "items.json").is_file():
+            import json
+
+            entries = json.loads((SHARED / "items.json").read_text())
+            chosen = []
+            for slot in ("shoes", "top", "bottom"):
+                chosen += [e for e in entries if e["slot"] == slot and e["contributor_id"] == 37][
+                    :1
+                ]
+            camera = home.parent / f"{home.name}-camera"
+            camera.mkdir()
+            for n, entry in enumerate(chosen):  # named the way a phone names them
+                shutil.copyfile(SHARED / entry["file"], camera / f"IMG_{3101 + n}.jpg")
+            service.import_photos([camera])
         if callable(getattr(service, "extract_features", None)):
             service.extract_features()
         else:  # the vision code alone: features and colours, without category guesses
@@ -147,7 +164,7 @@ def shoot(out: Path) -> list[Path]:
         window.show_page(0)
         shooter.settle(window)
         page = window.wardrobe
-        page.select_item(page.model.item_at(2).id)
+        page.select_item(page.model.item_at(0).id)
         shooter.settle(window)
         shooter.save(window, "wardrobe")
 
