@@ -12,9 +12,9 @@ Measured, at batch 8 and 32, from the JPEG files of ../shared/data/wardrobe-phot
 Each configuration runs in a child process of its own, so its peak resident memory (RSS) is its
 own. Images/s is the median over repeated runs over the same files; the same batches are also
 timed on tensors already in memory, to show what decoding from files costs. CPU ms per image
-(all threads) is printed too: on a shared machine it shows what a quiet one would give. The int8 error is
-measured on the compact backbone with its real weights (cosine similarity of features to fp32 on
-held-out photos), and also reported for VGG-16's random weights.
+(all threads) is printed too: on a shared machine it shows what a quiet one would give. The int8
+error is measured on the compact backbone with its real weights (cosine similarity of features to
+fp32 on held-out photos), and also reported for VGG-16's random weights.
 
 Exported models are kept in build/bench-vision/ between runs. ``BENCH_QUICK=1`` runs a smoke
 version: fewer photos, one run, VGG-16 at 1/4 width.
