@@ -1,0 +1,441 @@
+"""``stylist eval``: train what the asked-for stages need on a dataset and print the paper's table.
+
+For every net (A, B, C) and stage this reports the mean NDCG, NDCG@10 and positives in the top 10
+on the dataset's test outfits, beside the random-ranking expectation, as the FashionNet paper
+does. Stages:
+
+* ``initial``: untrained matching layers;
+* ``one``: stage one on every person's train split pooled;
+* ``partial`` / ``whole`` / ``direct``: stage two per person (user id), from the stage-one model
+  of this run, or from the shipped general model when ``one`` is not asked for; ``direct`` starts
+  from an untrained net;
+* ``shipped``: the general model shipped in ``models/``, without training.
+
+Beside the nets, net C trained in stage one on size statistics alone and on colour statistics
+alone shows how much a model could get from what the photos leak rather than from the clothes.
+
+Lists are per person: the people with a user id when the dataset has any (stage two needs them),
+else everyone as one group. Negatives are leak-matched by default (see ``sampling``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stylist.errors import StylistError
+from stylist.learn.metrics import RankingMetrics, average, random_ranking
+from stylist.paths import Paths, models_dir
+
+Progress = Callable[[int, int, str], None]
+
+STAGES = ("initial", "one", "partial", "whole", "direct", "shipped")
+NETS = ("A", "B", "C")
+BASELINES = ("size", "colour")
+STAGE_NAMES = {
+    "initial": "Initial",
+    "one": "Stage one",
+    "partial": "Stage two, partial",
+    "whole": "Stage two, whole",
+    "direct": "Direct",
+    "shipped": "Shipped general model",
+}
+AUGMENT_VIEWS = 4  # augmented crops per crop for stage one (besides the crop itself)
+
+
+class EvalError(StylistError):
+    """An evaluation cannot run as asked; the message says why."""
+
+
+@dataclass
+class EvalRow:
+    net: str  # "A" | "B" | "C", or "size" / "colour" for the baselines
+    stage: str
+    metrics: RankingMetrics | None
+    note: str = ""  # why there is no figure, or what it was run with
+    seconds: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "net": self.net,
+            "stage": self.stage,
+            "metrics": None if self.metrics is None else self.metrics.to_dict(),
+            "note": self.note,
+            "seconds": round(self.seconds, 2),
+            "details": self.details,
+        }
+
+
+@dataclass
+class EvalReport:
+    dataset: str
+    backbone: str
+    negatives: str
+    seed: int
+    nets: tuple[str, ...]
+    stages: tuple[str, ...]
+    random: RankingMetrics
+    rows: list[EvalRow]
+    lists: int
+    positives: int
+    negatives_count: int
+    outfits: int
+    notes: list[str] = field(default_factory=list)
+
+    def row(self, net: str, stage: str) -> EvalRow | None:
+        for r in self.rows:
+            if r.net == net and r.stage == stage:
+                return r
+        return None
+
+    def table(self) -> str:
+        """The paper's table: rows stages, columns nets, cells mean NDCG / NDCG@10 / top 10."""
+
+        def cell(m: RankingMetrics | None) -> str:
+            if m is None:
+                return "—"
+            return f"{m.mean_ndcg:.3f} / {m.ndcg_at_10:.3f} / {m.positives_top_10:.2f}"
+
+        width = 26
+        lines = [
+            f"FashionNet evaluation of {self.dataset}",
+            f"backbone {self.backbone}, {self.negatives} negatives, seed {self.seed}; "
+            f"test: {self.lists} list(s), {self.positives} liked and {self.negatives_count} "
+            f"negative outfits",
+            "cells: mean NDCG / NDCG@10 / positives in the top 10",
+            "",
+            f"{'':<24}" + "".join(f"{n:^{width}}" for n in self.nets),
+            f"{'Random ranking':<24}" + f"{cell(self.random):^{width}}" * len(self.nets),
+        ]
+        for stage in self.stages:
+            cells = []
+            for net in self.nets:
+                r = self.row(net, stage)
+                cells.append(cell(r.metrics if r else None))
+            lines.append(f"{STAGE_NAMES[stage]:<24}" + "".join(f"{c:^{width}}" for c in cells))
+        base = [r for r in self.rows if r.net in BASELINES]
+        if base:
+            lines += ["", "What the photos leak (net C, stage one, on these inputs alone):"]
+            for r in base:
+                lines.append(f"  {r.net + ' statistics':<22}{cell(r.metrics):^{width}}")
+        notes = [
+            f"{r.net} {STAGE_NAMES.get(r.stage, r.stage)}: {r.note}" for r in self.rows if r.note
+        ]
+        if notes or self.notes:
+            lines += ["", *self.notes, *notes]
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "backbone": self.backbone,
+            "negatives": self.negatives,
+            "seed": self.seed,
+            "nets": list(self.nets),
+            "stages": list(self.stages),
+            "test": {
+                "lists": self.lists,
+                "positives": self.positives,
+                "negatives": self.negatives_count,
+                "outfits_in_dataset": self.outfits,
+            },
+            "random": self.random.to_dict(),
+            "rows": [r.to_json() for r in self.rows],
+            "notes": self.notes,
+        }
+
+
+def _parse(values: Sequence[str] | str, allowed: Sequence[str], what: str) -> tuple[str, ...]:
+    items = values.split(",") if isinstance(values, str) else list(values)
+    out = []
+    for v in items:
+        v = v.strip()
+        if not v:
+            continue
+        key = v if what == "stage" else v.upper()
+        if key not in allowed:
+            raise EvalError(f"unknown {what} {v!r} (choose from {', '.join(allowed)})")
+        if key not in out:
+            out.append(key)
+    if not out:
+        raise EvalError(f"no {what} asked for")
+    return tuple(k for k in allowed if k in out)  # the paper's order
+
+
+def shipped_net_path(kind: str, backbone: str) -> Path:
+    return models_dir() / f"fashionnet-{kind.lower()}-{backbone}"
+
+
+def load_shipped(kind: str, backbone: str, table) -> Any:
+    """The shipped general net ``kind`` for ``backbone`` as a stage model, or None."""
+    from stylist.learn.io import input_normalisation, load_matching_net, net_from_arrays
+    from stylist.learn.stages import Trained
+
+    path = shipped_net_path(kind, backbone)
+    if not path.with_suffix(".npz").is_file():
+        return None
+    arrays, config = load_matching_net(path)
+    if config.get("backbone_sha256") != table.crops.backbone_sha256:
+        raise EvalError(
+            f"{path}.json was trained on another {backbone} file "
+            f"({str(config.get('backbone_sha256'))[:12]}…) than the one installed"
+        )
+    mean, std = input_normalisation(arrays, int(config["feature_dim"]))
+    return Trained(kind, "cnn", net_from_arrays(arrays, config), mean, std, info={"path": path})
+
+
+def _resolve_device(device: str) -> str:
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def run_eval(
+    dataset: Path,
+    *,
+    paths: Paths,
+    backbone: str = "efficientnet-lite0",
+    nets: Sequence[str] | str = ("C",),
+    stages: Sequence[str] | str = ("initial", "one"),
+    seed: int = 0,
+    negatives: str = "matched",
+    baselines: bool = True,
+    device: str = "cpu",
+    image_size: int | None = None,
+    configs: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+    cancel: Any = None,
+) -> EvalReport:
+    """Extract (cached) features, train what ``stages`` need and score every net on test lists.
+
+    ``configs`` overrides training settings (TrainConfig) by key: ``one``, ``two``, ``cnn``
+    (nets trained through the CNN). ``image_size`` is the crop side for nets trained through the
+    CNN (default: the backbone's own). ``baselines`` adds net C on size and colour statistics
+    whenever stage one runs.
+    """
+    from stylist.learn import stages as st
+    from stylist.learn.data import item_table, ranked_lists
+    from stylist.learn.datasets import load_dataset
+    from stylist.learn.features import crop_features
+
+    nets_t = _parse(nets, NETS, "net")
+    stages_t = _parse(stages, STAGES, "stage")
+    configs = configs or {}
+    device = _resolve_device(device)
+    ds = load_dataset(dataset)
+    named = [u for u in ds.users() if u is not None]
+    people = named if named else [None]
+    trains = {"one", "partial", "whole", "direct"} & set(stages_t)
+    views = 1 + AUGMENT_VIEWS if "one" in stages_t and set(nets_t) & {"B", "C"} else 1
+
+    started = time.perf_counter()
+    jobs: list[tuple[str, str]] = []
+    for stage in stages_t:
+        jobs += [(net, stage) for net in nets_t]
+    if "one" in stages_t and baselines:
+        jobs += [(b, "one") for b in BASELINES]
+    total = len(jobs) + 1
+    done = 0
+
+    def report(label: str) -> None:
+        if progress is not None:
+            progress(done, total, label)
+
+    report("features of the crops")
+    crops = crop_features(
+        ds.root,
+        ds.crops(),
+        paths=paths,
+        backbone=backbone,
+        views=views,
+        cache_name=ds.path,
+        progress=None if progress is None else (lambda d, t, label: progress(0, total, label)),
+        cancel=cancel,
+    )
+    table = item_table(ds, crops)
+    done += 1
+    test = ranked_lists(ds, table, people, "test", mode=negatives, seed=seed)
+    if not test:
+        raise EvalError(f"{dataset}: no liked outfit in any test split")
+    all_users = ds.users()
+    all_val = ranked_lists(ds, table, all_users, "val", mode=negatives, seed=seed)
+    randoms = [random_ranking(int(lab.sum()), int((lab == 0).sum())) for _, lab in test]
+    images = st.ImageBank(ds, table, image_size) if "A" in nets_t or "whole" in stages_t else None
+
+    rows: list[EvalRow] = []
+    notes: list[str] = []
+    if trains and not named and {"partial", "whole", "direct"} & set(stages_t):
+        notes.append("Stage two needs user ids in the dataset; it has none.")
+    one_models: dict[str, Any] = {}
+
+    def cfg(key: str) -> Any:
+        return configs.get(key)
+
+    def stopped() -> bool:
+        return cancel is not None and cancel.is_set()
+
+    for net, stage in jobs:
+        if stopped():
+            break
+        report(f"net {net}, {STAGE_NAMES[stage].lower()}")
+        t0 = time.perf_counter()
+        row = EvalRow(net, stage, None)
+        try:
+            if net in BASELINES:
+                model = st.stage_one(
+                    "C",
+                    ds,
+                    table,
+                    all_users,
+                    all_val,
+                    inputs=net,
+                    negatives=negatives,
+                    cfg=cfg("one"),
+                    seed=seed,
+                    device=device,
+                )
+                row.metrics = st.score(model, table, test, seed=seed)
+                row.details = {"best_val_mean_ndcg": model.fit.best_val}
+            elif stage == "initial":
+                model = st.untrained(net, table, seed=seed)
+                row.metrics = st.score(model, table, test, images, seed=seed)
+            elif stage == "one":
+                key = "cnn" if net == "A" else "one"
+                model = st.stage_one(
+                    net,
+                    ds,
+                    table,
+                    all_users,
+                    all_val,
+                    negatives=negatives,
+                    cfg=cfg(key),
+                    seed=seed,
+                    images=images,
+                    device=device,
+                )
+                one_models[net] = model
+                row.metrics = st.score(model, table, test, images, seed=seed)
+                row.details = {
+                    "best_val_mean_ndcg": model.fit.best_val,
+                    "epochs": model.fit.epochs_run,
+                }
+            elif stage == "shipped":
+                if net == "A":
+                    row.note = "no shipped net A (it trains through the CNN; research only)"
+                else:
+                    model = load_shipped(net, backbone, table)
+                    if model is None:
+                        row.note = f"no {shipped_net_path(net, backbone).name}.npz in models/"
+                    else:
+                        row.metrics = st.score(model, table, test, seed=seed)
+            else:
+                row = _stage_two_row(
+                    net,
+                    stage,
+                    named,
+                    one_models,
+                    ds,
+                    table,
+                    images,
+                    negatives,
+                    seed,
+                    backbone,
+                    cfg,
+                    device,
+                    st,
+                )
+        except StylistError as err:
+            row.note = str(err)
+        row.seconds = time.perf_counter() - t0
+        rows.append(row)
+        done += 1
+    report("done")
+    if views > 1:
+        notes.append(
+            f"Stage one saw {views - 1} augmented versions of every crop (re-lit, "
+            "re-scaled) beside the crop itself."
+        )
+    notes.append(f"Took {time.perf_counter() - started:.0f} s on {device}.")
+    return EvalReport(
+        dataset=str(dataset),
+        backbone=backbone,
+        negatives="leak-matched" if negatives == "matched" else negatives,
+        seed=seed,
+        nets=nets_t,
+        stages=stages_t,
+        random=average(randoms),
+        rows=rows,
+        lists=len(test),
+        positives=int(sum(int(lab.sum()) for _, lab in test)),
+        negatives_count=int(sum(int((lab == 0).sum()) for _, lab in test)),
+        outfits=len(ds.outfits),
+        notes=notes,
+    )
+
+
+def _stage_two_row(
+    net, stage, named, one_models, ds, table, images, negatives, seed, backbone, cfg, device, st
+) -> EvalRow:
+    """Stage two per person, scored on each person's own test list, averaged over people."""
+    row = EvalRow(net, stage, None)
+    if not named:
+        row.note = "needs user ids"
+        return row
+    if net == "A" and stage == "partial":
+        row.note = "A has no separate matching layers to train alone (as in the paper)"
+        return row
+    if stage == "direct":
+        start = st.untrained(net, table, seed=seed)
+        source = "untrained"
+    elif net in one_models:
+        start, source = one_models[net], "stage one of this run"
+    elif net == "A":
+        row.note = "needs stage one in the same run (there is no shipped net A)"
+        return row
+    else:
+        start = load_shipped(net, backbone, table)
+        source = "shipped general model"
+        if start is None:
+            row.note = "needs stage one in the same run or a shipped general model"
+            return row
+    key = "cnn" if (net == "A" or stage == "whole") else "two"
+    per_person = []
+    from stylist.learn.data import ranked_lists
+
+    for user in named:
+        user_val = ranked_lists(ds, table, [user], "val", mode=negatives, seed=seed)
+        user_test = ranked_lists(ds, table, [user], "test", mode=negatives, seed=seed)
+        if not user_test:
+            continue
+        model = st.stage_two(
+            stage,
+            start,
+            ds,
+            table,
+            user,
+            user_val,
+            user_test,
+            negatives=negatives,
+            cfg=cfg(key),
+            seed=seed,
+            images=images,
+            device=device,
+        )
+        per_person.append(st.score(model, table, user_test, images, seed=seed))
+    if not per_person:
+        row.note = "no person has liked test outfits"
+        return row
+    row.metrics = average(per_person)
+    row.details = {"start": source, "people": len(per_person)}
+    return row
+
+
+def write_json(report: EvalReport, path: Path) -> None:
+    path.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,206 @@
+"""Trained matching networks as plain arrays: ``<name>.npz`` (float32) beside ``<name>.json``.
+
+The format (``stylist-matching-net/1``) is shared with the numpy ranker: torch layout
+(out, in) for every Linear; C has ``<pair>.fc{1,2,3}.{weight,bias}`` for the pairs top_bottom,
+top_shoes and bottom_shoes, B has ``fc{1,2,3}.*``; optional ``input.mean`` / ``input.std`` normalise
+every feature first. Files are written under temporary names and renamed into place, and read
+back with ``allow_pickle=False``: loading never runs code.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stylist.errors import StylistError
+from stylist.learn.nets import HIDDEN, PAIRS
+
+FORMAT = "stylist-matching-net/1"
+
+
+class NetFileError(StylistError):
+    """A matching-net file is missing, unreadable or not in the expected format."""
+
+
+def base_path(path: str | os.PathLike[str]) -> Path:
+    """``x``, ``x.npz`` or ``x.json`` -> ``x`` (the pair of files' common name)."""
+    p = Path(path)
+    return p.with_suffix("") if p.suffix in (".npz", ".json") else p
+
+
+def net_arrays(
+    net: Any, mean: np.ndarray | None = None, std: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """A torch B or C net (and its input normalisation) as named float32 arrays."""
+    arrays: dict[str, np.ndarray] = {}
+    if net.kind == "C":
+        for name, _, _ in PAIRS:
+            for key, tensor in net.pairs[name].state_dict().items():
+                arrays[f"{name}.{key}"] = tensor.detach().cpu().numpy().astype(np.float32)
+    elif net.kind == "B":
+        for key, tensor in net.matcher.state_dict().items():
+            arrays[key] = tensor.detach().cpu().numpy().astype(np.float32)
+    else:
+        raise ValueError(f"net {net.kind} has no plain-array form (it includes a CNN)")
+    if mean is not None and std is not None:
+        arrays["input.mean"] = np.asarray(mean, dtype=np.float32)
+        arrays["input.std"] = np.asarray(std, dtype=np.float32)
+    return arrays
+
+
+def make_config(
+    kind: str,
+    *,
+    backbone: str,
+    backbone_sha256: str,
+    feature_dim: int,
+    trained_on: str,
+    metrics: Mapping[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "format": FORMAT,
+        "net": kind,
+        "backbone": backbone,
+        "backbone_sha256": backbone_sha256,
+        "feature_dim": int(feature_dim),
+        "hidden": HIDDEN,
+        "relu_after_fc1": True,
+        "trained_on": trained_on,
+        "created": _dt.date.today().isoformat(),
+        "metrics": dict(metrics or {}),
+    }
+    config.update(extra)
+    return config
+
+
+def check_arrays(arrays: Mapping[str, np.ndarray], config: Mapping[str, Any], where: str) -> None:
+    """NetFileError unless the arrays are a complete net of the config's kind and size."""
+    if config.get("format") != FORMAT:
+        raise NetFileError(f"{where}: not a {FORMAT} file (format {config.get('format')!r})")
+    kind, d = config.get("net"), config.get("feature_dim")
+    hidden = config.get("hidden", HIDDEN)
+    if kind not in ("B", "C") or not isinstance(d, int):
+        raise NetFileError(f"{where}: config needs net B or C and an integer feature_dim")
+    heads = [(f"{name}.", 2 * d) for name, _, _ in PAIRS] if kind == "C" else [("", 3 * d)]
+    expected: dict[str, tuple[int, ...]] = {}
+    for prefix, d_in in heads:
+        expected.update(
+            {
+                f"{prefix}fc1.weight": (hidden, d_in),
+                f"{prefix}fc1.bias": (hidden,),
+                f"{prefix}fc2.weight": (hidden, hidden),
+                f"{prefix}fc2.bias": (hidden,),
+                f"{prefix}fc3.weight": (2, hidden),
+                f"{prefix}fc3.bias": (2,),
+            }
+        )
+    if ("input.mean" in arrays) != ("input.std" in arrays):
+        raise NetFileError(f"{where}: input.mean and input.std come together")
+    if "input.mean" in arrays:
+        expected["input.mean"] = (d,)
+        expected["input.std"] = (d,)
+    for key, shape in expected.items():
+        if key not in arrays:
+            raise NetFileError(f"{where}: array {key} is missing")
+        if tuple(arrays[key].shape) != shape:
+            raise NetFileError(f"{where}: {key} has shape {arrays[key].shape}, expected {shape}")
+        if not np.all(np.isfinite(arrays[key])):
+            raise NetFileError(f"{where}: {key} holds NaN or infinite values")
+
+
+def _atomic_write(path: Path, write: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+        return Path(tmp)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_matching_net(
+    path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], config: Mapping[str, Any]
+) -> tuple[Path, Path]:
+    """Write ``<path>.npz`` and ``<path>.json``; returns both paths.
+
+    Both files are complete before either is renamed into place, the arrays first, so a reader
+    that goes by the JSON never meets a half-written npz.
+    """
+    base = base_path(path)
+    check_arrays(arrays, config, str(base))
+    npz, js = base.with_suffix(".npz"), base.with_suffix(".json")
+    clean = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
+    text = json.dumps(dict(config), indent=2, sort_keys=False) + "\n"
+    tmp_npz = _atomic_write(npz, lambda fh: np.savez(fh, **clean))
+    try:
+        tmp_js = _atomic_write(js, lambda fh: fh.write(text.encode("utf-8")))
+    except BaseException:
+        tmp_npz.unlink(missing_ok=True)
+        raise
+    os.replace(tmp_npz, npz)
+    os.replace(tmp_js, js)
+    return npz, js
+
+
+def load_matching_net(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict]:
+    """(arrays, config) of a saved net, checked; NetFileError naming the file otherwise."""
+    base = base_path(path)
+    npz, js = base.with_suffix(".npz"), base.with_suffix(".json")
+    for f in (npz, js):
+        if not f.is_file():
+            raise NetFileError(f"{f}: no such matching-net file")
+    try:
+        config = json.loads(js.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise NetFileError(f"{js}: cannot read the config ({err})") from None
+    if not isinstance(config, dict):
+        raise NetFileError(f"{js}: the config is not a JSON object")
+    try:
+        with np.load(npz, allow_pickle=False) as data:
+            arrays = {k: np.asarray(data[k], dtype=np.float32) for k in data.files}
+    except (OSError, ValueError, EOFError) as err:
+        raise NetFileError(f"{npz}: cannot read the arrays ({err})") from None
+    check_arrays(arrays, config, str(npz))
+    return arrays, config
+
+
+def net_from_arrays(arrays: Mapping[str, np.ndarray], config: Mapping[str, Any]) -> Any:
+    """The torch net of saved arrays (normalisation not included: see ``input_normalisation``)."""
+    import torch
+
+    from stylist.learn.nets import build_net
+
+    check_arrays(arrays, config, "matching net")
+    net = build_net(config["net"], int(config["feature_dim"]), hidden=config.get("hidden", HIDDEN))
+    with torch.no_grad():
+        if net.kind == "C":
+            for name, _, _ in PAIRS:
+                state = {
+                    k: torch.from_numpy(np.array(arrays[f"{name}.{k}"]))
+                    for k in net.pairs[name].state_dict()
+                }
+                net.pairs[name].load_state_dict(state)
+        else:
+            state = {k: torch.from_numpy(np.array(arrays[k])) for k in net.matcher.state_dict()}
+            net.matcher.load_state_dict(state)
+    return net
+
+
+def input_normalisation(
+    arrays: Mapping[str, np.ndarray], feature_dim: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) the net expects its features normalised with (identity when absent)."""
+    if "input.mean" in arrays:
+        return np.asarray(arrays["input.mean"]), np.asarray(arrays["input.std"])
+    return np.zeros(feature_dim, np.float32), np.ones(feature_dim, np.float32)

@@ -1,0 +1,206 @@
+"""FashionNet's matching networks A, B and C in torch, for training (inference is numpy elsewhere).
+
+* **C** (the default): three pair networks, top–bottom, top–shoes and bottom–shoes, each
+  concat(f_i, f_j) → FC 512 → ReLU → FC 512 → ReLU → FC 2 → softmax; the outfit's score is the
+  sum of the three P(match), 0..3. The authors' files have no ReLU after the first FC, which
+  makes their first two layers one linear map; we keep the ReLU.
+* **B**: concat(f_top, f_bottom, f_shoes) → the same three layers; score = P(match).
+* **A**: the three photos stacked into one 9-channel image → one CNN (the backbone's first
+  convolution widened to 9 channels) → FC 2; trained end to end, for research and evaluation.
+
+torch is imported inside functions only (the program must start without it); the classes are
+built on first use by ``torch_classes()``.
+"""
+
+from __future__ import annotations
+
+import functools
+from types import SimpleNamespace
+from typing import Any
+
+PAIRS = (("top_bottom", 0, 1), ("top_shoes", 0, 2), ("bottom_shoes", 1, 2))
+HIDDEN = 512
+INIT_STD = 0.005  # the authors' Gaussian for the matching layers
+INIT_BIAS = 0.1
+
+
+@functools.cache
+def torch_classes() -> SimpleNamespace:
+    """The torch modules of this file (built once, on first use)."""
+    import torch
+    from torch import nn
+
+    class Matcher(nn.Module):
+        """FC → ReLU → FC → ReLU → FC 2: one matching head (logits of no-match, match)."""
+
+        def __init__(self, d_in: int, hidden: int = HIDDEN) -> None:
+            super().__init__()
+            self.fc1 = nn.Linear(d_in, hidden)
+            self.fc2 = nn.Linear(hidden, hidden)
+            self.fc3 = nn.Linear(hidden, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # (M, d_in) -> (M, 2)
+            return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+
+        def head(self, h1: torch.Tensor) -> torch.Tensor:
+            """The layers after fc1, given fc1's output (M, hidden) -> logits (M, 2)."""
+            return self.fc3(torch.relu(self.fc2(torch.relu(h1))))
+
+    class NetC(nn.Module):
+        kind = "C"
+
+        def __init__(self, feature_dim: int, hidden: int = HIDDEN) -> None:
+            super().__init__()
+            self.feature_dim = feature_dim
+            self.pairs = nn.ModuleDict(
+                {name: Matcher(2 * feature_dim, hidden) for name, _, _ in PAIRS}
+            )
+
+        def pair_probs(self, t: torch.Tensor, b: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+            """(M, D) x3 -> (M, 3) P(match) for top–bottom, top–shoes, bottom–shoes."""
+            feats = (t, b, s)
+            probs = [
+                torch.softmax(self.pairs[name](torch.cat((feats[i], feats[j]), dim=1)), dim=1)[:, 1]
+                for name, i, j in PAIRS
+            ]
+            return torch.stack(probs, dim=1)
+
+        def forward(self, t: torch.Tensor, b: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+            return self.pair_probs(t, b, s).sum(dim=1)  # (M,) scores in 0..3
+
+    class NetB(nn.Module):
+        kind = "B"
+
+        def __init__(self, feature_dim: int, hidden: int = HIDDEN) -> None:
+            super().__init__()
+            self.feature_dim = feature_dim
+            self.matcher = Matcher(3 * feature_dim, hidden)
+
+        def forward(self, t: torch.Tensor, b: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+            logits = self.matcher(torch.cat((t, b, s), dim=1))  # (M, 2)
+            return torch.softmax(logits, dim=1)[:, 1]
+
+    class NetA(nn.Module):
+        """One CNN over the 9-channel stack of the three photos, then FC 2."""
+
+        kind = "A"
+
+        def __init__(self, trunk: nn.Module, feature_dim: int) -> None:
+            super().__init__()
+            self.trunk = trunk  # (M, 9, S, S) -> (M, feature_dim)
+            self.fc = nn.Linear(feature_dim, 2)
+
+        def forward(self, t: torch.Tensor, b: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+            x = torch.cat((t, b, s), dim=1)  # (M, 9, S, S)
+            return torch.softmax(self.fc(self.trunk(x)), dim=1)[:, 1]
+
+    return SimpleNamespace(Matcher=Matcher, NetC=NetC, NetB=NetB, NetA=NetA)
+
+
+def init_matching_layers(module: Any, scheme: str = "authors", seed: int | None = None) -> None:
+    """Initialise every Linear layer of ``module``.
+
+    ``authors``: Gaussian std 0.005, bias 0.1, as the authors' Caffe files. ``torch``: PyTorch's
+    default (Kaiming-uniform), kept for comparison.
+    """
+    import torch
+    from torch import nn
+
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    for layer in module.modules():
+        if not isinstance(layer, nn.Linear):
+            continue
+        if scheme == "authors":
+            with torch.no_grad():
+                layer.weight.normal_(0.0, INIT_STD, generator=gen)
+                layer.bias.fill_(INIT_BIAS)
+        elif scheme == "torch":
+            layer.reset_parameters()
+        else:
+            raise ValueError(f"unknown initialisation {scheme!r} (use authors or torch)")
+
+
+def build_net(
+    kind: str, feature_dim: int, *, hidden: int = HIDDEN, seed: int = 0, init: str = "authors"
+) -> Any:
+    """A fresh net B or C for features of size ``feature_dim`` (A: see ``build_net_a``)."""
+    import torch
+
+    classes = torch_classes()
+    torch.manual_seed(seed)
+    if kind == "C":
+        net = classes.NetC(feature_dim, hidden)
+    elif kind == "B":
+        net = classes.NetB(feature_dim, hidden)
+    else:
+        raise ValueError(f"net {kind!r} works on images, not features; use build_net_a")
+    init_matching_layers(net, init, seed)
+    return net
+
+
+def widen_first_conv(conv: Any, copies: int = 3) -> Any:
+    """A copy of ``conv`` taking ``copies`` stacked RGB images (3·copies channels).
+
+    Its kernel is the pretrained kernel repeated once per stacked image and divided by the number
+    of copies, so three identical photos give exactly the pretrained response.
+    """
+    import copy
+
+    import torch
+
+    weight = conv.weight.detach()  # (out, 3, k, k)
+    wide = copy.deepcopy(conv)  # keeps the layer's own class (e.g. static "same" padding)
+    wide.in_channels = weight.shape[1] * copies
+    wide.weight = torch.nn.Parameter(weight.repeat(1, copies, 1, 1) / copies)  # (out, 9, k, k)
+    return wide
+
+
+def build_net_a(backbone_id: str, *, seed: int = 0, init: str = "authors") -> Any:
+    """Net A on the torch form of ``backbone_id`` (its first convolution widened to 9 channels)."""
+    import torch
+
+    from stylist.learn.torch_backbone import torch_trunk
+
+    torch.manual_seed(seed)
+    trunk, feature_dim = torch_trunk(backbone_id, in_images=3)
+    net = torch_classes().NetA(trunk, feature_dim)
+    init_matching_layers(net.fc, init, seed)
+    return net
+
+
+def fold_input_projection(net: Any, projection: Any) -> Any:
+    """The same B/C net on full features: fc1 acting on ``x @ projection`` becomes fc1 on ``x``.
+
+    ``projection`` (D, k) maps normalised D-d features to the k inputs ``net`` was trained on;
+    each k-column block W of fc1 becomes W · projectionᵀ, so the result is exact.
+    """
+    import numpy as np
+    import torch
+
+    p = torch.as_tensor(np.asarray(projection, dtype=np.float32))  # (D, k)
+    d, k = p.shape
+    if net.feature_dim != k:
+        raise ValueError(f"net takes {net.feature_dim} inputs, projection gives {k}")
+    hidden = (
+        net.pairs["top_bottom"].fc1.out_features
+        if net.kind == "C"
+        else net.matcher.fc1.out_features
+    )
+    full = torch_classes().NetC(d, hidden) if net.kind == "C" else torch_classes().NetB(d, hidden)
+    pairs = (
+        [(full.pairs[n], net.pairs[n]) for n, _, _ in PAIRS]
+        if net.kind == "C"
+        else [(full.matcher, net.matcher)]
+    )
+    with torch.no_grad():
+        for target, source in pairs:
+            target.load_state_dict(
+                {k_: v for k_, v in source.state_dict().items() if not k_.startswith("fc1.weight")},
+                strict=False,
+            )
+            w = source.fc1.weight  # (hidden, blocks·k)
+            blocks = w.shape[1] // k
+            target.fc1.weight.copy_(
+                torch.cat([w[:, b * k : (b + 1) * k] @ p.T for b in range(blocks)], dim=1)
+            )
+    return full

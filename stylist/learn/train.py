@@ -1,0 +1,457 @@
+"""Training matching networks with the rank loss, and the scorers that feed them.
+
+The loss is the paper's −log σ(s⁺ − s⁻) over (positive, negative) outfit pairs, written as
+softplus(−(s⁺ − s⁻)) for numerical safety. A batch holds a few positives with all of their
+negatives (30 pairs with six negatives each): every outfit in it is scored once.
+
+A *scorer* is a torch module mapping (M, 3) item-index triples to (M,) scores; it owns the item
+data (cached features, or images for nets that train through the CNN), so one loop trains every
+kind of net:
+
+* ``FeatureScorer``: B or C on cached features (stage one, ``direct``).
+* ``ProjectedScorer``: B or C for stage two ``partial``, starting from a trained net. fc1 applied
+  to concat(a, b) is W_a·a + W_b·b, so W·a is computed once per item; the change of W is learnt
+  as V·Qᵀ, with Q an orthonormal basis of the items' features (or the identity when there are more
+  items than dimensions). SGD's updates to W lie in that span anyway, so this is the same training
+  as updating W directly, only much cheaper; ``to_net()`` folds it back into a plain net.
+* ``ImageScorer``: A, or B/C with the backbone (``whole``), on preprocessed crops.
+
+torch is imported inside functions: the module is importable without it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from stylist.learn.metrics import average, list_metrics
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class TrainConfig:
+    """Optimiser and schedule. Defaults: the paper's SGD, with lr tuned for our features."""
+
+    epochs: int = 20
+    lr: float = 0.02
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    pairs_per_batch: int = 30
+    optimizer: str = "sgd"  # "sgd" | "adam"
+    evals_per_epoch: int = 1  # validation passes per epoch (best checkpoint kept)
+    dropout: float = 0.0  # on the inputs of the matching layers (feature scorers only)
+    feature_noise: float = 0.0  # Gaussian noise added to normalised features while training
+    seed: int = 0
+    trunk_lr_scale: float = 0.01  # CNN layers learn at this fraction of lr (A, whole)
+
+
+@dataclass
+class RankTask:
+    """What to train on: positives, a fresh set of negatives per epoch, validation lists."""
+
+    positives: np.ndarray  # (P, 3) item indices
+    negatives: Callable[[np.random.Generator], np.ndarray]  # rng -> (P, K, 3)
+    val_lists: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (M,3), (M,)
+
+
+@dataclass
+class FitResult:
+    best_val: float | None  # validation mean NDCG of the kept checkpoint (None: no validation)
+    initial_val: float | None  # before training
+    history: list[dict[str, float]]  # per validation pass: epoch, step, loss, val
+    epochs_run: int
+    steps: int
+    cancelled: bool = False
+
+
+def rank_loss(s_pos: Any, s_neg: Any) -> Any:
+    """−log σ(s⁺ − s⁻), mean over pairs. s_pos (G,), s_neg (G, K)."""
+    import torch.nn.functional as F
+
+    return F.softplus(-(s_pos[:, None] - s_neg)).mean()
+
+
+def score_lists(scorer: Any, lists: Sequence[tuple[np.ndarray, np.ndarray]], batch: int = 4096):
+    """Scores of every list's outfits with the scorer in eval mode: list of (M,) arrays."""
+    import torch
+
+    was_training = scorer.training
+    scorer.eval()
+    dev = device_of(scorer)
+    out = []
+    with torch.no_grad():
+        for triples, _ in lists:
+            t = torch.as_tensor(np.asarray(triples), dtype=torch.long, device=dev)
+            parts = [scorer(t[i : i + batch]) for i in range(0, t.shape[0], batch)]
+            out.append(torch.cat(parts).double().cpu().numpy() if parts else np.zeros(0))
+    scorer.train(was_training)
+    return out
+
+
+def device_of(module: Any) -> Any:
+    """The device a module's parameters (or buffers) live on."""
+    import torch
+
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def evaluate_lists(
+    scorer: Any, lists: Sequence[tuple[np.ndarray, np.ndarray]], seed: int = 0
+) -> Any:
+    """The paper's metrics averaged over the lists (RankingMetrics), ties broken by ``seed``."""
+    scores = score_lists(scorer, lists)
+    rng = np.random.default_rng(seed)
+    return average([list_metrics(s, lab, rng) for s, (_, lab) in zip(scores, lists, strict=True)])
+
+
+def _make_optimizer(scorer: Any, cfg: TrainConfig) -> Any:
+    import torch
+
+    trunk = [p for n, p in scorer.named_parameters() if p.requires_grad and ".trunk." in f".{n}"]
+    head = [p for n, p in scorer.named_parameters() if p.requires_grad and ".trunk." not in f".{n}"]
+    groups = [{"params": head, "lr": cfg.lr}]
+    if trunk:
+        groups.append({"params": trunk, "lr": cfg.lr * cfg.trunk_lr_scale})
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+    if cfg.optimizer == "adam":
+        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimiser {cfg.optimizer!r} (use sgd or adam)")
+
+
+def fit(
+    scorer: Any,
+    task: RankTask,
+    cfg: TrainConfig,
+    *,
+    progress: Progress | None = None,
+    cancel: Any = None,
+) -> FitResult:
+    """Train ``scorer`` in place with the rank loss; keep the best validation checkpoint.
+
+    Validation mean NDCG is measured before training and ``evals_per_epoch`` times per epoch;
+    the scorer ends holding the best weights seen (the untrained ones if nothing beat them).
+    On cancel the loop stops at the next batch and still restores the best checkpoint.
+    """
+    import torch
+
+    rng = np.random.default_rng(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    positives = np.asarray(task.positives, dtype=np.int64).reshape(-1, 3)
+    n_pos = positives.shape[0]
+    if n_pos == 0:
+        raise ValueError("no positive outfits to train on")
+    optimizer = _make_optimizer(scorer, cfg)
+    dev = device_of(scorer)
+
+    def validate() -> float | None:
+        if not task.val_lists:
+            return None
+        return evaluate_lists(scorer, task.val_lists, seed=cfg.seed).mean_ndcg
+
+    initial = validate()
+    best_val = initial
+    best_state = copy.deepcopy(scorer.state_dict()) if task.val_lists else None
+    history: list[dict[str, float]] = []
+    steps = 0
+    cancelled = False
+    epochs_run = 0
+    total = cfg.epochs
+    for epoch in range(cfg.epochs):
+        negatives = np.asarray(task.negatives(rng), dtype=np.int64)  # (P, K, 3)
+        k = negatives.shape[1]
+        per_batch = max(1, cfg.pairs_per_batch // max(k, 1))
+        order = rng.permutation(n_pos)
+        n_batches = math.ceil(n_pos / per_batch)
+        checkpoints = {
+            round(n_batches * (i + 1) / cfg.evals_per_epoch) - 1 for i in range(cfg.evals_per_epoch)
+        }
+        losses: list[float] = []
+        scorer.train()
+        for b in range(n_batches):
+            if cancel is not None and cancel.is_set():
+                cancelled = True
+                break
+            chunk = order[b * per_batch : (b + 1) * per_batch]
+            g = chunk.size
+            outfits = np.concatenate([positives[chunk], negatives[chunk].reshape(-1, 3)])
+            scores = scorer(torch.as_tensor(outfits, dtype=torch.long, device=dev))  # (g + g·K,)
+            loss = rank_loss(scores[:g], scores[g:].view(g, k))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            steps += 1
+            losses.append(float(loss.detach()))
+            if b in checkpoints:
+                val = validate()
+                history.append(
+                    {
+                        "epoch": epoch + (b + 1) / n_batches,
+                        "step": steps,
+                        "loss": float(np.mean(losses[-max(1, n_batches // 2) :])),
+                        "val_mean_ndcg": float("nan") if val is None else val,
+                    }
+                )
+                if val is not None and (best_val is None or val > best_val):
+                    best_val = val
+                    best_state = copy.deepcopy(scorer.state_dict())
+        if cancelled:
+            break
+        epochs_run = epoch + 1
+        if progress is not None:
+            label = f"epoch {epoch + 1}/{total}"
+            if history and not math.isnan(history[-1]["val_mean_ndcg"]):
+                label += f", validation mean NDCG {history[-1]['val_mean_ndcg']:.3f}"
+            progress(epoch + 1, total, label)
+    if best_state is not None:
+        scorer.load_state_dict(best_state)
+    scorer.eval()
+    return FitResult(
+        best_val=best_val,
+        initial_val=initial,
+        history=history,
+        epochs_run=epochs_run,
+        steps=steps,
+        cancelled=cancelled,
+    )
+
+
+# ----------------------------------------------------------------------------------- scorers
+
+
+def normalisation(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) per dimension of (..., N, D) features, std floored so no dimension explodes."""
+    flat = np.asarray(features, dtype=np.float64).reshape(-1, features.shape[-1])
+    mean = flat.mean(axis=0)
+    std = flat.std(axis=0)
+    floor = 0.05 * float(np.median(std[std > 0])) if np.any(std > 0) else 1.0
+    return mean.astype(np.float32), np.maximum(std, floor).astype(np.float32)
+
+
+def feature_scorer(net: Any, features: np.ndarray, cfg: TrainConfig | None = None) -> Any:
+    """A scorer over cached, already normalised features (V, N, D) or (N, D).
+
+    With several views (augmented crops) a training pass picks a random view for every item of
+    every outfit; evaluation always uses view 0 (the crop as it is).
+    """
+    import torch
+
+    cfg = cfg or TrainConfig()
+    x = np.asarray(features, dtype=np.float32)
+    if x.ndim == 2:
+        x = x[None]
+
+    class FeatureScorer(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+            self.register_buffer("x", torch.from_numpy(np.ascontiguousarray(x)), persistent=False)
+            self.dropout = torch.nn.Dropout(cfg.dropout) if cfg.dropout > 0 else None
+            self.noise = cfg.feature_noise
+
+        def forward(self, triples: torch.Tensor) -> torch.Tensor:  # (M, 3) -> (M,)
+            views = self.x.shape[0]
+            feats = []
+            for slot in range(3):
+                idx = triples[:, slot]
+                if self.training and views > 1:
+                    v = torch.randint(views, idx.shape, device=idx.device)
+                    f = self.x[v, idx]  # (M, D)
+                else:
+                    f = self.x[0, idx]
+                if self.training:
+                    if self.noise > 0:
+                        f = f + self.noise * torch.randn_like(f)
+                    if self.dropout is not None:
+                        f = self.dropout(f)
+                feats.append(f)
+            return self.net(*feats)
+
+    return FeatureScorer()
+
+
+def projected_scorer(net: Any, features: np.ndarray, slot_items: Sequence[np.ndarray]) -> Any:
+    """Stage-two ``partial`` scorer for a trained B or C net on normalised (N, D) features.
+
+    ``slot_items``: the items that may appear in each slot (every item the training and the
+    validation will score there). The returned module has ``to_net()``: the plain net with the
+    learnt change folded into fc1.
+    """
+    import torch
+
+    from stylist.learn.nets import PAIRS
+
+    x = np.asarray(features, dtype=np.float32)
+    n, d = x.shape
+    kind = net.kind
+    # An orthonormal basis of each slot's item features: (D, r) with r <= min(items, D).
+    bases: list[np.ndarray] = []
+    for items in slot_items:
+        items = np.unique(np.asarray(items, dtype=np.int64))
+        if items.size >= d:
+            bases.append(np.eye(d, dtype=np.float32))
+        else:
+            q, _ = np.linalg.qr(x[items].astype(np.float64).T)  # (D, r)
+            bases.append(q.astype(np.float32))
+    if kind == "C":
+        sides = {
+            name: ((i, net.pairs[name].fc1.weight[:, :d]), (j, net.pairs[name].fc1.weight[:, d:]))
+            for name, i, j in PAIRS
+        }
+        heads = {name: net.pairs[name] for name, _, _ in PAIRS}
+    elif kind == "B":
+        w = net.matcher.fc1.weight
+        sides = {"all": tuple((k, w[:, k * d : (k + 1) * d]) for k in range(3))}
+        heads = {"all": net.matcher}
+    else:
+        raise ValueError(f"stage two partial works on nets B and C, not {kind}")
+
+    xt = torch.from_numpy(x)
+
+    class ProjectedScorer(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.kind = kind
+            self.names = list(sides)
+            self.heads = torch.nn.ModuleDict()
+            self.delta = torch.nn.ParameterDict()
+            self.bias = torch.nn.ParameterDict()
+            self.slots: dict[str, tuple[int, ...]] = {}
+            with torch.no_grad():
+                for slot in range(3):
+                    self.register_buffer(
+                        f"z{slot}", xt @ torch.from_numpy(bases[slot]), persistent=False
+                    )  # (N, r_slot) coordinates
+                    self.register_buffer(
+                        f"q{slot}", torch.from_numpy(bases[slot]), persistent=False
+                    )  # (D, r_slot)
+                for name, parts in sides.items():
+                    head = copy.deepcopy(heads[name])
+                    self.heads[name] = head
+                    self.bias[name] = torch.nn.Parameter(head.fc1.bias.detach().clone())
+                    self.slots[name] = tuple(slot for slot, _ in parts)
+                    for k, (slot, w) in enumerate(parts):
+                        # (N, hidden): the frozen part of fc1 for every item, computed once
+                        self.register_buffer(
+                            f"base_{name}_{k}", xt @ w.detach().T, persistent=False
+                        )
+                        r = bases[slot].shape[1]
+                        self.delta[f"{name}_{k}"] = torch.nn.Parameter(torch.zeros(w.shape[0], r))
+                    head.fc1.requires_grad_(False)  # fc1 is base + delta here
+
+        def _h1(self, name: str, triples: torch.Tensor) -> torch.Tensor:
+            h = self.bias[name]
+            for k, slot in enumerate(self.slots[name]):
+                idx = triples[:, slot]
+                base = getattr(self, f"base_{name}_{k}")[idx]  # (M, hidden)
+                z = getattr(self, f"z{slot}")[idx]  # (M, r)
+                h = h + base + z @ self.delta[f"{name}_{k}"].T
+            return h
+
+        def forward(self, triples: torch.Tensor) -> torch.Tensor:  # (M, 3) -> (M,)
+            probs = [
+                torch.softmax(self.heads[name].head(self._h1(name, triples)), dim=1)[:, 1]
+                for name in self.names
+            ]
+            return torch.stack(probs, dim=1).sum(dim=1)
+
+        def to_net(self) -> Any:
+            """A plain B/C net equal to this scorer: fc1 = W + V·Qᵀ per side."""
+            out = copy.deepcopy(net)
+            with torch.no_grad():
+                for name in self.names:
+                    target = out.pairs[name] if kind == "C" else out.matcher
+                    trained = self.heads[name]
+                    target.fc2.load_state_dict(trained.fc2.state_dict())
+                    target.fc3.load_state_dict(trained.fc3.state_dict())
+                    target.fc1.bias.copy_(self.bias[name])
+                    for k, slot in enumerate(self.slots[name]):
+                        q = getattr(self, f"q{slot}")
+                        cols = slice(k * d, (k + 1) * d)
+                        target.fc1.weight[:, cols] += self.delta[f"{name}_{k}"] @ q.T
+            return out
+
+    return ProjectedScorer()
+
+
+def load_images(files: Sequence[Any], preprocess: Any, size: int | None = None) -> np.ndarray:
+    """Crops preprocessed as the backbone's manifest says: (N, 3, S, S) float16 to save memory.
+
+    ``size`` overrides the input side (the CNNs pool globally, so a smaller side trains faster
+    on a CPU at some cost in accuracy).
+    """
+    import dataclasses
+
+    from stylist.vision.preprocess import load_image, preprocess_image
+
+    pre = preprocess if size is None else dataclasses.replace(preprocess, input_size=size)
+    out = np.empty((len(files), 3, pre.input_size, pre.input_size), dtype=np.float16)
+    for i, f in enumerate(files):
+        out[i] = preprocess_image(load_image(f, pre), pre)
+    return out
+
+
+def image_scorer(
+    net: Any,
+    images: np.ndarray,
+    *,
+    trunk: Any = None,
+    mean: np.ndarray | None = None,
+    std: np.ndarray | None = None,
+) -> Any:
+    """A scorer over preprocessed crops (N, 3, S, S).
+
+    Net A takes the images itself (``trunk`` None). For B or C trained ``whole``, ``trunk`` turns
+    each crop into features, normalised by (``mean``, ``std``) as the net expects. Batch-norm
+    statistics stay frozen (batches of a few dozen crops would only add noise to them); training
+    mirrors crops at random, as the authors did.
+    """
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(images))
+
+    class ImageScorer(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+            self.trunk = trunk
+            self.register_buffer("x", x, persistent=False)
+            if trunk is not None:
+                d = x.new_zeros(0).float()
+                m = torch.as_tensor(mean if mean is not None else 0.0, dtype=torch.float32)
+                s = torch.as_tensor(std if std is not None else 1.0, dtype=torch.float32)
+                self.register_buffer("mean", m + d.sum(), persistent=False)
+                self.register_buffer("std", s + d.sum(), persistent=False)
+
+        def train(self, mode: bool = True) -> ImageScorer:
+            super().train(mode)
+            for m in self.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+            return self
+
+        def _images(self, idx: torch.Tensor) -> torch.Tensor:
+            img = self.x[idx].float()  # (M, 3, S, S)
+            if self.training:
+                flip = torch.rand(idx.shape[0], device=idx.device) < 0.5
+                img = torch.where(flip[:, None, None, None], img.flip(-1), img)
+            return img
+
+        def forward(self, triples: torch.Tensor) -> torch.Tensor:  # (M, 3) -> (M,)
+            if self.trunk is None:
+                return self.net(*(self._images(triples[:, k]) for k in range(3)))
+            items, inverse = torch.unique(triples, return_inverse=True)  # features once per item
+            feats = (self.trunk(self._images(items)) - self.mean) / self.std  # (U, D)
+            return self.net(*(feats[inverse[:, k]] for k in range(3)))
+
+    return ImageScorer()
