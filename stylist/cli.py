@@ -86,6 +86,9 @@ def cmd_import(stylist, args) -> int:
     report = stylist.import_photos(
         args.paths, category=args.category, progress=ProgressBar("Importing")
     )
+    features = None
+    if report.added and not args.no_features:
+        features = stylist.extract_features(progress=ProgressBar("Analysing"))
     if args.json:
         print(
             json.dumps(
@@ -102,6 +105,8 @@ def cmd_import(stylist, args) -> int:
             f"Imported {len(report.added)} photo(s); {len(report.duplicates)} already in the "
             f"library; {len(report.failed)} failed."
         )
+        if features is not None:
+            print(f"Analysed: {features.summary()}.")
         if report.failed:
             print("These could not be imported:", file=sys.stderr)
             _print_failures(report.failed)
@@ -208,6 +213,67 @@ def cmd_demo(stylist, args) -> int:
         return EXIT_FAILED if report is not None and report.failed else EXIT_OK
 
 
+def cmd_features(stylist, args) -> int:
+    if args.backbone:
+        stylist.settings.backbone = args.backbone
+    if args.device:
+        stylist.settings.device = args.device
+    extractor = stylist.extractor()
+    print(f"Backbone: {extractor.describe()}")
+    if extractor.fallback_reason and stylist.settings.device == "auto":
+        print(f"  (not on the GPU: {extractor.fallback_reason})")
+    report = stylist.extract_features(progress=ProgressBar("Features"), force=args.force)
+    print(report.summary())
+    for item_id, path, reason in report.failed:
+        print(f"  item {item_id} ({path.name}): {reason}", file=sys.stderr)
+    if args.backbone or args.device:
+        stylist.settings.save(stylist.paths)
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def cmd_models(stylist, args) -> int:
+    from stylist.vision import backbones
+
+    if args.action == "list":
+        in_use = stylist.settings.backbone
+        for spec in backbones.available_backbones(stylist.paths):
+            mark = "*" if spec.id == in_use else " "
+            print(f"{mark} {spec.summary()}")
+        print("(* in use; `stylist models install vgg16` adds the paper's backbone)")
+        return EXIT_OK
+    if args.action == "verify":
+        ids = (
+            [args.backbone]
+            if args.backbone
+            else [s.id for s in backbones.available_backbones(stylist.paths)]
+        )
+        bad = 0
+        for backbone_id in ids:
+            spec = backbones.get_backbone(backbone_id, stylist.paths, verify=False)
+            for variant, verdict in backbones.verify_backbone(spec, stylist.paths).items():
+                print(f"{backbone_id} {variant}: {verdict}")
+                bad += verdict != "ok"
+        return EXIT_FAILED if bad else EXIT_OK
+    if args.action == "install":
+        if args.backbone != "vgg16":
+            raise UsageError("only vgg16 can be installed; efficientnet-lite0 ships with Stylist")
+        from stylist.vision.export import install_vgg16
+
+        spec = install_vgg16(
+            stylist.paths, weights_file=args.weights, progress=ProgressBar("Installing")
+        )
+        print(f"Installed {spec.summary()}")
+        print("Use it with: stylist features --backbone vgg16")
+        return EXIT_OK
+    from stylist.vision.export import export_efficientnet_lite0
+
+    if args.backbone != "efficientnet-lite0":
+        raise UsageError("models export makes the shipped efficientnet-lite0 file")
+    out = export_efficientnet_lite0(out_dir=args.out)
+    print(f"Exported to {out}")
+    return EXIT_OK
+
+
 def _outfit(args) -> Outfit:
     return Outfit(args.top, args.bottom, args.shoes)
 
@@ -264,9 +330,77 @@ def _verdict_command(verdict: str):
         else:
             stylist.rate(outfit, Verdict(verdict), source="cli")
             print(f"Recorded: you {verdict} {outfit.top}, {outfit.bottom}, {outfit.shoes}.")
+        if stylist.training_due():
+            _train_in_background(stylist)
+            print("Your style model is retraining in the background (`stylist model list`).")
         return EXIT_OK
 
     return run
+
+
+def _train_in_background(stylist) -> None:
+    """A detached `stylist train --wait` on the same home: it outlives this command."""
+    import subprocess
+
+    subprocess.Popen(
+        [sys.executable, "-m", "stylist", "--home", str(stylist.paths.data_dir), "train", "--wait"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def cmd_train(stylist, args) -> int:
+    if not args.wait:
+        _train_in_background(stylist)
+        print("Training in the background; `stylist model list` shows the result.")
+        return EXIT_OK
+    report = stylist.train(progress=ProgressBar("Training"))
+    print(f"Trained: {report.message}.")
+    return EXIT_OK
+
+
+def cmd_model(stylist, args) -> int:
+    if args.action == "use":
+        if args.version is None:
+            raise UsageError("model use needs a VERSION (see `stylist model list`)")
+        version = stylist.use_model_version(args.version)
+        print(f"Version {version.id} is in use now.")
+        return EXIT_OK
+    versions = stylist.model_versions()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": v.id,
+                        "net": v.net,
+                        "backbone": v.backbone,
+                        "active": v.active,
+                        "created_at": v.created_at,
+                        "metrics": v.metrics,
+                    }
+                    for v in versions
+                ],
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    for v in versions:
+        m = v.metrics
+        ndcg = m.get("new_val_mean_ndcg")
+        figure = f"validation mean NDCG {ndcg:.3f}" if ndcg is not None else "not validated"
+        mark = "*" if v.active else " "
+        print(
+            f"{mark} {v.id:4d}  {v.created_at}  net {v.net}  {figure}  "
+            f"({m.get('likes', 0)} likes, {m.get('dislikes', 0)} dislikes)"
+        )
+    if not versions:
+        print("No personal model yet: rate some outfits, then `stylist train`.")
+    else:
+        print("(* in use)")
+    return EXIT_OK
 
 
 def cmd_favourite(stylist, args) -> int:
@@ -343,6 +477,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("import", cmd_import, "import photos from files and folders")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--category", type=_category, help="the category of every photo imported")
+    p.add_argument(
+        "--no-features",
+        action="store_true",
+        help="skip the analysis (features, colours, categories) after the import",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = command("items", cmd_items, "list the items in the library")
@@ -364,6 +503,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("demo", cmd_demo, "load the demo wardrobe into a home of its own")
     p.add_argument("--reset", action="store_true", help="load it afresh")
+
+    p = command(
+        "features",
+        cmd_features,
+        "compute image features, colours and category guesses (resumes where it stopped)",
+    )
+    p.add_argument("--backbone", help="efficientnet-lite0 (shipped) or vgg16 (once installed)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--force", action="store_true", help="compute every item again")
+
+    p = command("models", cmd_models, "list, install, verify or export backbones")
+    p.add_argument("action", choices=("list", "install", "verify", "export"))
+    p.add_argument("backbone", nargs="?")
+    p.add_argument("--weights", type=Path, help="install: a local VGG-16 weights file (.pth)")
+    p.add_argument("--out", type=Path, help="export: the folder to write to")
 
     p = command("suggest", cmd_suggest, "the best outfits of your wardrobe")
     p.add_argument("-k", type=int, default=10, help="how many outfits (default 10)")
@@ -415,6 +569,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("top", type=int)
         p.add_argument("bottom", type=int)
         p.add_argument("shoes", type=int)
+
+    p = command("train", cmd_train, "fine-tune your style model on your verdicts")
+    p.add_argument("--wait", action="store_true", help="train now and wait for the result")
+
+    p = command("model", cmd_model, "your style model's versions")
+    p.add_argument("action", choices=("list", "use"))
+    p.add_argument("version", nargs="?", type=int)
+    p.add_argument("--json", action="store_true")
 
     p = command("favourite", cmd_favourite, "keep, list or remove favourite outfits")
     p.add_argument("action", choices=("add", "list", "remove"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from stylist import paths as paths_mod
@@ -20,6 +21,17 @@ from stylist.paths import Paths
 from stylist.settings import Settings
 
 DEMO_WARDROBE = paths_mod.resources_dir() / "demo-wardrobe"
+
+
+TRAIN_EVERY = 5  # new verdicts that start a personal retraining in the background
+
+
+@dataclass
+class TrainReport:
+    accepted: bool  # the new version is now in use
+    version_id: int | None
+    metrics: dict
+    message: str
 
 
 @dataclass
@@ -114,6 +126,67 @@ class Stylist:
 
     def check(self, repair: bool = False) -> CheckReport:
         return self.library.check(repair=repair)
+
+    def set_tags(self, item_id: int, tags: Iterable[str]) -> None:
+        self.library.set_tags(item_id, tags)
+
+    def set_notes(self, item_id: int, notes: str) -> None:
+        self.library.set_notes(item_id, notes)
+
+    # ----------------------------------------------------------------- photo analysis
+    def extract_features(self, progress=None, cancel=None, force: bool = False):
+        """Backbone features of every item lacking them (cached per backbone file), then the
+        items' colours and category guesses. Resumes where a cancelled run stopped."""
+        from stylist.vision.categories import CategoryClassifier, logits_key
+        from stylist.vision.features import compute_features
+
+        spec = self.backbone()
+        needs_logits = CategoryClassifier.load(spec).needs_logits
+        report = compute_features(
+            self.library,
+            self.extractor(),
+            force=force,
+            progress=progress,
+            cancel=cancel,
+            logits_id=logits_key(spec.id) if needs_logits else None,
+        )
+        if not report.cancelled:
+            self.analyse_colours(cancel=cancel)
+            self.categorise(cancel=cancel)
+        return report
+
+    def analyse_colours(self, cancel=None) -> int:
+        """Dominant garment colours of the items that have none yet; returns how many."""
+        from stylist.errors import PhotoError
+        from stylist.vision.colours import item_colours
+
+        done = 0
+        for item in self.library.items():
+            if cancel is not None and cancel.is_set():
+                break
+            if item.colours:
+                continue
+            try:
+                colours = item_colours(self.library.file_path(item.working_file))
+            except PhotoError:
+                continue  # the working copy is checked and remade by `stylist check --repair`
+            self.library.set_colours(item.id, [c.hex for c in colours])
+            done += 1
+        return done
+
+    def categorise(self, progress=None, cancel=None):
+        """Guess the category of every item the person has not sorted (see vision.categories)."""
+        from stylist.vision.categories import CategoryClassifier, categorise_library, logits_key
+
+        spec = self.backbone()
+        classifier = CategoryClassifier.load(spec)
+        features = self.library.features(spec.id, spec.sha256)
+        logits = None
+        if classifier.needs_logits:
+            logits = self.library.features(logits_key(spec.id), spec.sha256)
+        return categorise_library(
+            self.library, classifier, features, logits, progress=progress, cancel=cancel
+        )
 
     # ----------------------------------------------------------------- models
     def backbone(self):
@@ -250,6 +323,90 @@ class Stylist:
 
     def undo_verdict(self, verdict_id: int) -> None:
         self.library.remove_verdict(verdict_id)
+
+    # ----------------------------------------------------------------- the personal model
+    def _base_net_file(self, spec) -> Path | None:
+        for version in reversed(self.library.model_versions(spec.id)):
+            if version.active and version.net == "C":
+                return self.library.file_path(version.file)
+        shipped = paths_mod.models_dir() / f"fashionnet-c-{spec.id}.npz"
+        return shipped if shipped.is_file() else None
+
+    def verdicts_since_training(self) -> int:
+        versions = self.library.model_versions(self.settings.backbone)
+        since = versions[-1].created_at if versions else ""
+        return sum(1 for v in self.library.verdicts() if v.created_at > since)
+
+    def training_due(self) -> bool:
+        """Enough new verdicts (and at least one like) for a retraining to be worth it."""
+        verdicts = self.library.verdicts()
+        return (
+            any(v.verdict == Verdict.LIKE for v in verdicts)
+            and self.verdicts_since_training() >= TRAIN_EVERY
+        )
+
+    def train(self, progress=None, cancel=None, seed: int = 0) -> TrainReport:
+        """Fine-tune the person's matching network on their verdicts (stage two, partial).
+
+        Starts from their model in use, else the general model, else an untrained net. The new
+        version is kept either way, with its metrics, and put in use only when it validates at
+        least as well as the old one on held-out verdicts. A crash or cancel leaves the model in
+        use as it was."""
+        from stylist.learn.personal import fine_tune_partial
+
+        spec = self.backbone()
+        verdicts = self.library.verdicts()
+        likes = [v.outfit.ids() for v in verdicts if v.verdict == Verdict.LIKE]
+        dislikes = [v.outfit.ids() for v in verdicts if v.verdict == Verdict.DISLIKE]
+        if not likes:
+            raise StylistError("there is nothing to learn from yet: give some outfits a thumbs up")
+        tops, bottoms, shoes = self._slot_features()
+        base = self._base_net_file(spec)
+        result = fine_tune_partial(
+            base,
+            likes,
+            dislikes,
+            {"top": tops, "bottom": bottoms, "shoes": shoes},
+            seed=seed,
+            progress=progress,
+            cancel=cancel,
+            backbone=spec.id,
+            backbone_sha256=spec.sha256,
+        )
+        if result.metrics.get("cancelled"):
+            return TrainReport(False, None, result.metrics, "training cancelled; nothing changed")
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+        relative = f"{self.paths.models.name}/personal/{spec.id}/c-{stamp}"
+        self.library.file_path(relative).parent.mkdir(parents=True, exist_ok=True)
+        result.save(self.library.file_path(relative))
+        accepted = result.not_worse
+        metrics = {
+            **result.metrics,
+            "likes": len(likes),
+            "dislikes": len(dislikes),
+            "started_from": str(base) if base else "untrained",
+        }
+        version = self.library.add_model_version(
+            spec.id, "C", relative + ".npz", result.config, metrics, active=accepted
+        )
+        old, new = result.old_val_mean_ndcg, result.new_val_mean_ndcg
+        figures = f" (validation mean NDCG {old:.3f} -> {new:.3f})" if old and new else ""
+        if accepted:
+            message = f"version {version} is now in use{figures}"
+        elif old is None or new is None:
+            message = (
+                f"version {version} was kept but not used: too few likes yet to check it "
+                "against the model in use"
+            )
+        else:
+            message = f"version {version} was kept but not used: it validated worse{figures}"
+        return TrainReport(accepted, version, metrics, message)
+
+    def model_versions(self):
+        return self.library.model_versions(self.settings.backbone)
+
+    def use_model_version(self, version_id: int):
+        return self.library.use_model_version(version_id)
 
     # ----------------------------------------------------------------- favourites
     def add_favourite(self, outfit: Outfit) -> int:

@@ -50,11 +50,14 @@ def compute_features(
     progress: Progress | None = None,
     cancel: Cancel | None = None,
     batch_size: int = 16,
+    logits_id: str | None = None,
 ) -> FeatureReport:
     """Compute and store features for the library's items that lack them (all with ``force``).
 
     ``library`` follows the Library contract (``items``, ``items_without_features``,
     ``put_features``, ``file_path``). Progress is reported per batch as (done, total, file name).
+    With ``logits_id``, the ImageNet logits are stored too, under that id (a backbone without a
+    trained category head sorts photos by them).
     """
     backbone, sha = extractor.spec.id, extractor.model_sha256
     report = FeatureReport(backbone=backbone, model_sha256=sha, device=extractor.describe())
@@ -77,8 +80,13 @@ def compute_features(
     done = 0
     for part in extractor.iter_batches(files, batch_size=batch_size, cancel=cancel):
         vectors = {by_path[p]: part.features[i] for i, p in enumerate(part.ok_paths)}
+        if vectors and logits_id is not None:
+            logits = {by_path[p]: part.logits[i] for i, p in enumerate(part.ok_paths)}
+            library.put_features(logits_id, sha, logits)  # before the features: see below
         if vectors:
-            library.put_features(backbone, sha, vectors)  # one transaction per batch
+            # One transaction per batch; an item counts as done once its features are stored,
+            # so its logits (if wanted) are always stored by then.
+            library.put_features(backbone, sha, vectors)
         report.computed += len(vectors)
         report.failed.extend((by_path[p], p, reason) for p, reason in part.failed)
         done += len(part.ok_paths) + len(part.failed)

@@ -1,0 +1,102 @@
+"""The front door on the demo wardrobe: analysis, suggestions, verdicts, favourites, export."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from stylist import paths as paths_mod
+from stylist.cli import main
+from stylist.domain import Category, Outfit, Verdict
+from stylist.errors import UsageError
+from stylist.service import Stylist
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory):
+    """The demo wardrobe loaded and analysed once for this module; tests copy nothing back."""
+    base = paths_mod.for_home(tmp_path_factory.mktemp("base"))
+    demo, report = Stylist.open_demo(base)
+    assert report is not None and not report.failed
+    features = demo.extract_features()
+    assert features.computed == 38 and not features.failed
+    demo.close()
+    return base.demo_home
+
+
+@pytest.fixture
+def demo(demo_home):
+    with Stylist(paths_mod.for_home(demo_home)) as stylist:
+        yield stylist
+
+
+def test_analysis_keeps_folder_categories_and_finds_colours(demo):
+    items = demo.items()
+    assert all(i.category != Category.UNSORTED for i in items)  # the folders said so
+    assert sum(1 for i in items if i.colours) >= 36
+    assert all(c.startswith("#") and len(c) == 7 for i in items for c in i.colours)
+
+
+def test_suggestions_are_whole_outfits_with_explanations(demo):
+    outfits = demo.suggest(10, explain=True, exploration=0.0, max_per_item=3)
+    assert len(outfits) == 10
+    by_id = {i.id: i for i in demo.items()}
+    for o in outfits:
+        assert by_id[o.top].category == Category.TOP
+        assert by_id[o.bottom].category == Category.BOTTOM
+        assert by_id[o.shoes].category == Category.SHOES
+        assert 0.0 <= o.score <= 3.0
+        assert set(o.pair_scores) == {"top_bottom", "top_shoes", "bottom_shoes"}
+        assert o.explanation is not None
+        assert o.explanation.weakest_pair == min(o.pair_scores, key=o.pair_scores.get)
+    assert [o.score for o in outfits] == sorted((o.score for o in outfits), reverse=True)
+    counts: dict[int, int] = {}
+    for o in outfits:
+        for item_id in (o.top, o.bottom, o.shoes):
+            counts[item_id] = counts.get(item_id, 0) + 1
+    assert max(counts.values()) <= 3
+
+
+def test_with_and_without_items(demo):
+    jeans = demo.items(Category.BOTTOM)[0].id
+    shoes = demo.items(Category.SHOES)[0].id
+    with_jeans = demo.suggest(5, with_items=[jeans], max_per_item=None)
+    assert with_jeans and all(o.bottom == jeans for o in with_jeans)
+    without = demo.suggest(20, without_items=[shoes], max_per_item=None)
+    assert all(o.shoes != shoes for o in without)
+
+
+def test_verdicts_favourites_and_export(demo, tmp_path):
+    best = demo.suggest(3, exploration=0.0)
+    outfit = best[0].outfit()
+    like = demo.rate(outfit, Verdict.LIKE)
+    demo.wore(best[1].outfit())
+    assert [v.source for v in demo.library.verdicts()][-2:] == ["suggestion", "wore"]
+    worn = demo.recently_worn(7)
+    assert set(best[1].outfit().ids()) <= worn
+    assert all(best[1].top != o.top for o in demo.suggest(10, not_worn_days=7, max_per_item=None))
+    demo.undo_verdict(like)
+    assert like not in [v.id for v in demo.library.verdicts()]
+
+    with pytest.raises(UsageError, match="not top"):
+        demo.rate(Outfit(outfit.bottom, outfit.top, outfit.shoes), Verdict.DISLIKE)
+
+    fav = demo.add_favourite(outfit)
+    demo.add_favourite(best[2].outfit())
+    png = demo.export_favourites(tmp_path / "favs.png")
+    with Image.open(png) as im:
+        assert im.format == "PNG"
+    js = demo.export_favourites(tmp_path / "favs.json", ids=[fav])
+    data = json.loads(js.read_text())
+    assert len(data["outfits"]) == 1 and data["outfits"][0]["score"] is not None
+
+
+def test_cli_suggest_json_on_the_demo(demo_home, capsys):
+    code = main(["--home", str(demo_home), "suggest", "-k", "5", "--explain", "--json"])
+    assert code == 0
+    outfits = json.loads(capsys.readouterr().out)
+    assert len(outfits) == 5
+    for o in outfits:
+        assert {"top", "bottom", "shoes", "score", "pair_scores", "weakest_pair"} <= set(o)
