@@ -26,6 +26,14 @@ DEMO_WARDROBE = paths_mod.resources_dir() / "demo-wardrobe"
 TRAIN_EVERY = 5  # new verdicts that start a personal retraining in the background
 
 
+def personal_epochs(verdicts: int, steps: int = 300, pairs_per_batch: int = 30) -> int:
+    """Epochs for a personal fine-tune: the paper's ten at least, and enough for about
+    ``steps`` optimiser steps, since a new person has only a few dozen verdicts (each like
+    makes six pairs)."""
+    batches = max(1, (verdicts * 6) // pairs_per_batch)
+    return max(10, min(200, steps // batches))
+
+
 @dataclass
 class TrainReport:
     accepted: bool  # the new version is now in use
@@ -367,6 +375,7 @@ class Stylist:
             likes,
             dislikes,
             {"top": tops, "bottom": bottoms, "shoes": shoes},
+            epochs=personal_epochs(len(likes) + len(dislikes)),
             seed=seed,
             progress=progress,
             cancel=cancel,

@@ -31,6 +31,7 @@ SLOT_NAMES = ("top", "bottom", "shoes")
 FINE_TUNE = TrainConfig(epochs=10, lr=1e-4, optimizer="adam", weight_decay=5e-4)
 FROM_SCRATCH = TrainConfig(epochs=10, lr=1e-3, optimizer="adam", weight_decay=5e-4)
 MIN_VALIDATION_LIKES = 2
+MIN_LIKES_TO_CHOOSE_CHECKPOINT = 10
 
 
 class FineTuneError(StylistError):
@@ -196,6 +197,9 @@ def fine_tune_partial(
         mean, std = input_normalisation(arrays, dim)
         train_cfg = config or FINE_TUNE
     train_cfg = dataclasses.replace(train_cfg, epochs=epochs, seed=seed)
+    if len(liked) * val_fraction < MIN_LIKES_TO_CHOOSE_CHECKPOINT:
+        # A handful of held-out likes cannot pick a checkpoint; they can still veto a bad net.
+        train_cfg = dataclasses.replace(train_cfg, keep_best=False, evals_per_epoch=1)
     xn = ((x - mean) / std).astype(np.float32)
 
     rng = np.random.default_rng([seed, 11])

@@ -49,6 +49,10 @@ class TrainConfig:
     feature_noise: float = 0.0  # Gaussian noise added to normalised features while training
     seed: int = 0
     trunk_lr_scale: float = 0.01  # CNN layers learn at this fraction of lr (A, whole)
+    # Restore the checkpoint with the best validation mean NDCG. Off when the validation set is
+    # too small to choose by (a new person's few verdicts): the last weights are kept and
+    # validated once, for the caller's keep-or-drop decision.
+    keep_best: bool = True
 
 
 @dataclass
@@ -122,10 +126,10 @@ def _make_optimizer(scorer: Any, cfg: TrainConfig) -> Any:
         groups.append({"params": trunk, "lr": cfg.lr * cfg.trunk_lr_scale})
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
-            groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+            groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, foreach=True
         )
     if cfg.optimizer == "adam":
-        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
     raise ValueError(f"unknown optimiser {cfg.optimizer!r} (use sgd or adam)")
 
 
@@ -202,7 +206,9 @@ def fit(
                         "val_mean_ndcg": float("nan") if val is None else val,
                     }
                 )
-                if val is not None and (best_val is None or val > best_val):
+                # On a tie the later, longer-trained checkpoint wins: a small validation set
+                # (a new person's few verdicts) is often ranked perfectly from the start.
+                if val is not None and cfg.keep_best and (best_val is None or val >= best_val):
                     best_val = val
                     best_state = copy.deepcopy(scorer.state_dict())
         if cancelled:
@@ -213,7 +219,10 @@ def fit(
             if history and not math.isnan(history[-1]["val_mean_ndcg"]):
                 label += f", validation mean NDCG {history[-1]['val_mean_ndcg']:.3f}"
             progress(epoch + 1, total, label)
-    if best_state is not None:
+    if not cfg.keep_best:
+        scorer.eval()
+        best_val = validate()
+    elif best_state is not None:
         scorer.load_state_dict(best_state)
     scorer.eval()
     return FitResult(
@@ -301,8 +310,9 @@ def projected_scorer(net: Any, features: np.ndarray, slot_items: Sequence[np.nda
         if items.size >= d:
             bases.append(np.eye(d, dtype=np.float32))
         else:
-            q, _ = np.linalg.qr(x[items].astype(np.float64).T)  # (D, r)
-            bases.append(q.astype(np.float32))
+            # torch's QR runs on torch's threads (numpy's BLAS may spin up threads of its own)
+            q, _ = torch.linalg.qr(torch.from_numpy(x[items].astype(np.float64).T))  # (D, r)
+            bases.append(q.numpy().astype(np.float32))
     if kind == "C":
         sides = {
             name: ((i, net.pairs[name].fc1.weight[:, :d]), (j, net.pairs[name].fc1.weight[:, d:]))
