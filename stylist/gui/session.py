@@ -305,9 +305,15 @@ class Session(QObject):
         self._set_undo(label, undo)
         self.verdictsChanged.emit()
         self._new_verdicts += 1
-        if self.auto_train and self._new_verdicts >= AUTO_TRAIN_EVERY and self.can("train"):
+        if self.auto_train and self.can("train") and self.training_due():
             self._train_timer.start()
         return verdict_id
+
+    def training_due(self) -> bool:
+        """Enough new verdicts for the model to learn from (the service decides when it can)."""
+        if self.can("training_due"):
+            return bool(self.service.training_due())
+        return self._new_verdicts >= AUTO_TRAIN_EVERY
 
     def verdict_rows(self) -> list[Any]:
         return self.library.verdicts()
@@ -327,13 +333,21 @@ class Session(QObject):
 
         def finished(report: Any) -> None:
             self.trainingFinished.emit(report)
-            message = getattr(report, "message", "") or "Training finished."
-            self.status.emit(message)
+            message = getattr(report, "message", "") or "training finished"
+            self.status.emit(f"Your style model: {message}")
             if getattr(report, "accepted", False):
                 self.modelChanged.emit()
+            self.verdictsChanged.emit()  # "since last training" counts start again
+
+        def failed(message: str, details: str) -> None:
+            if auto and not details:
+                # Learning on its own: an expected refusal goes to the status line, not a dialog.
+                self.status.emit(f"Your style model was not retrained: {message}")
+            else:
+                self.problem.emit("Learning your style", message, details)
 
         def ended() -> None:
-            if self._train_again:
+            if self._train_again and self.training_due():
                 self._train_timer.start()
 
         return self.tasks.start(
@@ -341,6 +355,7 @@ class Session(QObject):
             "Learning your style",
             kind="train",
             on_done=finished,
+            on_failed=failed,
             on_finished=ended,
         )
 

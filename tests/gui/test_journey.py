@@ -21,6 +21,14 @@ def test_the_whole_journey(qtbot, empty_window, tmp_path, monkeypatch):
     if missing:
         pytest.skip(f"this build's service lacks {', '.join(missing)}")
     monkeypatch.setattr("stylist.gui.session.AUTO_TRAIN_DELAY_MS", 200)
+    # A shorter fine-tune (about 60 optimiser steps instead of 300) keeps this test quick; the
+    # training is otherwise the real one, and the taste still shows in the ranking.
+    import stylist.service
+
+    full = stylist.service.personal_epochs
+    monkeypatch.setattr(
+        stylist.service, "personal_epochs", lambda n, **kw: max(1, full(n, **kw) // 5)
+    )
 
     # Import through the window (as a drop would); analysis follows in the background.
     with qtbot.waitSignal(session.analysisFinished, timeout=180000):
