@@ -600,11 +600,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def open_app(args) -> int:
-    print(
-        "The Stylist window is not part of this version yet. Everything works from the "
-        "command line: run `stylist --help`, or `stylist demo` to try the demo wardrobe."
-    )
-    return EXIT_OK
+    """The window (Qt is imported only now, so headless commands never load it)."""
+    try:
+        from stylist.gui.app import run
+    except ImportError as exc:
+        print(
+            f"stylist: the window cannot open: Qt for Python is not usable here ({exc}). "
+            "Every command works headless: `stylist --help`.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    return run(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
