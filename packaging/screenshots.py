@@ -96,14 +96,19 @@ def build_library(home: Path) -> None:
                 service.library.set_colours(item.id, [c.hex for c in found])
         if not callable(getattr(service, "suggest", None)):
             return
-        shown = service.suggest(k=12, exploration=0.0)
-        for n, outfit in enumerate(shown[:8]):
-            verdict = Verdict.LIKE if n % 3 != 2 else Verdict.DISLIKE
-            service.rate(outfit.outfit(), verdict)
-        for outfit in shown[:4]:
-            service.add_favourite(outfit.outfit())
-        if callable(getattr(service, "train", None)):
-            service.train()
+        can_train = callable(getattr(service, "train", None))
+        # Two rounds of thumbs, each followed by training (as the app does in the background),
+        # so the model page has versions to compare.
+        for round_ in range(2 if can_train else 1):
+            shown = service.suggest(k=12, exploration=0.0)
+            for n, outfit in enumerate(shown[:8]):
+                verdict = Verdict.LIKE if (n + round_) % 3 != 2 else Verdict.DISLIKE
+                service.rate(outfit.outfit(), verdict)
+            if round_ == 0:
+                for outfit in shown[:4]:
+                    service.add_favourite(outfit.outfit())
+            if can_train:
+                service.train()
 
 
 class Shooter:

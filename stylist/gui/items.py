@@ -28,7 +28,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from stylist.domain import Category, Item
+from stylist.domain import Category, CategorySource, Item
 from stylist.gui import theme
 from stylist.gui.thumbnails import Spec, ThumbnailCache
 
@@ -253,11 +253,10 @@ class ItemDelegate(QStyledItemDelegate):
             line = QRect(cell.left() + PAD, name_rect.bottom() + 2, cell.width() - 2 * PAD, 18)
             unsorted = item.category == Category.UNSORTED
             painter.setPen(QColor(t.warn if unsorted else t.muted))
-            painter.drawText(
-                line,
-                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                CATEGORY_LABELS[item.category],
-            )
+            text = CATEGORY_LABELS[item.category]
+            if item.category_source == CategorySource.AUTO and not unsorted:
+                text += " · guessed"  # the person has not confirmed it yet
+            painter.drawText(line, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
             # The dominant colours as small dots at the right.
             x = line.right() - 10
             for value in reversed(item.colours[:3]):

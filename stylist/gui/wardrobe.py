@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from stylist.domain import Category, Item
+from stylist.domain import Category, CategorySource, Item
 from stylist.gui import icons, theme
 from stylist.gui.items import (
     CATEGORY_LABELS,
@@ -318,7 +318,12 @@ class DetailPane(QScrollArea):
         self.category.setCurrentIndex(index)
 
     def _show_guess(self, item: Item) -> None:
-        if item.category == Category.UNSORTED and item.guess and item.guess != Category.UNSORTED:
+        if item.category_source == CategorySource.AUTO and item.category != Category.UNSORTED:
+            conf = f" ({item.category_confidence:.0%} sure)" if item.category_confidence else ""
+            self.guess_text.setText(f"Guessed by Stylist{conf}. Right?")
+            self.confirm.setText(f"Yes, {CATEGORY_LABELS[item.category].lower()}")
+            self.guess_row.show()
+        elif item.category == Category.UNSORTED and item.guess and item.guess != Category.UNSORTED:
             conf = f" ({item.guess_confidence:.0%} sure)" if item.guess_confidence else ""
             self.guess_text.setText(f"Looks like: {CATEGORY_LABELS[item.guess].lower()}{conf}")
             self.confirm.setText(f"It's {CATEGORY_LABELS[item.guess].lower()}")
@@ -419,7 +424,11 @@ class DetailPane(QScrollArea):
 
     def _confirm_guess(self) -> None:
         item = self.session.item(self.item_ids[0]) if self.item_ids else None
-        if item and item.guess:
+        if item is None:
+            return
+        if item.category_source == CategorySource.AUTO and item.category != Category.UNSORTED:
+            self.session.set_category([item.id], item.category)  # now the person's own
+        elif item.guess:
             self.session.set_category([item.id], item.guess)
 
     def _save_tags(self) -> None:

@@ -210,3 +210,19 @@ def test_dropping_a_folder_on_the_window_imports_it(qtbot, empty_window):
     qtbot.waitUntil(lambda: window.wardrobe.model.rowCount() == 8, timeout=30000)
     assert {i.category for i in window.session.library.items()} == {Category.SHOES}
     wait_idle(qtbot, window)
+
+
+def test_a_category_guessed_by_stylist_is_confirmed_in_the_detail_pane(qtbot, window):
+    session, page = window.session, window.wardrobe
+    item = session.library.items(Category.BOTTOM)[0]
+    session.library.set_category(item.id, Category.UNSORTED, CategorySource.USER)
+    assert session.library.set_category(item.id, Category.BOTTOM, CategorySource.AUTO, 0.81)
+    session.load_items_now()
+    page.select_item(item.id)
+    detail = page.detail
+    assert detail.guess_row.isVisible()
+    assert "81%" in detail.guess_text.text()
+    detail.confirm.click()
+    stored = session.library.item(item.id)
+    assert (stored.category, stored.category_source) == (Category.BOTTOM, CategorySource.USER)
+    assert not detail.guess_row.isVisible()
