@@ -244,17 +244,13 @@ class OutfitCard(QFrame):
 
         if self.data.pair_scores:
             layout.addWidget(PairBars(self.data.pair_scores, self.data.weakest))
-        if self.data.swap is not None:
-            swap = self.data.swap
+        swap = self.data.swap
+        scale = 1.0 if self.data.ranked_by == "B" else 3.0
+        gain = (swap.score - self.data.score) / scale if swap and self.data.score is not None else 0
+        if swap is not None and gain >= 0.01:  # a swap worth less than a point is noise
             item = session.item(swap.new)
             name = display_name(item) if item else f"item {swap.new}"
-            hint = label(
-                f"Best swap: {swap.slot} → {name} ({swap.score / 3:.0%} match)"
-                if self.data.ranked_by != "B"
-                else f"Best swap: {swap.slot} → {name}",
-                "small",
-                wrap=True,
-            )
+            hint = label(f"Best swap: {swap.slot} → {name} (+{gain:.0%})", "small", wrap=True)
             hint.setToolTip("The single change that would raise this outfit's score the most")
             layout.addWidget(hint)
 
