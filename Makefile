@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench format clean
+.PHONY: run test lint bench screenshots format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,17 +13,20 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/stylist
+	$(BIN)/stylist --demo-if-empty
 
 lint: $(STAMP)
-	$(BIN)/ruff check stylist tests models
-	$(BIN)/ruff format --check stylist tests models
+	$(BIN)/ruff check stylist tests models packaging
+	$(BIN)/ruff format --check stylist tests models packaging
 
 test: lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks
+
+screenshots: $(STAMP)
+	$(BIN)/python packaging/screenshots.py
 
 format: $(STAMP)
 	$(BIN)/ruff format stylist tests models

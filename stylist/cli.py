@@ -467,6 +467,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--demo", action="store_true", help="work on the demo wardrobe (see `stylist demo`)"
     )
+    parser.add_argument(
+        "--demo-if-empty",
+        action="store_true",
+        help="open the demo wardrobe when your own library is still empty (`make run`)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, func: Callable, help: str) -> argparse.ArgumentParser:
@@ -613,10 +618,23 @@ def open_app(args) -> int:
     return run(args)
 
 
+def _library_is_empty(home) -> bool:
+    from stylist import paths as paths_mod
+    from stylist.library import Library
+
+    try:
+        with Library.open(paths_mod.resolve(home)) as library:
+            return sum(library.counts().values()) == 0
+    except StylistError:
+        return False  # the window will say what is wrong with the library
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
+        if args.demo_if_empty and not args.demo:
+            args.demo = _library_is_empty(args.home)
         return open_app(args)
     from stylist import paths as paths_mod
     from stylist.service import Stylist
