@@ -110,3 +110,14 @@ def test_demo_wardrobe_loads_into_its_own_home(capsys, stylist_home):
     assert counts["unsorted"] == 0
     code, out, _ = run(capsys, "info", "--json")
     assert json.loads(out)["total"] == 0  # the person's own library is untouched
+
+
+def test_make_run_opens_the_demo_only_while_the_library_is_empty(monkeypatch, capsys, some_photos):
+    import stylist.cli as cli
+
+    opened = []
+    monkeypatch.setattr(cli, "open_app", lambda args: opened.append(args.demo) or 0)
+    assert main(["--demo-if-empty"]) == 0
+    run(capsys, "import", "--no-features", str(some_photos[0]))
+    assert main(["--demo-if-empty"]) == 0
+    assert opened == [True, False]
