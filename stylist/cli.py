@@ -274,6 +274,27 @@ def cmd_models(stylist, args) -> int:
     return EXIT_OK
 
 
+def cmd_eval(stylist, args) -> int:
+    from stylist.learn.evaluate import run_eval
+
+    report = run_eval(
+        args.dataset,
+        paths=stylist.paths,
+        backbone=args.backbone or stylist.settings.backbone,
+        nets=[n.strip().upper() for n in args.nets.split(",") if n.strip()],
+        stages=[s.strip() for s in args.stages.split(",") if s.strip()],
+        seed=args.seed,
+        negatives=args.negatives,
+        device=args.device,
+        progress=ProgressBar("Evaluating"),
+    )
+    print(report.table())
+    if args.json:
+        args.json.write_text(json.dumps(report.to_json(), indent=2))
+        print(f"Figures written to {args.json}.")
+    return EXIT_OK
+
+
 def _outfit(args) -> Outfit:
     return Outfit(args.top, args.bottom, args.shoes)
 
@@ -523,6 +544,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("backbone", nargs="?")
     p.add_argument("--weights", type=Path, help="install: a local VGG-16 weights file (.pth)")
     p.add_argument("--out", type=Path, help="export: the folder to write to")
+
+    p = command("eval", cmd_eval, "the paper's evaluation on a dataset of outfits")
+    p.add_argument("dataset", type=Path, help="a JSON list of outfits (outfits-ccp format)")
+    p.add_argument("--backbone", help="default: the backbone in use")
+    p.add_argument("--nets", default="C", help="comma-separated: A, B, C (default C)")
+    p.add_argument(
+        "--stages",
+        default="initial,one",
+        help="comma-separated: initial, one, partial, whole, direct, shipped",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--negatives",
+        choices=("matched", "random"),
+        default="matched",
+        help="matched: negatives that a same-photo leak cannot tell apart",
+    )
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where torch trains")
+    p.add_argument("--json", type=Path, metavar="OUT", help="also write the figures as JSON")
 
     p = command("suggest", cmd_suggest, "the best outfits of your wardrobe")
     p.add_argument("-k", type=int, default=10, help="how many outfits (default 10)")
