@@ -209,6 +209,7 @@ def run_eval(
     baselines: bool = True,
     device: str = "cpu",
     image_size: int | None = None,
+    augment_views: int = AUGMENT_VIEWS,
     configs: dict[str, Any] | None = None,
     progress: Progress | None = None,
     cancel: Any = None,
@@ -217,8 +218,9 @@ def run_eval(
 
     ``configs`` overrides training settings (TrainConfig) by key: ``one``, ``two``, ``cnn``
     (nets trained through the CNN). ``image_size`` is the crop side for nets trained through the
-    CNN (default: the backbone's own). ``baselines`` adds net C on size and colour statistics
-    whenever stage one runs.
+    CNN (default: the backbone's own). ``augment_views``: augmented versions of every crop that
+    stage one of B and C samples from (0: the crops as they are only). ``baselines`` adds net C
+    on size and colour statistics whenever stage one runs.
     """
     from stylist.learn import stages as st
     from stylist.learn.data import item_table, ranked_lists
@@ -233,7 +235,7 @@ def run_eval(
     named = [u for u in ds.users() if u is not None]
     people = named if named else [None]
     trains = {"one", "partial", "whole", "direct"} & set(stages_t)
-    views = 1 + AUGMENT_VIEWS if "one" in stages_t and set(nets_t) & {"B", "C"} else 1
+    views = 1 + augment_views if "one" in stages_t and set(nets_t) & {"B", "C"} else 1
 
     started = time.perf_counter()
     jobs: list[tuple[str, str]] = []

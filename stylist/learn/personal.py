@@ -169,11 +169,11 @@ def fine_tune_partial(
     liked = [t for t in (items.triple(o) for o in likes) if t is not None]
     disliked = [t for t in (items.triple(o) for o in dislikes) if t is not None]
     skipped = len(likes) + len(dislikes) - len(liked) - len(disliked)
-    if not liked:
-        raise FineTuneError("no liked outfit whose three items all have features")
     if any(not pool for pool in items.pools):
         missing = [SLOT_NAMES[k] for k, pool in enumerate(items.pools) if not pool]
         raise FineTuneError(f"the wardrobe has no {' or '.join(missing)} with features")
+    if not liked:
+        raise FineTuneError("no liked outfit whose three items all have features")
     x = items.matrix()  # (N, D)
     dim = x.shape[1]
 
