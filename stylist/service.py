@@ -26,7 +26,7 @@ DEMO_WARDROBE = paths_mod.resources_dir() / "demo-wardrobe"
 TRAIN_EVERY = 5  # new verdicts that start a personal retraining in the background
 
 
-def personal_epochs(verdicts: int, steps: int = 300, pairs_per_batch: int = 30) -> int:
+def personal_epochs(verdicts: int, steps: int = 120, pairs_per_batch: int = 30) -> int:
     """Epochs for a personal fine-tune: the paper's ten at least, and enough for about
     ``steps`` optimiser steps, since a new person has only a few dozen verdicts (each like
     makes six pairs)."""
@@ -159,21 +159,22 @@ class Stylist:
             logits_id=logits_key(spec.id) if needs_logits else None,
         )
         if not report.cancelled:
-            self.analyse_colours(cancel=cancel)
-            self.categorise(cancel=cancel)
+            self.analyse_colours(progress=progress, cancel=cancel)
+            self.categorise(progress=progress, cancel=cancel)
         return report
 
-    def analyse_colours(self, cancel=None) -> int:
+    def analyse_colours(self, progress=None, cancel=None) -> int:
         """Dominant garment colours of the items that have none yet; returns how many."""
         from stylist.errors import PhotoError
         from stylist.vision.colours import item_colours
 
         done = 0
-        for item in self.library.items():
+        todo = [item for item in self.library.items() if not item.colours]
+        for n, item in enumerate(todo):
             if cancel is not None and cancel.is_set():
                 break
-            if item.colours:
-                continue
+            if progress is not None:
+                progress(n, len(todo), f"colours of {item.original_name}")
             try:
                 colours = item_colours(self.library.file_path(item.working_file))
             except PhotoError:
@@ -195,6 +196,22 @@ class Stylist:
         return categorise_library(
             self.library, classifier, features, logits, progress=progress, cancel=cancel
         )
+
+    def install_backbone(self, backbone_id: str, weights_file=None, progress=None, cancel=None):
+        """Install VGG-16 (torchvision's hash-checked download, or a local weights file)."""
+        if backbone_id != "vgg16":
+            raise UsageError(f"{backbone_id} cannot be installed: only vgg16 can")
+        from stylist.vision.export import install_vgg16
+
+        def step(done: int, total: int, label: str) -> None:
+            # Between steps only: every file is written under a temporary name and the
+            # manifest goes last, so stopping here leaves an earlier installation as it was.
+            if cancel is not None and cancel.is_set():
+                raise StylistError("the VGG-16 installation was cancelled; nothing was changed")
+            if progress is not None:
+                progress(done, total, label)
+
+        return install_vgg16(self.paths, weights_file=weights_file, progress=step)
 
     # ----------------------------------------------------------------- models
     def backbone(self):
@@ -275,7 +292,7 @@ class Stylist:
         without_items=(),
         tags=None,
         not_worn_days: int | None = None,
-        max_per_item: int | None = 2,
+        max_per_item: int | None = 3,
         exploration: float = 0.1,
         explain: bool = True,
     ):
