@@ -444,9 +444,8 @@ def main(argv: list[str] | None = None) -> int:
         for t in (0.3, 0.5, 0.7)
     }
 
-    command = "python models/train_category_head.py " + " ".join(
-        sys.argv[1:] if argv is None else argv
-    )
+    arguments = sys.argv[1:] if argv is None else argv
+    command = " ".join([".venv/bin/python models/train_category_head.py", *arguments])
     metrics = {
         "target": {
             "precision_min": TARGET_PRECISION,

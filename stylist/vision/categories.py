@@ -12,9 +12,10 @@ Two ways to guess, chosen by ``CategoryClassifier.load`` for a backbone:
 A guess below the classifier's threshold leaves the item unsorted; the guess and its confidence
 are still stored so the person can confirm it with one click. What the person says always wins:
 ``categorise_library`` never touches an item whose category came from them, and their
-corrections adapt the classifier to their own photos (``CategoryClassifier.adapt``): once a
-category has at least ``MIN_CORRECTIONS`` corrected items, a photo close to the centroid of those
-items is pulled towards that category.
+corrections adapt the classifier to their own photos (``CategoryClassifier.adapt``): once the
+person has moved at least ``MIN_CORRECTIONS`` items into a category the classifier did not guess,
+a photo close to the centroid of those items (and closer to them than to the items the person
+confirmed) is pulled towards that category.
 """
 
 from __future__ import annotations
@@ -283,7 +284,7 @@ def imagenet_probabilities(logits: np.ndarray) -> np.ndarray:
 @dataclass
 class _Centroid:
     direction: np.ndarray  # (D,) unit vector
-    typical: float  # mean cosine of a corrected item to the centroid of the others
+    typical: float  # mean cosine of a member to the centroid of the other members
     count: int
 
 
@@ -296,7 +297,10 @@ class CategoryClassifier:
     head: CategoryHead | None = None
     # How strongly a photo that looks like a person's corrected items follows them (0..1).
     adapt_weight: float = 0.8
+    # Items the person moved to a category the classifier did not guess, by that category.
     _centroids: dict[Category, _Centroid] = field(default_factory=dict)
+    # Items where the person agreed with the classifier, by category.
+    _confirmed: dict[Category, _Centroid] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -360,17 +364,21 @@ class CategoryClassifier:
         self, features: np.ndarray | None, logits: np.ndarray | None = None
     ) -> np.ndarray:
         """(N, 5) probabilities in ``CATEGORIES`` order, the person's corrections blended in."""
-        if self.head is not None:
-            if features is None:
-                raise ValueError("the category head needs features")
-            p = self.head.probabilities(features)
-        else:
-            if logits is None:
-                raise ValueError(f"{self.backbone_id!r} has no category head: logits are needed")
-            p = imagenet_probabilities(logits)
+        p = self._base_probabilities(features, logits)
         if self._centroids and features is not None:
             p = self._blend(np.asarray(features, dtype=np.float32), p)
         return p
+
+    def _base_probabilities(
+        self, features: np.ndarray | None, logits: np.ndarray | None
+    ) -> np.ndarray:
+        if self.head is not None:
+            if features is None:
+                raise ValueError("the category head needs features")
+            return self.head.probabilities(features)
+        if logits is None:
+            raise ValueError(f"{self.backbone_id!r} has no category head: logits are needed")
+        return imagenet_probabilities(logits)
 
     def predict(
         self, features: np.ndarray | None, logits: np.ndarray | None = None
@@ -393,31 +401,42 @@ class CategoryClassifier:
 
     # ---------------------------------------------------------------------- adapting
 
-    def adapt(self, corrected: Sequence[tuple[np.ndarray, Category]]) -> dict[Category, int]:
-        """Learn from the person's own categories: (features (D,), category) pairs.
+    def adapt(
+        self,
+        labelled: Sequence[tuple[np.ndarray, Category]],
+        logits: Sequence[np.ndarray] | None = None,
+    ) -> dict[Category, int]:
+        """Learn from the categories the person gave: (features (D,), category) pairs, plus
+        their ImageNet logits when the classifier has no head.
 
-        Replaces what earlier calls learned. A category with at least ``MIN_CORRECTIONS`` items
-        gets a centroid; returns the number of items behind each centroid.
+        Replaces what earlier calls learned. Items where the person disagrees with the guess
+        are corrections; once a category has ``MIN_CORRECTIONS`` of them, photos that look more
+        like those corrections than like the items the person confirmed are pulled towards it.
+        Returns the number of corrections behind each category that adapts.
         """
-        self._centroids = {}
-        usable = [(np.asarray(f, np.float32).ravel(), c) for f, c in corrected if c in CATEGORIES]
+        self._centroids, self._confirmed = {}, {}
+        pairs = [(np.asarray(f, np.float32).ravel(), c) for f, c in labelled]
+        usable = [i for i, (_, c) in enumerate(pairs) if c in CATEGORIES]
         if not usable:
             return {}
-        by_category: dict[Category, list[np.ndarray]] = {}
-        for f, c in usable:
-            by_category.setdefault(c, []).append(self._unit(f[None, :])[0])
-        for category, vectors in by_category.items():
-            if len(vectors) < MIN_CORRECTIONS:
-                continue
-            stack = np.stack(vectors)  # (n, D)
-            total = stack.sum(axis=0)
-            direction = total / (np.linalg.norm(total) + 1e-12)
-            # How close a new item of this kind comes to the centroid: each corrected item
-            # against the centroid of the others (its own centroid would flatter it).
-            others = total[None, :] - stack  # (n, D)
-            others /= np.linalg.norm(others, axis=1, keepdims=True) + 1e-12
-            typical = float((stack * others).sum(axis=1).mean())
-            self._centroids[category] = _Centroid(direction, typical, len(vectors))
+        features = np.stack([pairs[i][0] for i in usable])  # (n, D)
+        wanted = [pairs[i][1] for i in usable]
+        if self.head is None and logits is None:
+            raise ValueError(f"{self.backbone_id!r} has no category head: logits are needed")
+        lg = None if logits is None else np.stack([np.asarray(logits[i]) for i in usable])
+        guessed = self._base_probabilities(features, lg).argmax(axis=1)  # (n,)
+        z = self._unit(features)
+        corrections: dict[Category, list[np.ndarray]] = {}
+        confirmed: dict[Category, list[np.ndarray]] = {}
+        for row, (category, guess) in enumerate(zip(wanted, guessed, strict=True)):
+            agree = CATEGORIES[int(guess)] == category
+            (confirmed if agree else corrections).setdefault(category, []).append(z[row])
+        for category, vectors in corrections.items():
+            if len(vectors) >= MIN_CORRECTIONS:
+                self._centroids[category] = _centroid(vectors)
+        for category, vectors in confirmed.items():
+            if len(vectors) >= 2:
+                self._confirmed[category] = _centroid(vectors)
         return {c: v.count for c, v in self._centroids.items()}
 
     @property
@@ -435,20 +454,50 @@ class CategoryClassifier:
         return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
 
     def _blend(self, features: np.ndarray, p: np.ndarray) -> np.ndarray:
-        """Pull photos that look like a person's corrected items towards their category."""
+        """Pull photos that look like a person's corrections towards the corrected category."""
         z = self._unit(features)  # (N, D)
-        categories = list(self._centroids)
-        directions = np.stack([self._centroids[c].direction for c in categories])  # (K, D)
-        typical = np.array([self._centroids[c].typical for c in categories])  # (K,)
-        cosine = z @ directions.T  # (N, K)
-        # As close as the corrected items are to their own centroid -> full weight; clearly
-        # farther -> none. The margin is in cosine units.
-        closeness = 1.0 / (1.0 + np.exp(-(cosine - typical + 0.05) / 0.03))  # (N, K)
-        best = closeness.argmax(axis=1)  # (N,)
-        weight = self.adapt_weight * closeness[np.arange(len(z)), best]  # (N,)
-        target = np.zeros_like(p)
-        target[np.arange(len(z)), [CATEGORIES.index(categories[k]) for k in best]] = 1.0
-        return (1.0 - weight[:, None]) * p + weight[:, None] * target
+        guessed = p.argmax(axis=1)  # (N,)
+        weight = np.zeros(len(z))
+        target = np.array(guessed)
+        for category, centroid in self._centroids.items():
+            k = CATEGORIES.index(category)
+            cosine = z @ centroid.direction  # (N,)
+            # As close as a correction typically is to the other corrections -> full weight;
+            # clearly farther -> none (the margin is in cosine units).
+            near = _sigmoid((cosine - centroid.typical + 0.05) / 0.03)
+            # And closer to the corrections than to the items the person confirmed in the
+            # guessed category: a person's photos share a floor and light, so only the
+            # difference tells which of their items a photo resembles.
+            rival = np.full(len(z), -np.inf)
+            for j, other in enumerate(CATEGORIES):
+                if other in self._confirmed:
+                    mine = guessed == j
+                    rival[mine] = z[mine] @ self._confirmed[other].direction
+            nearer = np.where(np.isfinite(rival), _sigmoid((cosine - rival) / 0.02), 1.0)
+            w = self.adapt_weight * near * nearer
+            w[guessed == k] = 0.0  # already guessed right
+            better = w > weight
+            weight[better], target[better] = w[better], k
+        pulled = np.zeros_like(p)
+        pulled[np.arange(len(z)), target] = 1.0
+        return (1.0 - weight[:, None]) * p + weight[:, None] * pulled
+
+
+def _centroid(vectors: list[np.ndarray]) -> _Centroid:
+    stack = np.stack(vectors)  # (n, D) unit vectors
+    total = stack.sum(axis=0)
+    direction = total / (np.linalg.norm(total) + 1e-12)
+    if len(vectors) == 1:
+        return _Centroid(direction, 1.0, 1)
+    # How close a new item of this kind comes to the centroid: each member against the centroid
+    # of the others (its own centroid would flatter it).
+    others = total[None, :] - stack  # (n, D)
+    others /= np.linalg.norm(others, axis=1, keepdims=True) + 1e-12
+    return _Centroid(direction, float((stack * others).sum(axis=1).mean()), len(vectors))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
 
 
 # ------------------------------------------------------------------------ the library
@@ -521,14 +570,18 @@ def categorise_library(
     report = CategoriseReport()
     items = library.items()
     if adapt:
-        corrected = [
-            (features[i.id], i.category)
+        mine = [
+            i
             for i in items
             if i.category_source == CategorySource.USER
             and i.category in CATEGORIES
             and i.id in features
+            and (not classifier.needs_logits or i.id in (logits or {}))
         ]
-        report.adapted = {c.value: n for c, n in classifier.adapt(corrected).items()}
+        labelled = [(features[i.id], i.category) for i in mine]
+        mine_logits = [logits[i.id] for i in mine] if classifier.needs_logits and logits else None
+        learned = classifier.adapt(labelled, mine_logits)
+        report.adapted = {c.value: n for c, n in learned.items()}
     todo = []
     for item in items:
         if item.category_source == CategorySource.USER:
@@ -548,7 +601,7 @@ def categorise_library(
         f = np.stack([features[i.id] for i in chunk])  # (n, D)
         lg = np.stack([logits[i.id] for i in chunk]) if classifier.needs_logits else None
         for item, guess in zip(chunk, classifier.predict(f, lg), strict=True):
-            confidence = round(guess.confidence, 4)
+            confidence = guess.confidence
             library.set_guess(item.id, guess.category, confidence)
             if guess.sure:
                 if library.set_category(item.id, guess.category, CategorySource.AUTO, confidence):

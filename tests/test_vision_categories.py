@@ -1,0 +1,381 @@
+"""Automatic categories: the shipped head on people it never saw, the person's word, adaptation,
+and the ImageNet mapping for a backbone without a head.
+
+The held-out photos go the way a person's photos go: imported into a real library (working
+copies), features from the shipped ONNX backbone in ONNX Runtime, then ``categorise_library``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stylist.domain import Category, CategorySource
+from stylist.library import Library
+from stylist.library.importer import import_photos
+from stylist.paths import for_home, models_dir
+from stylist.vision.categories import (
+    CATEGORIES,
+    IMAGENET_CLASSES,
+    MIN_CORRECTIONS,
+    CategoryClassifier,
+    CategoryHead,
+    CategoryHeadError,
+    categorise_library,
+    features_by_item,
+    head_path,
+    imagenet_probabilities,
+)
+
+BACKBONE = "efficientnet-lite0"
+TARGET_PRECISION = 0.97
+MAX_UNSORTED = 0.10
+
+
+def true_category(entry: dict) -> Category:
+    if entry["label"] == "Dress":
+        return Category.ONE_PIECE
+    if entry["slot"] == "other":
+        return Category.OTHER
+    return Category(entry["slot"])
+
+
+@pytest.fixture(scope="session")
+def head_config() -> dict:
+    return json.loads(head_path(BACKBONE).read_text())
+
+
+@pytest.fixture(scope="session")
+def held_out(tmp_path_factory, shared_data, wardrobe_items, head_config):
+    """The contributors the shipped head never saw, imported and run through the backbone."""
+    from stylist.vision.backbones import get_backbone
+    from stylist.vision.extractor import Extractor
+
+    unseen = set(head_config["test_contributors"]) | {head_config["demo_contributor"]}
+    entries = [e for e in wardrobe_items if e["contributor_id"] in unseen]
+    home = tmp_path_factory.mktemp("held-out-home")
+    paths = for_home(home)
+    spec = get_backbone(BACKBONE, paths=paths)
+    library = Library.open(paths)
+    files = [shared_data / "wardrobe-photos" / e["file"] for e in entries]
+    report = import_photos(library, files)
+    assert not report.failed
+    items = library.items()
+    truth_by_name = {Path(e["file"]).name: true_category(e) for e in entries}
+    extractor = Extractor(spec, device="cpu", paths=paths)
+    result = extractor.run_files([library.file_path(i.working_file) for i in items])
+    assert not result.failed
+    features, logits = features_by_item(result, library, items)
+    assert len(features) == len(items) == len(entries)
+    yield {
+        "spec": spec,
+        "library": library,
+        "items": items,
+        "truth": {i.id: truth_by_name[i.original_name] for i in items},
+        "sha": {i.sha256: i.id for i in items},
+        "features": features,
+        "logits": logits,
+        "files": {i.id: files[[f.name for f in files].index(i.original_name)] for i in items},
+    }
+    library.close()
+
+
+@pytest.fixture
+def small_library(paths, held_out):
+    """A fresh library of a few held-out photos (features looked up by content hash)."""
+    chosen: list[int] = []
+    for category in (Category.TOP, Category.BOTTOM, Category.SHOES):
+        chosen += [i for i, c in held_out["truth"].items() if c == category][:4]
+    lib = Library.open(paths)
+    import_photos(lib, [held_out["files"][i] for i in chosen])
+    by_sha = held_out["sha"]
+    features = {i.id: held_out["features"][by_sha[i.sha256]] for i in lib.items()}
+    logits = {i.id: held_out["logits"][by_sha[i.sha256]] for i in lib.items()}
+    truth = {i.id: held_out["truth"][by_sha[i.sha256]] for i in lib.items()}
+    yield lib, features, logits, truth
+    lib.close()
+
+
+# ------------------------------------------------------------------------ the shipped head
+
+
+def test_shipped_head_sorts_unseen_contributors_to_target(held_out):
+    classifier = CategoryClassifier.load(held_out["spec"])
+    assert classifier.source == "head"
+    library = held_out["library"]
+    report = categorise_library(library, classifier, held_out["features"], held_out["logits"])
+    assert report.guessed == len(held_out["items"]) and report.kept_user == 0
+
+    right = wrong = unsorted = 0
+    for item in library.items():
+        truth = held_out["truth"][item.id]
+        # Every item keeps the guess and its confidence, sorted or not.
+        assert item.guess in CATEGORIES and 0.0 < item.guess_confidence <= 1.0
+        if truth not in (Category.TOP, Category.BOTTOM, Category.SHOES):
+            continue
+        if item.category == Category.UNSORTED:
+            unsorted += 1
+            assert item.category_source is None
+            assert item.guess_confidence < classifier.threshold
+        else:
+            assert item.category_source == CategorySource.AUTO
+            assert item.category == item.guess
+            right += item.category == truth
+            wrong += item.category != truth
+    total = right + wrong + unsorted
+    assert total >= 150
+    precision = right / (right + wrong)
+    assert precision >= TARGET_PRECISION, (right, wrong, unsorted)
+    assert unsorted / total <= MAX_UNSORTED, (right, wrong, unsorted)
+
+
+def test_run_files_and_in_memory_images_give_the_same_features(held_out):
+    """Training used ``run_images`` on decoded working copies; the app uses ``run_files``."""
+    from PIL import Image
+
+    from stylist.vision.extractor import Extractor
+
+    library = held_out["library"]
+    files = [library.file_path(i.working_file) for i in held_out["items"][:4]]
+    extractor = Extractor(held_out["spec"], device="cpu", variant="fp32")
+    in_memory = extractor.run_images([Image.open(f).convert("RGB") for f in files])
+    from_files = extractor.run_files(files)
+    assert np.abs(in_memory.features - from_files.features).max() < 1e-4
+
+
+def test_head_config_records_its_recipe_and_held_out_metrics(head_config, held_out):
+    assert head_config["backbone"] == BACKBONE
+    assert head_config["backbone_sha256"] == held_out["spec"].sha256
+    assert head_config["classes"] == [c.value for c in CATEGORIES]
+    assert "train_category_head.py" in head_config["command"]
+    metrics = head_config["metrics"]
+    assert metrics["target_met"] is True
+    assert metrics["held_out_top_bottom_shoes"]["precision"] >= TARGET_PRECISION
+    assert metrics["held_out_top_bottom_shoes"]["unsorted"] <= MAX_UNSORTED
+
+
+def test_head_is_plain_arrays_and_runs_without_torch_or_onnxruntime():
+    code = (
+        "import sys, numpy as np\n"
+        "from stylist.vision.categories import CategoryClassifier\n"
+        f"c = CategoryClassifier.load({BACKBONE!r})\n"
+        "g = c.predict(np.zeros((2, c.head.feature_dim), np.float32))\n"
+        "assert len(g) == 2\n"
+        "print(sorted(m for m in ('torch', 'onnxruntime', 'onnx') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "[]"
+    with np.load(head_path(BACKBONE).with_suffix(".npz"), allow_pickle=False) as data:
+        assert all(data[k].dtype == np.float32 for k in data.files)
+
+
+def test_a_corrupt_or_foreign_head_is_refused_with_its_name(tmp_path, held_out):
+    source = head_path(BACKBONE)
+    config = json.loads(source.read_text())
+    target = tmp_path / source.name
+    target.write_text(json.dumps(config))
+    target.with_suffix(".npz").write_bytes(b"not an npz file")
+    with pytest.raises(CategoryHeadError, match="category-head-efficientnet-lite0.npz"):
+        CategoryClassifier.load(held_out["spec"], folder=tmp_path)
+
+    target.with_suffix(".npz").write_bytes(source.with_suffix(".npz").read_bytes())
+    config["backbone_sha256"] = "0" * 64
+    target.write_text(json.dumps(config))
+    with pytest.raises(CategoryHeadError, match="made for backbone file 000000000000"):
+        CategoryClassifier.load(held_out["spec"], folder=tmp_path)
+
+    arrays = dict(np.load(source.with_suffix(".npz"), allow_pickle=False))
+    arrays["fc2.bias"] = arrays["fc2.bias"][:3]
+    np.savez(target.with_suffix(".npz"), **arrays)
+    config["backbone_sha256"] = held_out["spec"].sha256
+    target.write_text(json.dumps(config))
+    with pytest.raises(CategoryHeadError, match="fc2.bias has shape"):
+        CategoryHead.load(target)
+
+
+# --------------------------------------------------------------------- the person's word
+
+
+def test_the_head_never_overrides_a_category_the_person_set(small_library, held_out):
+    library, features, logits, truth = small_library
+    items = library.items()
+    shoe = next(i for i in items if truth[i.id] == Category.SHOES)
+    top = next(i for i in items if truth[i.id] == Category.TOP)
+    # The person files a shoe under "other" (their choice, even if the head disagrees).
+    library.set_category(shoe.id, Category.OTHER, CategorySource.USER)
+    library.set_category(top.id, Category.TOP, CategorySource.USER)
+
+    classifier = CategoryClassifier.load(held_out["spec"])
+    report = categorise_library(library, classifier, features, logits)
+    assert report.kept_user == 2
+    assert report.guessed == len(items) - 2
+    after = library.item(shoe.id)
+    assert (after.category, after.category_source) == (Category.OTHER, CategorySource.USER)
+    assert library.item(top.id).category_source == CategorySource.USER
+    # The head does not even store a guess over the person's own category.
+    assert after.guess is None
+
+    # Running again (e.g. after new photos) still leaves them alone, and AUTO ones may change.
+    again = categorise_library(library, classifier, features, logits)
+    assert again.kept_user == 2
+    assert library.item(shoe.id).category == Category.OTHER
+    others = [i for i in library.items() if i.category_source == CategorySource.AUTO]
+    assert others and all(i.category == truth[i.id] for i in others)
+
+
+def test_progress_and_cancel(small_library, held_out):
+    library, features, logits, _ = small_library
+    classifier = CategoryClassifier.load(held_out["spec"])
+    calls = []
+
+    class Cancelled:
+        def is_set(self) -> bool:
+            return True
+
+    report = categorise_library(
+        library,
+        classifier,
+        features,
+        logits,
+        progress=lambda *a: calls.append(a),
+        cancel=Cancelled(),
+    )
+    assert report.cancelled and report.guessed == 0
+    assert all(i.guess is None for i in library.items())
+    report = categorise_library(
+        library, classifier, features, logits, batch_size=5, progress=lambda *a: calls.append(a)
+    )
+    assert not report.cancelled and report.guessed == len(library.items())
+    assert calls[-1][0] == calls[-1][1] == len(library.items())
+
+
+def test_items_without_features_are_left_alone(small_library, held_out):
+    library, features, logits, _ = small_library
+    first = library.items()[0]
+    partial = {k: v for k, v in features.items() if k != first.id}
+    report = categorise_library(library, CategoryClassifier.load(held_out["spec"]), partial)
+    assert report.without_features == 1
+    assert library.item(first.id).guess is None
+
+
+# ------------------------------------------------------------------------- adaptation
+
+
+def _shoes_the_head_is_sure_of(held_out, classifier):
+    ids = [i for i, c in held_out["truth"].items() if c == Category.SHOES]
+    f = np.stack([held_out["features"][i] for i in ids])
+    p = classifier.probabilities(f)
+    return [i for i, row in zip(ids, p, strict=True) if row.argmax() == 2 and row.max() > 0.9]
+
+
+def test_corrections_adapt_the_classifier(held_out):
+    """A person who files shoes under "other" (say, they keep slippers apart): after three
+    corrections, shoes like theirs follow them; with fewer, nothing changes."""
+    classifier = CategoryClassifier.load(held_out["spec"])
+    shoes = _shoes_the_head_is_sure_of(held_out, classifier)
+    assert len(shoes) >= MIN_CORRECTIONS + 4
+    corrected, rest = shoes[:MIN_CORRECTIONS], shoes[MIN_CORRECTIONS:]
+    features = held_out["features"]
+    before = classifier.predict(np.stack([features[i] for i in rest]))
+    assert all(g.category == Category.SHOES for g in before)
+
+    too_few = [(features[i], Category.OTHER) for i in corrected[: MIN_CORRECTIONS - 1]]
+    assert classifier.adapt(too_few) == {}
+    unchanged = classifier.predict(np.stack([features[i] for i in rest]))
+    assert [g.confidence for g in unchanged] == [g.confidence for g in before]
+
+    tops = [i for i, c in held_out["truth"].items() if c in (Category.TOP, Category.BOTTOM)]
+    # The person also confirmed a few tops and bottoms the classifier got right.
+    confirmed = [(features[i], held_out["truth"][i]) for i in tops[:8]]
+    learned = classifier.adapt([(features[i], Category.OTHER) for i in corrected] + confirmed)
+    assert learned == {Category.OTHER: MIN_CORRECTIONS}
+    after = classifier.predict(np.stack([features[i] for i in rest]))
+    moved = sum(g.category == Category.OTHER for g in after)
+    assert moved >= 0.5 * len(rest)
+    # Only shoes moved: tops and bottoms do not look like the corrected shoes.
+    plain = CategoryClassifier.load(held_out["spec"]).predict(np.stack([features[i] for i in tops]))
+    adapted = classifier.predict(np.stack([features[i] for i in tops]))
+    changed = sum(a.category != b.category for a, b in zip(plain, adapted, strict=True))
+    assert changed <= 0.02 * len(tops)
+
+
+def test_categorise_library_learns_from_user_categories(small_library, held_out):
+    library, features, logits, truth = small_library
+    classifier = CategoryClassifier.load(held_out["spec"])
+    shoes = [i.id for i in library.items() if truth[i.id] == Category.SHOES]
+    # Make the corrected items' look unmistakable: the remaining shoe is a near copy of one.
+    for item_id in shoes[:MIN_CORRECTIONS]:
+        library.set_category(item_id, Category.OTHER, CategorySource.USER)
+    twin = shoes[MIN_CORRECTIONS]
+    features = dict(features)
+    features[twin] = features[shoes[0]] * 1.01
+    report = categorise_library(library, classifier, features, logits)
+    assert report.adapted == {"other": MIN_CORRECTIONS}
+    assert library.item(twin).guess == Category.OTHER
+    # Without adaptation (a classifier that has learned nothing) the head's own guess returns.
+    fresh = CategoryClassifier.load(held_out["spec"])
+    report = categorise_library(library, fresh, features, logits, adapt=False)
+    assert report.adapted == {}
+    assert library.item(twin).guess == Category.SHOES
+
+
+# ---------------------------------------------------------------- ImageNet classes mapping
+
+
+def test_backbone_without_a_head_uses_the_imagenet_mapping(held_out, tmp_path):
+    classifier = CategoryClassifier.load(held_out["spec"], folder=tmp_path)  # no head there
+    assert classifier.source == "imagenet" and classifier.needs_logits
+    ids = [i for i, c in held_out["truth"].items() if c in CATEGORIES[:3]]
+    guesses = classifier.predict(
+        np.stack([held_out["features"][i] for i in ids]),
+        np.stack([held_out["logits"][i] for i in ids]),
+    )
+    sure = [(g, held_out["truth"][i]) for g, i in zip(guesses, ids, strict=True) if g.sure]
+    assert len(sure) >= 0.3 * len(ids)
+    precision = np.mean([g.category == truth for g, truth in sure])
+    assert precision >= 0.8
+    for g in guesses:
+        assert abs(g.confidence - g.probabilities[g.category]) < 1e-9
+        assert sum(g.probabilities.values()) <= 1.0 + 1e-6
+
+    with pytest.raises(ValueError, match="logits are needed"):
+        classifier.predict(np.stack([held_out["features"][i] for i in ids]))
+
+
+def test_imagenet_mapping_sums_the_mass_of_a_categorys_classes():
+    logits = np.full((2, 1000), -10.0, np.float32)
+    logits[0, 770] = logits[0, 774] = 5.0  # running shoe, sandal
+    logits[1, 608] = 5.0  # jean
+    logits[1, 610] = 4.0  # jersey
+    p = imagenet_probabilities(logits)
+    assert p[0].argmax() == CATEGORIES.index(Category.SHOES) and p[0, 2] > 0.99
+    assert p[1].argmax() == CATEGORIES.index(Category.BOTTOM)
+    assert 0.7 < p[1, 1] < 0.75 and 0.25 < p[1, 0] < 0.3
+    classifier = CategoryClassifier.load("a-backbone-without-head")
+    guess = classifier.predict(None, logits)[1]
+    assert guess.category == Category.BOTTOM and guess.sure
+    # Every mapped index is a real ImageNet class, used once.
+    indices = [i for classes in IMAGENET_CLASSES.values() for i in classes]
+    assert len(indices) == len(set(indices)) and all(0 <= i < 1000 for i in indices)
+
+
+def test_categorise_library_with_the_imagenet_mapping_needs_logits(small_library, held_out):
+    library, features, logits, _ = small_library
+    classifier = CategoryClassifier.load("a-backbone-without-head")
+    report = categorise_library(library, classifier, features)  # no logits given
+    assert report.without_features == len(library.items()) and report.guessed == 0
+    report = categorise_library(library, classifier, features, logits)
+    assert report.guessed == len(library.items())
+    assert all(i.guess is not None for i in library.items())
+
+
+def test_shipped_head_is_found_in_the_models_folder():
+    assert head_path(BACKBONE) == models_dir() / "category-head-efficientnet-lite0.json"
+    assert head_path(BACKBONE).with_suffix(".npz").is_file()
