@@ -14,6 +14,7 @@ from pathlib import Path
 from stylist import APP_NAME
 
 HOME_ENV = "STYLIST_HOME"
+LOCATION_FILE = "library-location.txt"
 
 
 @dataclass(frozen=True)
@@ -90,10 +91,25 @@ def resolve(home: str | os.PathLike[str] | None = None) -> Paths:
         return for_home(env)
     import appdirs
 
-    return Paths(
-        data_dir=Path(appdirs.user_data_dir(APP_NAME, appauthor=False)),
-        config_dir=Path(appdirs.user_config_dir(APP_NAME, appauthor=False)),
-    )
+    config_dir = Path(appdirs.user_config_dir(APP_NAME, appauthor=False))
+    data_dir = saved_location(config_dir) or Path(appdirs.user_data_dir(APP_NAME, appauthor=False))
+    return Paths(data_dir=data_dir, config_dir=config_dir)
+
+
+def saved_location(config_dir: Path) -> Path | None:
+    """Where the person moved their library to (see ``Stylist.move_library``), if they did."""
+    try:
+        text = (config_dir / LOCATION_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return Path(text) if text else None
+
+
+def save_location(config_dir: Path, data_dir: Path) -> None:
+    config_dir.mkdir(parents=True, exist_ok=True)
+    tmp = config_dir / (LOCATION_FILE + ".tmp")
+    tmp.write_text(str(data_dir), encoding="utf-8")
+    os.replace(tmp, config_dir / LOCATION_FILE)
 
 
 def repo_root() -> Path:

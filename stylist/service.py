@@ -114,6 +114,61 @@ class Stylist:
             self.library.item(item_id)  # every id must exist before anything is removed
         return self.library.remove_items(ids)
 
+    def move_library(self, target, progress=None, cancel=None) -> Path:
+        """Move the library (database, photos, models, the demo home) to another folder.
+
+        Everything is copied and checked at the new place before the old one is removed, so a
+        failure or a cancel at any point leaves the library where it was, whole."""
+        import shutil
+
+        target = Path(target).expanduser().resolve()
+        source = self.paths.data_dir
+        if os.environ.get(paths_mod.HOME_ENV) or paths_mod.resolve() != self.paths:
+            raise UsageError(
+                "this library was opened from a chosen folder (--home or STYLIST_HOME): move "
+                "that folder yourself and point --home at its new place"
+            )
+        if target == source or source in target.parents:
+            raise UsageError(f"cannot move the library into itself ({target})")
+        if target.exists() and any(target.iterdir()):
+            raise UsageError(f"cannot move the library to {target}: that folder is not empty")
+        files = [
+            p
+            for p in source.rglob("*")
+            if p.is_file() and not p.name.startswith(self.paths.database.name)
+        ]
+        staging = target.with_name(f".{target.name}.moving")
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            staging.mkdir(parents=True)
+            for n, path in enumerate(files):
+                if cancel is not None and cancel.is_set():
+                    raise StylistError("moving the library was cancelled; it stays where it was")
+                if progress is not None:
+                    progress(n, len(files), path.name)
+                copy = staging / path.relative_to(source)
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, copy)
+            self.library.backup_to(staging / self.paths.database.name)
+            with Library.open(Paths(data_dir=staging, config_dir=self.paths.config_dir)) as copy:
+                if not copy.check().consistent:
+                    raise StylistError(f"the copy at {target} did not check out; nothing moved")
+            if target.exists():
+                target.rmdir()
+            os.replace(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        new_paths = Paths(data_dir=target, config_dir=self.paths.config_dir)
+        paths_mod.save_location(self.paths.config_dir, target)
+        old = self.library
+        self.paths, self.library = new_paths, Library.open(new_paths)
+        old.close()
+        shutil.rmtree(source, ignore_errors=True)
+        if progress is not None:
+            progress(len(files), len(files), "")
+        return target
+
     def info(self) -> LibraryInfo:
         db_bytes = sum(
             p.stat().st_size

@@ -121,6 +121,15 @@ class Library:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def backup_to(self, target: Path) -> None:
+        """A consistent copy of the database at ``target`` (SQLite's online backup)."""
+        with self._lock:
+            copy = sqlite3.connect(target)
+            try:
+                self._conn.backup(copy)
+            finally:
+                copy.close()
+
     # ----------------------------------------------------------------- file layout
     def file_path(self, relative: str) -> Path:
         return self.paths.data_dir / relative
