@@ -323,12 +323,14 @@ def cmd_suggest(stylist, args) -> int:
         max_per_item=args.max_per_item,
         exploration=args.explore,
         explain=args.explain,
+        by_b=args.by_b,
     )
     if args.json:
         print(json.dumps([o.to_dict() for o in outfits], indent=2))
         return EXIT_OK
     names = {i.id: i.original_name for i in stylist.items()}
-    print(f"Ranked by {stylist.ranker_origin}.")
+    how = "net B, rescoring net C's best 500" if args.by_b else "net C, exactly over every outfit"
+    print(f"Ranked by {stylist.ranker_origin} ({how}).")
     for n, o in enumerate(outfits, start=1):
         mark = "  (exploring: the model is unsure of this one)" if o.exploration else ""
         print(
@@ -603,6 +605,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of outfits the model is unsure of (they teach it most)",
     )
     p.add_argument("--explain", action="store_true", help="pair scores, weakest pair, best swap")
+    p.add_argument(
+        "--by-b",
+        action="store_true",
+        help="rank by net B (it rescores the best outfits found by net C)",
+    )
     p.add_argument("--json", action="store_true")
 
     for verdict, text in (

@@ -307,6 +307,11 @@ class Stylist:
             "an untrained model: no general model exists for this backbone yet"
         )
 
+    def _trained_net_b(self):
+        """Net B where a trained one exists (it rescores C's best outfits), else None."""
+        net, origin = self.matching_net("B")
+        return net if net.source is not None else None
+
     def _slot_features(self) -> list[dict[int, object]]:
         spec = self.backbone()
         vectors = self.library.features(spec.id, spec.sha256)
@@ -330,9 +335,17 @@ class Stylist:
                 + " and no ".join(missing)
                 + " with features (import photos, set their categories, run `stylist features`)"
             )
-        key = (str(net.source), origin, tuple(tuple(sorted(s)) for s in slots))
+        net_b = self._trained_net_b()
+        key = (
+            str(net.source),
+            str(net_b.source if net_b else None),
+            origin,
+            tuple(tuple(sorted(s)) for s in slots),
+        )
         if getattr(self, "_ranker_key", None) != key:
-            ranker = Ranker.from_features(net, *slots, progress=progress, cancel=cancel)
+            ranker = Ranker.from_features(
+                net, *slots, net_b=net_b, progress=progress, cancel=cancel
+            )
             if ranker is None:
                 return None
             self._ranker, self._ranker_key, self.ranker_origin = ranker, key, origin
@@ -350,11 +363,17 @@ class Stylist:
         max_per_item: int | None = 3,
         exploration: float = 0.1,
         explain: bool = True,
+        by_b: bool = False,
     ):
         """The k best outfits of the whole wardrobe under these filters (see rank.query)."""
         from stylist.rank.query import Query
 
         ranker = self.ranker()
+        if by_b and ranker.b_scorer is None:
+            raise StylistError(
+                f"there is no trained net B for the backbone {self.settings.backbone} yet: "
+                "ranking by B needs the general model's net B"
+            )
         allowed = None
         if tags:
             tagged = {i.id for tag in tags for i in self.library.items(tag=tag)}
@@ -369,6 +388,7 @@ class Stylist:
             max_per_item=max_per_item,
             exploration=exploration,
             explain=explain,
+            rescore_with_b=by_b,
         )
         return ranker.suggest(query)
 
