@@ -25,6 +25,18 @@ def _bottom_label(outfit: dict) -> str:
     return next(g["label"] for g in outfit["garments"] if g["crop"] == outfit["bottom"])
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """One intra-op thread: on a small shared machine torch's spinning threads cost far more
+    than they give for these small nets."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def people_dataset(tmp_path_factory, shared_data) -> Path:
     ccp = shared_data / "outfits-ccp"

@@ -1,0 +1,83 @@
+"""Every net and stage end to end on a tiny dataset: A through the CNN, B/C whole and direct."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from stylist.learn.train import TrainConfig
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """One intra-op thread: on a small shared machine torch's spinning threads cost far more
+    than they give for these small nets."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, shared_data):
+    ccp = shared_data / "outfits-ccp"
+    outfits = [
+        o
+        for o in json.loads((ccp / "outfits.json").read_text())
+        if o["top"] and o["bottom"] and o["shoes"]
+    ][:24]
+    folder = tmp_path_factory.mktemp("tiny")
+    rel = os.path.relpath(ccp, folder)
+    entries = []
+    for n, o in enumerate(outfits):
+        entry = {slot: f"{rel}/{o[slot]}" for slot in ("top", "bottom", "shoes")}
+        entry.update(outfit_id=o["outfit_id"], user_id=f"person-{n % 2}")
+        entries.append(entry)
+    path = folder / "tiny.json"
+    path.write_text(json.dumps(entries))
+    return path
+
+
+def test_all_nets_and_stages_run(tiny, paths) -> None:
+    from stylist.learn.evaluate import run_eval
+
+    quick = TrainConfig(epochs=1, lr=1e-3, optimizer="adam")
+    progress = []
+    report = run_eval(
+        tiny,
+        paths=paths,
+        nets="A,B,C",
+        stages="initial,one,partial,whole,direct,shipped",
+        baselines=True,
+        augment_views=1,
+        image_size=64,  # the CNNs pool globally; small crops keep this test quick
+        configs={"one": quick, "two": quick, "cnn": TrainConfig(epochs=1, lr=1e-3)},
+        progress=lambda d, t, label: progress.append((d, t, label)),
+    )
+    assert report.lists == 2 and report.positives > 0
+    for net in "ABC":
+        for stage in ("initial", "one", "direct"):
+            assert report.row(net, stage).metrics is not None, (net, stage)
+    for net in "BC":
+        assert report.row(net, "partial").metrics is not None
+        assert report.row(net, "whole").metrics is not None
+    assert report.row("A", "partial").metrics is None  # as in the paper: no separate layers
+    assert "no shipped net A" in report.row("A", "shipped").note
+    assert report.row("size", "one").metrics is not None
+    assert report.row("colour", "one").metrics is not None
+    assert progress[-1][0] == progress[-1][1]  # finished
+    table = report.table()
+    assert "What the photos leak" in table and "Direct" in table
+
+
+def test_unknown_nets_and_stages_are_refused(tiny, paths) -> None:
+    from stylist.learn.evaluate import EvalError, run_eval
+
+    with pytest.raises(EvalError, match="unknown net 'D'"):
+        run_eval(tiny, paths=paths, nets="C,D")
+    with pytest.raises(EvalError, match="unknown stage 'three'"):
+        run_eval(tiny, paths=paths, stages="one,three")
