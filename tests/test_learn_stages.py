@@ -81,3 +81,21 @@ def test_unknown_nets_and_stages_are_refused(tiny, paths) -> None:
         run_eval(tiny, paths=paths, nets="C,D")
     with pytest.raises(EvalError, match="unknown stage 'three'"):
         run_eval(tiny, paths=paths, stages="one,three")
+
+
+def test_stage_two_starts_from_the_shipped_model_without_stage_one(tiny, paths) -> None:
+    from stylist.learn.evaluate import run_eval, shipped_net_path
+
+    if not shipped_net_path("C", "efficientnet-lite0").with_suffix(".npz").is_file():
+        pytest.fail("the shipped general net C is missing from models/")
+    report = run_eval(
+        tiny,
+        paths=paths,
+        nets="C",
+        stages="partial,shipped",
+        configs={"two": TrainConfig(epochs=1, lr=1e-4, optimizer="adam")},
+    )
+    partial = report.row("C", "partial")
+    assert partial.metrics is not None
+    assert partial.details["start"] == "shipped general model"
+    assert report.row("C", "shipped").metrics is not None

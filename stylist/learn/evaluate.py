@@ -365,10 +365,20 @@ def run_eval(
             "re-scaled) beside the crop itself."
         )
     notes.append(f"Took {time.perf_counter() - started:.0f} s on {device}.")
+    from stylist.learn.data import group_split
+
+    rejected = [group_split(ds, table, u, "test").rejected.shape[0] > 0 for u in people]
+    drawn = "leak-matched" if negatives == "matched" else negatives
+    if all(rejected):
+        described = "rejected-outfit"
+    elif any(rejected):
+        described = f"rejected-outfit (or {drawn} where a person has none)"
+    else:
+        described = drawn
     return EvalReport(
         dataset=str(dataset),
         backbone=backbone,
-        negatives="leak-matched" if negatives == "matched" else negatives,
+        negatives=described,
         seed=seed,
         nets=nets_t,
         stages=stages_t,

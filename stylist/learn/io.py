@@ -116,6 +116,17 @@ def check_arrays(arrays: Mapping[str, np.ndarray], config: Mapping[str, Any], wh
             raise NetFileError(f"{where}: {key} holds NaN or infinite values")
 
 
+def _file_mode() -> int:
+    """0o666 less the process umask, read without changing it (os.umask is not thread-safe)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o644
+
+
 def _atomic_write(path: Path, write: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -148,6 +159,9 @@ def save_matching_net(
     except BaseException:
         tmp_npz.unlink(missing_ok=True)
         raise
+    mode = _file_mode()
+    for tmp in (tmp_npz, tmp_js):
+        os.chmod(tmp, mode)  # the mode a plain open() would give, not mkstemp's 0600
     os.replace(tmp_npz, npz)
     os.replace(tmp_js, js)
     return npz, js
