@@ -215,10 +215,11 @@ def figures_markdown(
             "| model trained on random negatives | random negatives | leak-matched negatives |",
             "|---|---|---|",
         ]
+        leak_names = {"C": "net C on backbone features", "size": names["size"]}
         for model in ("C", "size"):
             f = leak[model]
             lines.append(
-                f"| {names[model]} | {f['test_random']['mean_ndcg']:.3f} | "
+                f"| {leak_names[model]} | {f['test_random']['mean_ndcg']:.3f} | "
                 f"{f['test_matched']['mean_ndcg']:.3f} |"
             )
     lines += ["", FIGURES_END]
