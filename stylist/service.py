@@ -492,13 +492,10 @@ class Stylist:
         )
         old, new = result.old_val_mean_ndcg, result.new_val_mean_ndcg
         figures = f" (validation mean NDCG {old:.3f} -> {new:.3f})" if old and new else ""
-        if accepted:
+        if accepted and (old is None or new is None):
+            message = f"version {version} is now in use (too few verdicts yet to validate it)"
+        elif accepted:
             message = f"version {version} is now in use{figures}"
-        elif old is None or new is None:
-            message = (
-                f"version {version} was kept but not used: too few likes yet to check it "
-                "against the model in use"
-            )
         else:
             message = f"version {version} was kept but not used: it validated worse{figures}"
         return TrainReport(accepted, version, metrics, message)
