@@ -159,3 +159,29 @@ def test_widened_first_convolution_keeps_the_pretrained_response() -> None:
     with torch.no_grad():
         assert torch.allclose(wide(torch.cat([img] * 3, 1)), conv(img), atol=1e-5)
     assert conv.weight.shape == (8, 3, 3, 3)  # the original is untouched
+
+
+@pytest.mark.parametrize("kind", ["B", "C"])
+def test_shipped_general_nets_load_and_agree_with_numpy_ranking(kind) -> None:
+    from stylist.paths import models_dir
+    from stylist.rank.matching import MatchingNet
+
+    path = models_dir() / f"fashionnet-{kind.lower()}-efficientnet-lite0"
+    arrays, config = load_matching_net(path)
+    manifest = json.loads((models_dir() / "efficientnet-lite0.json").read_text())
+    assert config["backbone_sha256"] == manifest["sha256"]
+    assert config["feature_dim"] == 1280 and config["relu_after_fc1"] is True
+    for key in ("command", "seed", "trained_on", "created"):
+        assert config[key] not in (None, "")
+    assert (
+        config["metrics"]["test_matched"]["mean_ndcg"]
+        > config["metrics"]["random_ranking"]["mean_ndcg"]
+    )
+    x = np.abs(np.random.default_rng(0).normal(0, 0.5, size=(12, 1280))).astype(np.float32)
+    net = net_from_arrays(arrays, config)
+    mean, std = input_normalisation(arrays, 1280)
+    xn = torch.from_numpy((x - mean) / std)
+    with torch.no_grad():
+        ours = net(xn[:4], xn[4:8], xn[8:]).numpy()
+    theirs = MatchingNet.load(path).score_outfits(x[:4], x[4:8], x[8:])
+    assert np.allclose(ours, theirs, atol=1e-4)
