@@ -89,19 +89,9 @@ def check_arrays(arrays: Mapping[str, np.ndarray], config: Mapping[str, Any], wh
     hidden = config.get("hidden", HIDDEN)
     if kind not in ("B", "C") or not isinstance(d, int):
         raise NetFileError(f"{where}: config needs net B or C and an integer feature_dim")
-    heads = [(f"{name}.", 2 * d) for name, _, _ in PAIRS] if kind == "C" else [("", 3 * d)]
-    expected: dict[str, tuple[int, ...]] = {}
-    for prefix, d_in in heads:
-        expected.update(
-            {
-                f"{prefix}fc1.weight": (hidden, d_in),
-                f"{prefix}fc1.bias": (hidden,),
-                f"{prefix}fc2.weight": (hidden, hidden),
-                f"{prefix}fc2.bias": (hidden,),
-                f"{prefix}fc3.weight": (2, hidden),
-                f"{prefix}fc3.bias": (2,),
-            }
-        )
+    from stylist.rank.matching import expected_shapes  # the format's one shape table
+
+    expected = expected_shapes(kind, d, hidden)
     if ("input.mean" in arrays) != ("input.std" in arrays):
         raise NetFileError(f"{where}: input.mean and input.std come together")
     if "input.mean" in arrays:
