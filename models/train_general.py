@@ -6,15 +6,19 @@ A build-time tool: it reproduces ``models/fashionnet-c-efficientnet-lite0.{npz,j
 
 What it does:
 
-1. features of every crop of outfits-ccp with the shipped efficientnet-lite0 ONNX file, plus four
-   augmented versions of each crop (re-lit, re-scaled; cached under the home's features folder);
+1. features and colour statistics of every crop of outfits-ccp with the shipped
+   efficientnet-lite0 ONNX file, plus four augmented versions of each crop (re-lit, re-scaled;
+   cached under the home's features folder);
 2. stage one of nets C and B on the train split (65 %) with leak-matched negatives, the
    checkpoint with the best validation mean NDCG (15 %) kept, for every seed asked;
-3. the same net C on size statistics alone and on colour statistics alone, same negatives;
-4. every model scored on the test split (20 %, outfits no model trained on), leak-matched and
-   random negatives, with the random-ranking expectation beside them; optionally 5-fold
-   cross-validation, where every outfit is a test outfit once;
-5. the nets of ``--ship-seed`` written to ``--out`` (with their JSON configs: data, command,
+3. the same net C, same recipe, on size statistics alone and on colour statistics alone;
+4. every model scored on the test split (20 %, outfits no model trained on): leak-matched
+   negatives with the crops as they are and with every crop re-lit on its own, and random
+   negatives, with the random-ranking expectation beside them; optionally 5-fold
+   cross-validation for every seed, where every outfit is a test outfit once;
+5. optionally (``--leak-demo``) the models that learn the leaks: net C and the size net trained
+   with the paper's random negatives, the colour net trained on the crops as they are;
+6. the nets of ``--ship-seed`` written to ``--out`` (with their JSON configs: data, command,
    seed, date, metrics) and the model card's figures rewritten.
 
 Usage (about 10 minutes a seed on a 2-core laptop):
@@ -62,45 +66,13 @@ def with_folds(ds, fold: int, folds: int = 5):
     return dataclasses.replace(ds, outfits=outfits)
 
 
-def relit_colours(ds, crops):
-    """(V, N, 32) colour statistics of every augmented view of every crop (view 0: as it is),
-    the same augmented crops the cached features were computed from."""
-    import numpy as np
-
-    from stylist.learn.features import _view_rng, augment, colour_statistics
-    from stylist.vision.preprocess import load_image
-
-    views = crops.features.shape[0]
-    out = np.zeros((views, len(crops.keys), 32), dtype=np.float32)
-    for i, (key, digest) in enumerate(zip(crops.keys, crops.hashes, strict=True)):
-        img = load_image(ds.crop_path(key))
-        out[0, i] = colour_statistics(img)
-        for v in range(1, views):
-            out[v, i] = colour_statistics(augment(img, _view_rng(digest, v)))
-    return out
-
-
-def relit_score(trained, table, test, colours, seed: int) -> float:
-    """Mean NDCG with every test crop replaced by its augmented (re-lit, re-scaled) versions,
-    averaged over the views: crops of one photo no longer share their light or scale."""
-    import numpy as np
-
-    from stylist.learn import stages as st
-
-    crops = table.crops
-    scores = []
-    for v in range(1, crops.features.shape[0]):
-        feats = crops.features.copy()
-        feats[0] = crops.features[v]
-        moved = dataclasses.replace(crops, features=feats, colour=colours[v])
-        scores.append(st.score(trained, dataclasses.replace(table, crops=moved), test, seed=seed))
-    return float(np.mean([m.mean_ndcg for m in scores]))
-
-
 def train_and_score(
-    ds, table, model: str, seed: int, device: str, negatives: str = "matched", colours=None
+    ds, table, model: str, seed: int, device: str, negatives: str = "matched", plain=False
 ):
-    """Stage one of one model on the dataset's train split; its test figures."""
+    """Stage one of one model on the dataset's train split; its test figures.
+
+    ``plain``: train on the crops as they are only, without their augmented versions.
+    """
     from stylist.learn import stages as st
     from stylist.learn.data import ranked_lists
 
@@ -108,17 +80,23 @@ def train_and_score(
     val = ranked_lists(ds, table, users, "val", mode=negatives, seed=seed)
     kind, inputs = (model, "cnn") if model in ("B", "C") else ("C", model)
     trained = st.stage_one(
-        kind, ds, table, users, val, inputs=inputs, negatives=negatives, seed=seed, device=device
+        kind,
+        ds,
+        st.as_they_are(table) if plain else table,
+        users,
+        val,
+        inputs=inputs,
+        negatives=negatives,
+        seed=seed,
+        device=device,
     )
     figures = {"best_val_mean_ndcg": trained.fit.best_val}
     for mode in ("matched", "random"):
         test = ranked_lists(ds, table, users, "test", mode=mode, seed=seed)
-        m = st.score(trained, table, test, seed=seed)
-        figures[f"test_{mode}"] = m.to_dict()
-        if mode == "matched" and colours is not None and model != "size":
-            figures["test_matched_relit_mean_ndcg"] = relit_score(
-                trained, table, test, colours, seed
-            )
+        figures[f"test_{mode}"] = st.score(trained, table, test, seed=seed).to_dict()
+        relit = st.score_relit(trained, table, test, seed=seed)
+        if relit is not None:
+            figures[f"test_{mode}_relit"] = relit.to_dict()
     return trained, figures
 
 
@@ -136,15 +114,46 @@ def mean_sd(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
+NAMES = {
+    "C": "net C (shipped)",
+    "B": "net B (shipped)",
+    "size": "net C on size statistics",
+    "colour": "net C on colour statistics",
+}
+
+
+def _ndcg(figures: dict, key: str) -> float | None:
+    got = figures.get(key)
+    return None if got is None else got["mean_ndcg"]
+
+
+def _cv_table(cv: dict, key: str, models) -> list[str]:
+    """Per fold the mean over seeds of ``key``'s mean NDCG, and the mean over every run."""
+    lines = [
+        "| model | " + " | ".join(f"fold {f}" for f in range(5)) + " | mean ± sd over runs |",
+        "|---|" + "---|" * 6,
+    ]
+    for model in models:
+        runs = [[_ndcg(cv["folds"][s][f][model], key) for s in cv["seeds"]] for f in range(5)]
+        cells = " | ".join(f"{statistics.mean(r):.3f}" for r in runs)
+        lines.append(f"| {NAMES[model]} | {cells} | {mean_sd([v for r in runs for v in r])} |")
+    return lines
+
+
+def _wins(cv: dict, key: str, a: str, b: str) -> str:
+    pairs = [
+        (_ndcg(cv["folds"][s][f][a], key), _ndcg(cv["folds"][s][f][b], key))
+        for s in cv["seeds"]
+        for f in range(5)
+    ]
+    ahead = sum(x > y for x, y in pairs)
+    gap = statistics.mean(x - y for x, y in pairs)
+    return f"ahead in {ahead} of {len(pairs)} runs, by {gap:+.3f} on average"
+
+
 def figures_markdown(
     runs: dict, cv: dict | None, rnd: dict, seeds: list[int], meta: dict, leak: dict | None = None
 ) -> str:
-    names = {
-        "C": "net C (shipped)",
-        "B": "net B (shipped)",
-        "size": "net C on size statistics",
-        "colour": "net C on colour statistics",
-    }
     lines = [
         FIGURES_START,
         "",
@@ -167,26 +176,21 @@ def figures_markdown(
         at10 = [r["test_matched"]["ndcg_at_10"] for r in rows]
         top = [r["test_matched"]["positives_top_10"] for r in rows]
         rand = [r["test_random"]["mean_ndcg"] for r in rows]
-        relit = [
-            r["test_matched_relit_mean_ndcg"] for r in rows if "test_matched_relit_mean_ndcg" in r
-        ]
+        relit = [r["test_matched_relit"]["mean_ndcg"] for r in rows if "test_matched_relit" in r]
         lines.append(
-            f"| {names[model]} | {mean_sd(m)} | {mean_sd(at10)} | {mean_sd(top)} | "
+            f"| {NAMES[model]} | {mean_sd(m)} | {mean_sd(at10)} | {mean_sd(top)} | "
             f"{mean_sd(relit) if relit else '—'} | {mean_sd(rand)} |"
         )
     if cv:
+        n = 5 * len(cv["seeds"])
         lines += [
             "",
-            f"**5-fold cross-validation** (seed {cv['seed']}; every outfit is a test outfit once; "
-            "leak-matched negatives), mean NDCG per fold and their mean:",
+            f"**5-fold cross-validation**, seeds {', '.join(map(str, cv['seeds']))} ({n} runs "
+            "of each model; every outfit is a test outfit once per seed), leak-matched "
+            "negatives. Mean NDCG per fold (mean over seeds) and over all runs:",
             "",
-            "| model | " + " | ".join(f"fold {f}" for f in range(5)) + " | mean |",
-            "|---|" + "---|" * 6,
+            *_cv_table(cv, "test_matched", MODELS),
         ]
-        for model in MODELS:
-            per = [cv["folds"][f][model]["test_matched"]["mean_ndcg"] for f in range(5)]
-            cells = " | ".join(f"{v:.3f}" for v in per)
-            lines.append(f"| {names[model]} | {cells} | {statistics.mean(per):.3f} |")
         rnds = [cv["random"][f]["mean_ndcg"] for f in range(5)]
         lines.append(
             "| random ranking | "
@@ -195,32 +199,37 @@ def figures_markdown(
         )
         lines += [
             "",
-            "The same folds with every test crop re-lit and re-scaled independently (four "
-            "augmented versions, averaged), so that crops of one photo no longer share their "
-            "light or scale:",
+            "The same runs with every test crop re-lit and re-scaled on its own (four augmented "
+            "versions, averaged), so that the crops of one photo no longer share their light:",
             "",
-            "| model | " + " | ".join(f"fold {f}" for f in range(5)) + " | mean |",
-            "|---|" + "---|" * 6,
+            *_cv_table(cv, "test_matched_relit", ("C", "B", "colour")),
+            "",
+            "Net C against the net on colour statistics, run by run: crops as they are "
+            f"{_wins(cv, 'test_matched', 'C', 'colour')}; re-lit "
+            f"{_wins(cv, 'test_matched_relit', 'C', 'colour')}. Against the net on size "
+            f"statistics: {_wins(cv, 'test_matched', 'C', 'size')}.",
         ]
-        for model in ("C", "B", "colour"):
-            per = [cv["folds"][f][model]["test_matched_relit_mean_ndcg"] for f in range(5)]
-            cells = " | ".join(f"{v:.3f}" for v in per)
-            lines.append(f"| {names[model]} | {cells} | {statistics.mean(per):.3f} |")
     if leak:
         lines += [
             "",
-            f"**The leak** (seed {meta['ship_seed']}): trained with the paper's random negatives "
-            "instead, mean NDCG on the test split:",
+            f"**The leaks** (seed {meta['ship_seed']}, test split): models trained so that they "
+            "can learn what one photo gives away, and how they fare:",
             "",
-            "| model trained on random negatives | random negatives | leak-matched negatives |",
-            "|---|---|---|",
+            "| model, trained … | leak-matched negatives | leak-matched, re-lit test crops | "
+            "random negatives |",
+            "|---|---|---|---|",
         ]
-        leak_names = {"C": "net C on backbone features", "size": names["size"]}
-        for model in ("C", "size"):
-            f = leak[model]
+        described = {
+            "C_random": "net C, with the paper's random negatives",
+            "size_random": "net C on size statistics, with the paper's random negatives",
+            "colour_plain": "net C on colour statistics, on the crops as they are only",
+        }
+        for key, label in described.items():
+            f = leak[key]
+            relit = _ndcg(f, "test_matched_relit")
             lines.append(
-                f"| {leak_names[model]} | {f['test_random']['mean_ndcg']:.3f} | "
-                f"{f['test_matched']['mean_ndcg']:.3f} |"
+                f"| {label} | {_ndcg(f, 'test_matched'):.3f} | "
+                f"{'—' if relit is None else f'{relit:.3f}'} | {_ndcg(f, 'test_random'):.3f} |"
             )
     lines += ["", FIGURES_END]
     return "\n".join(lines)
@@ -245,10 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ship-seed", type=int, default=0, help="the seed whose nets are shipped")
     parser.add_argument("--cv", action="store_true", help="also run 5-fold cross-validation")
     parser.add_argument(
+        "--cv-seeds", help="comma-separated seeds of the cross-validation (default: --seeds)"
+    )
+    parser.add_argument(
         "--leak-demo",
         action="store_true",
-        help="also train net C and the size net with the paper's random negatives, to show the "
-        "leak they learn",
+        help="also train the models that can learn the leaks (random negatives; colour on the "
+        "crops as they are), to show what they learn",
     )
     parser.add_argument("--home", type=Path, help="Stylist home for the feature cache")
     parser.add_argument("--out", type=Path, default=REPO / "models")
@@ -284,15 +296,12 @@ def main(argv: list[str] | None = None) -> int:
         cache_name=ds.path,
     )
     table = item_table(ds, crops)
-    log("colour statistics of the augmented crops (for the re-lit test)")
-    colours = relit_colours(ds, crops)
-
     runs: dict[int, dict] = {}
     shipped: dict[str, object] = {}
     for seed in seeds:
         runs[seed] = {}
         for model in MODELS:
-            trained, figures = train_and_score(ds, table, model, seed, args.device, colours=colours)
+            trained, figures = train_and_score(ds, table, model, seed, args.device)
             runs[seed][model] = figures
             log(
                 f"seed {seed} {model}: validation {figures['best_val_mean_ndcg']:.3f}, test "
@@ -306,28 +315,37 @@ def main(argv: list[str] | None = None) -> int:
     leak = None
     if args.leak_demo:
         leak = {}
-        for model in ("C", "size"):
-            _, figures = train_and_score(ds, table, model, args.ship_seed, args.device, "random")
-            leak[model] = figures
+        for key, model, negatives, plain in (
+            ("C_random", "C", "random", False),
+            ("size_random", "size", "random", False),
+            ("colour_plain", "colour", "matched", True),
+        ):
+            _, figures = train_and_score(
+                ds, table, model, args.ship_seed, args.device, negatives, plain=plain
+            )
+            leak[key] = figures
             log(
-                f"{model} trained on random negatives: test "
-                f"{figures['test_random']['mean_ndcg']:.3f} (random negatives), "
-                f"{figures['test_matched']['mean_ndcg']:.3f} (leak-matched)"
+                f"leak demo {key}: test {figures['test_matched']['mean_ndcg']:.3f} "
+                f"(leak-matched), {figures['test_random']['mean_ndcg']:.3f} (random negatives)"
             )
 
     cv = None
     if args.cv:
-        cv = {"seed": args.ship_seed, "folds": [], "random": []}
-        for fold in range(5):
-            fds = with_folds(ds, fold)
-            cv["folds"].append({})
-            for model in MODELS:
-                _, figures = train_and_score(
-                    fds, table, model, args.ship_seed, args.device, colours=colours
-                )
-                cv["folds"][fold][model] = figures
-                log(f"fold {fold} {model}: test {figures['test_matched']['mean_ndcg']:.3f}")
-            cv["random"].append(random_figures(fds, table, args.ship_seed))
+        cv_seeds = seeds if args.cv_seeds is None else [int(x) for x in args.cv_seeds.split(",")]
+        cv = {"seeds": cv_seeds, "folds": {}, "random": []}
+        for seed in cv_seeds:
+            cv["folds"][seed] = []
+            for fold in range(5):
+                fds = with_folds(ds, fold)
+                cv["folds"][seed].append({})
+                for model in MODELS:
+                    _, figures = train_and_score(fds, table, model, seed, args.device)
+                    cv["folds"][seed][fold][model] = figures
+                    log(
+                        f"seed {seed} fold {fold} {model}: test "
+                        f"{figures['test_matched']['mean_ndcg']:.3f}"
+                    )
+        cv["random"] = [random_figures(with_folds(ds, f), table, args.ship_seed) for f in range(5)]
 
     command = "python models/train_general.py " + " ".join(
         argv if argv is not None else sys.argv[1:]
@@ -336,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     recipe = {
         "negatives": "leak-matched (width, height, background share), six per positive",
         "augmented_views": AUGMENT_VIEWS,
+        "views": "a random view of every item at every step: the crop or one of its "
+        "augmented versions (re-lit, re-scaled), drawn independently per item",
         "reduce": f"{STAGE_ONE_REDUCE} whitened principal components, folded into fc1",
         "optimizer": STAGE_ONE.optimizer,
         "lr": STAGE_ONE.lr,
@@ -359,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
                 m: [runs[s][m]["test_matched"]["mean_ndcg"] for s in seeds]
                 for m in ("size", "colour")
             },
+            "colour_test_mean_ndcg_matched_relit": [
+                runs[s]["colour"]["test_matched_relit"]["mean_ndcg"] for s in seeds
+            ],
         }
         config = make_config(
             kind,

@@ -69,12 +69,18 @@ def test_crop_features_are_cached_by_content(tmp_path, shared_data, paths) -> No
     plain = ex.inner.run_files([folder / n for n in CROPS])
     assert np.allclose(first.features[0], plain.features, atol=1e-4)
     assert not np.allclose(first.features[1], first.features[0], atol=1e-2)
+    # Colour statistics per view too: view 0 of the crop as it is, view 1 of its re-lit version.
+    assert first.colour.shape == (2, 4, 32)
+    crop = Image.open(folder / CROPS[0]).convert("RGB")
+    assert np.allclose(first.colour[0, 0], colour_statistics(crop), atol=1e-6)
+    assert not np.allclose(first.colour[1, 0], first.colour[0, 0], atol=1e-3)
 
     again = crop_features(folder, CROPS, paths=paths, views=2, extractor=ex)
     assert ex.images == 8  # nothing recomputed
     assert np.array_equal(again.features, first.features)
     fewer = crop_features(folder, CROPS[:2], paths=paths, views=1, extractor=ex)
     assert ex.images == 8 and np.array_equal(fewer.features[0], first.features[0, :2])
+    assert np.array_equal(fewer.colour, first.colour[:1, :2])
 
     shutil.copy(shared_data / "outfits-ccp" / "crops" / "0003_boots.jpg", folder / CROPS[2])
     changed = crop_features(folder, CROPS, paths=paths, views=2, extractor=ex)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import pytest
 
 from stylist.learn.train import TrainConfig
@@ -69,9 +70,41 @@ def test_all_nets_and_stages_run(tiny, paths) -> None:
     assert "no shipped net A" in report.row("A", "shipped").note
     assert report.row("size", "one").metrics is not None
     assert report.row("colour", "one").metrics is not None
+    # Feature nets are also scored on re-lit crops; nets on images and sizes are not.
+    for net, stage in (("B", "one"), ("C", "one"), ("C", "shipped"), ("colour", "one")):
+        assert report.row(net, stage).relit is not None, (net, stage)
+    for net, stage in (("A", "one"), ("size", "one"), ("C", "partial")):
+        assert report.row(net, stage).relit is None, (net, stage)
     assert progress[-1][0] == progress[-1][1]  # finished
     table = report.table()
-    assert "What the photos leak" in table and "Direct" in table
+    assert "on these statistics alone" in table and "Direct" in table
+    assert "re-lit and re-scaled on its own" in table
+    assert report.to_json()["rows"][0].keys() >= {"metrics", "relit"}
+
+
+def test_relit_score_is_the_plain_score_when_views_do_not_differ(tiny, paths) -> None:
+    import dataclasses
+
+    from stylist.learn import stages as st
+    from stylist.learn.data import item_table, ranked_lists
+    from stylist.learn.datasets import load_dataset
+    from stylist.learn.features import crop_features
+
+    ds = load_dataset(tiny)
+    crops = crop_features(ds.root, ds.crops(), paths=paths, views=2, cache_name=ds.path)
+    table = item_table(ds, crops)
+    lists = ranked_lists(ds, table, ds.users(), "test", seed=0)
+    model = st.untrained("C", table, seed=0)
+    relit = st.score_relit(model, table, lists)
+    assert relit is not None and relit.lists == len(lists)
+    same = dataclasses.replace(
+        crops,
+        features=np.repeat(crops.features[:1], 2, axis=0),
+        colour=np.repeat(crops.colour[:1], 2, axis=0),
+    )
+    flat = dataclasses.replace(table, crops=same)
+    assert st.score_relit(model, flat, lists) == st.score(model, flat, lists)
+    assert st.score_relit(model, st.as_they_are(table), lists) is None  # no augmented views
 
 
 def test_unknown_nets_and_stages_are_refused(tiny, paths) -> None:

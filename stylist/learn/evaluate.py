@@ -14,6 +14,11 @@ does. Stages:
 Beside the nets, net C trained in stage one on size statistics alone and on colour statistics
 alone shows how much a model could get from what the photos leak rather than from the clothes.
 
+Every crop of one street photo shares that photo's light. Where the features of augmented crops
+exist (stage one of B or C, or the shipped nets), every feature net is also scored with each test
+crop re-lit and re-scaled on its own ("re-lit"): no shared light is left for a net to notice, so
+what remains is what it learnt about clothes.
+
 Lists are per person: the people with a user id when the dataset has any (stage two needs them),
 else everyone as one group. Negatives are leak-matched by default (see ``sampling``).
 """
@@ -59,12 +64,14 @@ class EvalRow:
     note: str = ""  # why there is no figure, or what it was run with
     seconds: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
+    relit: RankingMetrics | None = None  # the same lists, every test crop re-lit on its own
 
     def to_json(self) -> dict[str, Any]:
         return {
             "net": self.net,
             "stage": self.stage,
             "metrics": None if self.metrics is None else self.metrics.to_dict(),
+            "relit": None if self.relit is None else self.relit.to_dict(),
             "note": self.note,
             "seconds": round(self.seconds, 2),
             "details": self.details,
@@ -120,9 +127,27 @@ class EvalReport:
             lines.append(f"{STAGE_NAMES[stage]:<24}" + "".join(f"{c:^{width}}" for c in cells))
         base = [r for r in self.rows if r.net in BASELINES]
         if base:
-            lines += ["", "What the photos leak (net C, stage one, on these inputs alone):"]
+            lines += ["", "Net C, stage one, on these statistics alone:"]
             for r in base:
                 lines.append(f"  {r.net + ' statistics':<22}{cell(r.metrics):^{width}}")
+        relit = [r for r in self.rows if r.relit is not None]
+        if relit:
+            lines += [
+                "",
+                "Every test crop re-lit and re-scaled on its own (no light shared by the crops "
+                "of one photo):",
+                f"{'':<24}" + "".join(f"{n:^{width}}" for n in self.nets),
+                f"{'Random ranking':<24}" + f"{cell(self.random):^{width}}" * len(self.nets),
+            ]
+            for stage in self.stages:
+                rows = [self.row(net, stage) for net in self.nets]
+                if not any(r is not None and r.relit is not None for r in rows):
+                    continue
+                cells = [cell(r.relit if r else None) for r in rows]
+                lines.append(f"{STAGE_NAMES[stage]:<24}" + "".join(f"{c:^{width}}" for c in cells))
+            for r in base:
+                if r.relit is not None:
+                    lines.append(f"  {r.net + ' statistics':<22}{cell(r.relit):^{width}}")
         notes = [
             f"{r.net} {STAGE_NAMES.get(r.stage, r.stage)}: {r.note}" for r in self.rows if r.note
         ]
@@ -235,7 +260,9 @@ def run_eval(
     named = [u for u in ds.users() if u is not None]
     people = named if named else [None]
     trains = {"one", "partial", "whole", "direct"} & set(stages_t)
-    views = 1 + augment_views if "one" in stages_t and set(nets_t) & {"B", "C"} else 1
+    # augmented crops: what stage one of B and C trains on, and the re-lit test of B and C
+    relit_test = set(nets_t) & {"B", "C"} and {"one", "shipped"} & set(stages_t)
+    views = 1 + augment_views if relit_test else 1
 
     started = time.perf_counter()
     jobs: list[tuple[str, str]] = []
@@ -304,10 +331,12 @@ def run_eval(
                     device=device,
                 )
                 row.metrics = st.score(model, table, test, seed=seed)
+                row.relit = st.score_relit(model, table, test, seed=seed)
                 row.details = {"best_val_mean_ndcg": model.fit.best_val}
             elif stage == "initial":
                 model = st.untrained(net, table, seed=seed)
                 row.metrics = st.score(model, table, test, images, seed=seed)
+                row.relit = st.score_relit(model, table, test, seed=seed)
             elif stage == "one":
                 key = "cnn" if net == "A" else "one"
                 model = st.stage_one(
@@ -324,6 +353,7 @@ def run_eval(
                 )
                 one_models[net] = model
                 row.metrics = st.score(model, table, test, images, seed=seed)
+                row.relit = st.score_relit(model, table, test, seed=seed)
                 row.details = {
                     "best_val_mean_ndcg": model.fit.best_val,
                     "epochs": model.fit.epochs_run,
@@ -337,6 +367,7 @@ def run_eval(
                         row.note = f"no {shipped_net_path(net, backbone).name}.npz in models/"
                     else:
                         row.metrics = st.score(model, table, test, seed=seed)
+                        row.relit = st.score_relit(model, table, test, seed=seed)
             else:
                 row = _stage_two_row(
                     net,
@@ -361,8 +392,8 @@ def run_eval(
     report("done")
     if views > 1:
         notes.append(
-            f"Stage one saw {views - 1} augmented versions of every crop (re-lit, "
-            "re-scaled) beside the crop itself."
+            f"Stage one trains on {views - 1} augmented versions of every crop (re-lit, "
+            "re-scaled) beside the crop itself; re-lit figures average those versions."
         )
     notes.append(f"Took {time.perf_counter() - started:.0f} s on {device}.")
     from stylist.learn.data import group_split

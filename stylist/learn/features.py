@@ -6,8 +6,8 @@ For every crop of a dataset this gives:
   garment re-lit and re-scaled, background kept white) that training samples from;
 * size statistics: width, height and background share (the part of the crop that is the white
   background it was cut out onto) — what leak-matched negatives are matched on;
-* colour statistics of the garment's pixels (means, spreads, histograms) — the input of the
-  "colour alone" baseline.
+* colour statistics of the garment's pixels (means, spreads, histograms), for every view like
+  the features — the input of the "colour alone" baseline.
 
 One ``.npz`` per dataset and backbone lives under ``Paths.features``, keyed by backbone id, the
 backbone file's sha256 and the augmentation recipe; inside, every row carries its crop's content
@@ -34,7 +34,7 @@ from stylist.paths import Paths
 Progress = Callable[[int, int, str], None]
 
 BACKGROUND_LEVEL = 232  # a pixel whose R, G and B all reach this is the white background
-CACHE_FORMAT = "stylist-crop-features/1"
+CACHE_FORMAT = "stylist-crop-features/2"  # 2: colour statistics per view
 AUGMENT_RECIPE = "light-scale-v1"
 
 
@@ -152,7 +152,7 @@ class CropFeatures:
     hashes: list[str]  # sha256 of each crop file
     features: np.ndarray  # (V, N, D) float32; view 0 is the crop as it is
     size: np.ndarray  # (N, 3) width, height, background share
-    colour: np.ndarray  # (N, 32)
+    colour: np.ndarray  # (V, N, 32) per view, like the features
     backbone_id: str
     backbone_sha256: str
 
@@ -245,13 +245,13 @@ def crop_features(
     n, dim = len(keys), spec.feature_dim
     feats = np.zeros((stored, n, dim), dtype=np.float32)  # (V, N, D)
     size = np.zeros((n, 3), dtype=np.float32)
-    colour = np.zeros((n, 32), dtype=np.float32)
+    colour = np.zeros((stored, n, 32), dtype=np.float32)
     for i, kh in enumerate(zip(keys, hashes, strict=True)):
         if kh in rows:
             j = rows[kh]
             feats[:, i] = cached["features"][:, j]
             size[i] = cached["size"][j]
-            colour[i] = cached["colour"][j]
+            colour[:, i] = cached["colour"][:, j]
     if todo:
         if extractor is None:
             from stylist.vision.extractor import Extractor
@@ -270,7 +270,6 @@ def crop_features(
                     raise FeatureCacheError(f"{root / keys[i]}: {err}") from None
             for i, img in zip(batch, images, strict=True):
                 size[i] = size_statistics(img)
-                colour[i] = colour_statistics(img)
             for v in range(stored):
                 shown = (
                     images
@@ -280,6 +279,8 @@ def crop_features(
                         for i, img in zip(batch, images, strict=True)
                     ]
                 )
+                for i, img in zip(batch, shown, strict=True):
+                    colour[v, i] = colour_statistics(img)
                 feats[v, batch] = extractor.run_images(shown).features  # (len(batch), D)
             if progress is not None:
                 progress(min(start + chunk, len(todo)), len(todo), keys[batch[-1]])
@@ -288,6 +289,7 @@ def crop_features(
         _write_cache(file, _merged(out, cached))
     if stored > views:
         out.features = feats[:views]
+        out.colour = colour[:views]
     return out
 
 
@@ -305,7 +307,7 @@ def _merged(new: CropFeatures, cached: dict[str, Any] | None) -> CropFeatures:
         [str(cached["hashes"][j]) for j in keep] + new.hashes,
         np.concatenate([cached["features"][:, keep], new.features], axis=1),
         np.concatenate([cached["size"][keep], new.size]),
-        np.concatenate([cached["colour"][keep], new.colour]),
+        np.concatenate([cached["colour"][:, keep], new.colour], axis=1),
         new.backbone_id,
         new.backbone_sha256,
     )

@@ -26,7 +26,7 @@ import numpy as np
 from stylist.learn.data import ItemTable, group_split, training_task
 from stylist.learn.datasets import Dataset
 from stylist.learn.features import size_inputs
-from stylist.learn.metrics import RankingMetrics
+from stylist.learn.metrics import RankingMetrics, average
 from stylist.learn.train import (
     FitResult,
     TrainConfig,
@@ -77,7 +77,7 @@ def input_features(table: ItemTable, inputs: str) -> np.ndarray:
     if inputs == "size":
         return size_inputs(crops.size)[None]
     if inputs == "colour":
-        return crops.colour[None]
+        return crops.colour  # every view, like the features
     raise ValueError(f"unknown inputs {inputs!r} (one of {', '.join(INPUTS)})")
 
 
@@ -183,6 +183,40 @@ def score(
 ) -> RankingMetrics:
     """The paper's metrics of ``model`` on ranked lists, averaged person by person."""
     return evaluate_lists(scorer_for(model, table, images), lists, seed=seed)
+
+
+def as_they_are(table: ItemTable) -> ItemTable:
+    """The table with only view 0, the crops as they are (no augmented versions to train on)."""
+    crops = dataclasses.replace(
+        table.crops, features=table.crops.features[:1], colour=table.crops.colour[:1]
+    )
+    return dataclasses.replace(table, crops=crops)
+
+
+def relit_views(model: Trained, table: ItemTable) -> int:
+    """How many augmented views of every crop ``model`` can be scored on (0: none)."""
+    if model.kind == "A" or model.trunk is not None or model.inputs == "size":
+        return 0  # nets on crops see the images; size statistics of a re-scaled view are noise
+    return table.crops.views - 1
+
+
+def score_relit(model: Trained, table: ItemTable, lists, seed: int = 0) -> RankingMetrics | None:
+    """The paper's metrics with every crop replaced by one of its augmented versions, averaged
+    over the versions (None when the table has none).
+
+    Each crop is re-lit and re-scaled on its own, so the crops of one street photo no longer
+    share their light: a net that learnt "same light, same photo" loses that cue here, a net
+    that learnt which clothes go together keeps what it learnt.
+    """
+    views = relit_views(model, table)
+    if views == 0:
+        return None
+    x = model_inputs(model, table)
+    per_view = [
+        evaluate_lists(feature_scorer(model.net, x[v]), lists, seed=seed)
+        for v in range(1, views + 1)
+    ]
+    return dataclasses.replace(average(per_view), lists=per_view[0].lists)
 
 
 def _device(scorer: Any, device: str | None) -> Any:
