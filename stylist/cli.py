@@ -53,6 +53,24 @@ def _category(text: str) -> Category:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _whole_number(text: str, least: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"{value} is below {least}")
+    return value
+
+
+def _count(text: str) -> int:
+    return _whole_number(text, 0)
+
+
+def _positive(text: str) -> int:
+    return _whole_number(text, 1)
+
+
 def _item_json(stylist, item: Item) -> dict:
     lib = stylist.library
     return {
@@ -285,7 +303,10 @@ def cmd_eval(stylist, args) -> int:
         stages=[s.strip() for s in args.stages.split(",") if s.strip()],
         seed=args.seed,
         negatives=args.negatives,
+        baselines=not args.no_baselines,
         device=args.device,
+        image_size=args.image_size,
+        augment_views=args.augment_views,
         progress=ProgressBar("Evaluating"),
     )
     print(report.table())
@@ -563,7 +584,31 @@ def build_parser() -> argparse.ArgumentParser:
         default="matched",
         help="matched: negatives that a same-photo leak cannot tell apart",
     )
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where torch trains")
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="cpu",
+        help="where torch trains (auto: the GPU when torch sees one)",
+    )
+    p.add_argument(
+        "--augment-views",
+        type=_count,
+        default=4,
+        metavar="N",
+        help="re-lit, re-scaled versions of every crop for stage one and the re-lit test "
+        "(default 4; 0: the crops as they are only)",
+    )
+    p.add_argument(
+        "--image-size",
+        type=_positive,
+        metavar="PX",
+        help="crop side for nets trained through the CNN (A, whole; default the backbone's)",
+    )
+    p.add_argument(
+        "--no-baselines",
+        action="store_true",
+        help="skip net C on size and colour statistics alone",
+    )
     p.add_argument("--json", type=Path, metavar="OUT", help="also write the figures as JSON")
 
     p = command("suggest", cmd_suggest, "the best outfits of your wardrobe")

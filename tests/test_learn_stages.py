@@ -132,3 +132,37 @@ def test_stage_two_starts_from_the_shipped_model_without_stage_one(tiny, paths) 
     assert partial.metrics is not None
     assert partial.details["start"] == "shipped general model"
     assert report.row("C", "shipped").metrics is not None
+
+
+def test_eval_command_prints_the_table_and_writes_json(tiny, stylist_home, tmp_path, capsys):
+    from stylist.cli import main
+
+    out_json = tmp_path / "figures.json"
+    code = main(
+        [
+            "eval",
+            str(tiny),
+            "--nets",
+            "C",
+            "--stages",
+            "initial,shipped",
+            "--augment-views",
+            "1",
+            "--no-baselines",
+            "--device",
+            "auto",
+            "--json",
+            str(out_json),
+        ]
+    )
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert "Shipped general model" in out and "re-lit and re-scaled on its own" in out
+    assert "statistics alone" not in out  # --no-baselines
+    figures = json.loads(out_json.read_text())
+    shipped = [r for r in figures["rows"] if r["stage"] == "shipped"][0]
+    assert 0 < shipped["metrics"]["mean_ndcg"] <= 1 and 0 < shipped["relit"]["mean_ndcg"] <= 1
+
+    with pytest.raises(SystemExit) as stop:
+        main(["eval", str(tiny), "--augment-views", "-1"])
+    assert stop.value.code == 2 and "-1 is below 0" in capsys.readouterr().err
