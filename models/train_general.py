@@ -32,6 +32,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
+import math
 import statistics
 import sys
 import time
@@ -148,7 +149,17 @@ def _wins(cv: dict, key: str, a: str, b: str) -> str:
     ]
     ahead = sum(x > y for x, y in pairs)
     gap = statistics.mean(x - y for x, y in pairs)
-    return f"ahead in {ahead} of {len(pairs)} runs, by {gap:+.3f} on average"
+    return (
+        f"ahead in {ahead} of {len(pairs)} runs (two-sided sign test p = "
+        f"{sign_test(ahead, len(pairs)):.2g}), by {gap:+.3f} on average"
+    )
+
+
+def sign_test(wins: int, runs: int) -> float:
+    """Two-sided p of ``wins`` or a result as lopsided in ``runs`` fair coin flips."""
+    tail = min(wins, runs - wins)
+    p = 2 * sum(math.comb(runs, k) for k in range(tail + 1)) / 2**runs
+    return min(1.0, p)
 
 
 def figures_markdown(
