@@ -16,8 +16,8 @@ run: $(STAMP)
 	$(BIN)/stylist --demo-if-empty
 
 lint: $(STAMP)
-	$(BIN)/ruff check stylist tests models packaging
-	$(BIN)/ruff format --check stylist tests models packaging
+	$(BIN)/ruff check stylist tests models packaging setup.py
+	$(BIN)/ruff format --check stylist tests models packaging setup.py
 
 test: lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
@@ -29,8 +29,8 @@ screenshots: $(STAMP)
 	$(BIN)/python packaging/screenshots.py
 
 format: $(STAMP)
-	$(BIN)/ruff format stylist tests models
-	$(BIN)/ruff check --fix stylist tests models
+	$(BIN)/ruff format stylist tests models packaging setup.py
+	$(BIN)/ruff check --fix stylist tests models packaging setup.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -222,9 +222,13 @@ def cmd_demo(stylist, args) -> int:
 
     demo, report = Stylist.open_demo(stylist.paths, reset=args.reset)
     with demo:
+        # analysed as an import is, so that `stylist --demo suggest` works straight away
+        features = demo.extract_features(progress=ProgressBar("Analysing"))
         counts = demo.library.counts()
         if report is not None:
             print(f"Loaded the demo wardrobe: {len(report.added)} photos.")
+        if features.computed:
+            print(f"Analysed: {features.summary()}.")
         print(f"Demo home: {demo.paths.data_dir}")
         print(", ".join(f"{n} {c}" for c, n in counts.items() if n))
         print("Use it with: stylist --demo <command>   (for example: stylist --demo items)")

@@ -117,10 +117,18 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def _shipped(name: str) -> Path:
+    """``name`` inside an installed wheel (``stylist/_shipped/``, see setup.py), else in the
+    source tree."""
+    installed = Path(__file__).resolve().parent / "_shipped" / name
+    return installed if installed.is_dir() else repo_root() / name
+
+
 def models_dir() -> Path:
     """Shipped models: ONNX backbones, manifests, matching networks, category heads."""
-    return repo_root() / "models"
+    return _shipped("models")
 
 
 def resources_dir() -> Path:
-    return repo_root() / "resources"
+    """The demo wardrobe, icons and style sheets."""
+    return _shipped("resources")
