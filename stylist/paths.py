@@ -53,6 +53,11 @@ class Paths:
         return self.data_dir / "features"
 
     @property
+    def cache(self) -> Path:
+        """What can be recomputed at any time (the ranking's pair matrices)."""
+        return self.data_dir / "cache"
+
+    @property
     def models(self) -> Path:
         """Downloaded backbones and the person's own matching networks."""
         return self.data_dir / "models"

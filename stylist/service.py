@@ -343,9 +343,14 @@ class Stylist:
             tuple(tuple(sorted(s)) for s in slots),
         )
         if getattr(self, "_ranker_key", None) != key:
-            ranker = Ranker.from_features(
-                net, *slots, net_b=net_b, progress=progress, cancel=cancel
+            from stylist.rank.cache import PairCache
+
+            matrices = PairCache(self.paths.cache).matrices(
+                net, self.backbone().sha256, slots, progress=progress, cancel=cancel
             )
+            if matrices is None:
+                return None
+            ranker = Ranker.from_features(net, *slots, net_b=net_b, matrices=matrices)
             if ranker is None:
                 return None
             self._ranker, self._ranker_key, self.ranker_origin = ranker, key, origin

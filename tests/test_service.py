@@ -59,6 +59,20 @@ def test_suggestions_are_whole_outfits_with_explanations(demo):
     assert max(counts.values()) <= 3
 
 
+def test_the_next_run_ranks_from_the_pair_matrices_kept_on_disk(demo, monkeypatch):
+    want = [(o.top, o.bottom, o.shoes) for o in demo.suggest(5, exploration=0.0, explain=False)]
+    assert list(demo.paths.cache.glob("pairs-*.npz"))
+    from stylist.rank.matching import MatchingNet
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pair matrices recomputed although they were kept")
+
+    monkeypatch.setattr(MatchingNet, "pair_matrix", refuse)
+    with Stylist(demo.paths) as again:  # another run on the same library
+        got = again.suggest(5, exploration=0.0, explain=False)
+        assert [(o.top, o.bottom, o.shoes) for o in got] == want
+
+
 def test_with_and_without_items(demo):
     jeans = demo.items(Category.BOTTOM)[0].id
     shoes = demo.items(Category.SHOES)[0].id

@@ -204,8 +204,13 @@ class Ranker:
         net_b: MatchingNet | None = None,
         progress: Progress | None = None,
         cancel: Any = None,
+        matrices: PairMatrices | None = None,
     ) -> Ranker | None:
-        """Build from features per item id (net C, optionally net B). None when cancelled."""
+        """Build from features per item id (net C, optionally net B). None when cancelled.
+
+        ``matrices``: net C's pair matrices over these items in ascending id, when the caller
+        has them (see ``rank.cache``); else they are computed here.
+        """
         slots = [dict(sorted(x.items())) for x in (tops, bottoms, shoes)]
         feats = [
             np.stack(list(x.values())).astype(np.float32)
@@ -213,7 +218,8 @@ class Ranker:
             else np.empty((0, net.feature_dim), np.float32)
             for x in slots
         ]
-        matrices = net.pair_matrices(*feats, progress=progress, cancel=cancel)
+        if matrices is None:
+            matrices = net.pair_matrices(*feats, progress=progress, cancel=cancel)
         if matrices is None:
             return None
         scorer = net_b.outfit_scorer(*feats) if net_b is not None else None

@@ -197,6 +197,43 @@ def run_case(
     )
 
 
+def run_cache_case(sizes: tuple[int, int, int], repeats: int) -> None:
+    """Pair matrices of the next run (kept on disk), and after one item is added."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from stylist.rank.cache import PairCache
+
+    net = random_net(3)
+    feats = wardrobe(sizes, 4, structured=False)
+    slots = [{i + 1 + 10_000 * s: f[i] for i in range(len(f))} for s, f in enumerate(feats)]
+    with tempfile.TemporaryDirectory() as tmp:
+        np.savez(Path(tmp) / "c.npz", **net.arrays)
+        (Path(tmp) / "c.json").write_text(json.dumps(net.config))
+        saved = MatchingNet.load(Path(tmp) / "c.npz")
+        sha = "0" * 64
+        first, _ = timed(lambda: PairCache(Path(tmp) / "cache").matrices(saved, sha, slots), 1)
+        again, _ = timed(
+            lambda: PairCache(Path(tmp) / "cache").matrices(saved, sha, slots), repeats
+        )
+        grown = [dict(x) for x in slots]
+        grown[0][0] = feats[0][0]
+
+        def one_more() -> None:
+            (Path(tmp) / "cache" / "x").mkdir(exist_ok=True)
+            for f in (Path(tmp) / "cache").glob("pairs-*.npz"):
+                (Path(tmp) / "cache" / "x" / f.name).write_bytes(f.read_bytes())
+            PairCache(Path(tmp) / "cache" / "x").matrices(saved, sha, grown)
+
+        added, _ = timed(one_more, repeats)
+    n = "x".join(map(str, sizes))
+    print(f"\npair matrices kept on disk ({n} wardrobe, the next run):")
+    print(f"  first run (computed, written): {fmt_s(first):>10}")
+    print(f"  next run (read)             : {fmt_s(again):>10}  ({first / again:,.0f}x faster)")
+    print(f"  next run with one new top   : {fmt_s(added):>10}  (includes copying the cache)")
+
+
 def main() -> None:
     quick = os.environ.get("BENCH_QUICK") == "1"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -208,6 +245,7 @@ def main() -> None:
     else:
         run_case("random, large", (1000, 1000, 500), False, quick, TARGET_500M_S)
         run_case("structured, large", (1000, 1000, 500), True, quick, TARGET_500M_S)
+    run_cache_case((100, 100, 100) if quick else (1000, 1000, 500), 3)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(f"\npeak RSS of the whole benchmark process: {rss:.0f} MiB")
 

@@ -1,0 +1,157 @@
+"""Net C's pair matrices kept on disk between runs, updated item by item.
+
+Building the pair matrices is the expensive part of ranking (seconds for a wardrobe of a thousand
+items a slot). They depend only on the net and on each item's features, and an item's features
+never change for one backbone file (its photo is stored by content), so the matrices of the last
+run are kept under ``<data>/cache/``, one file per net file. The next run reuses every entry of
+items it still has, computes the rows and columns of new items only, and drops removed ones.
+
+A damaged or foreign cache file is ignored and replaced; the cache is only ever a shortcut.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stylist.rank.matching import PAIR_SLOTS, MatchingNet
+from stylist.rank.topk import PAIR_KEYS, PairMatrices
+
+Progress = Callable[[int, int, str], None]
+
+FORMAT = "stylist-pair-cache/1"
+KEEP = 4  # cache files kept (the newest); older nets' matrices are deleted
+
+
+def net_key(net: MatchingNet, features_sha256: str) -> str | None:
+    """What identifies the matrices of ``net`` over one backbone file's features; None for a net
+    that was never saved (it has no file to name it by)."""
+    if net.source is None:
+        return None
+    npz = Path(net.source).with_suffix(".npz")
+    try:
+        st = npz.stat()
+    except OSError:
+        return None
+    ident = f"{npz.resolve()}|{st.st_size}|{st.st_mtime_ns}|{features_sha256}"
+    return hashlib.sha256(ident.encode()).hexdigest()[:24]
+
+
+class PairCache:
+    """Pair matrices per net file in ``folder`` (see the module doc)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.computed_pairs = 0  # pairs computed by the last call (0: all came from the cache)
+
+    def _file(self, key: str) -> Path:
+        return self.folder / f"pairs-{key}.npz"
+
+    def _read(self, key: str) -> dict[str, np.ndarray] | None:
+        path = self._file(key)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if str(data["format"]) != FORMAT or str(data["key"]) != key:
+                    return None
+                out = {k: data[k] for k in ("ids_0", "ids_1", "ids_2", *PAIR_KEYS)}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return None
+        for key_, (a, b) in PAIR_SLOTS.items():
+            if out[key_].shape != (out[f"ids_{a}"].size, out[f"ids_{b}"].size):
+                return None
+        return out
+
+    def _write(self, key: str, ids: Sequence[np.ndarray], m: PairMatrices) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".pairs-", suffix=".tmp", dir=self.folder)
+        os.close(fd)
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(
+                    fh,
+                    format=np.array(FORMAT),
+                    key=np.array(key),
+                    **{f"ids_{s}": np.asarray(ids[s], dtype=np.int64) for s in range(3)},
+                    **{k: getattr(m, k) for k in PAIR_KEYS},
+                )
+            os.replace(tmp, self._file(key))
+        except OSError:
+            return  # a cache that cannot be written only costs time next run
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        files = sorted(self.folder.glob("pairs-*.npz"), key=lambda p: p.stat().st_mtime)
+        for old in files[:-KEEP]:
+            old.unlink(missing_ok=True)
+
+    def matrices(
+        self,
+        net: MatchingNet,
+        features_sha256: str,
+        slots: Sequence[Mapping[int, np.ndarray]],
+        *,
+        progress: Progress | None = None,
+        cancel: Any = None,
+    ) -> PairMatrices | None:
+        """Net C's pair matrices over the items of ``slots`` (item id -> features, per slot), rows
+        and columns in ascending item id. None when cancelled."""
+        ids = [np.array(sorted(s), dtype=np.int64) for s in slots]
+        feats = [
+            np.stack([np.asarray(s[i], dtype=np.float32) for i in idx])
+            if idx.size
+            else np.empty((0, net.feature_dim), np.float32)
+            for s, idx in zip(slots, ids, strict=True)
+        ]
+        key = net_key(net, features_sha256)
+        cached = self._read(key) if key else None
+        self.computed_pairs = 0
+        done: dict[str, np.ndarray] = {}
+        for n, pair in enumerate(PAIR_KEYS):
+            if cancel is not None and cancel.is_set():
+                return None
+            if progress is not None:
+                progress(n, len(PAIR_KEYS), pair)
+            a, b = PAIR_SLOTS[pair]
+            done[pair] = self._pair(net, pair, ids[a], ids[b], feats[a], feats[b], cached)
+        if progress is not None:
+            progress(len(PAIR_KEYS), len(PAIR_KEYS), "")
+        result = PairMatrices(**done)
+        if key and self.computed_pairs:
+            self._write(key, ids, result)
+        return result
+
+    def _pair(self, net, pair, ids_a, ids_b, feats_a, feats_b, cached) -> np.ndarray:
+        """One pair matrix: cached entries reused, the rest computed."""
+        out = np.empty((ids_a.size, ids_b.size), dtype=np.float32)
+        a, b = PAIR_SLOTS[pair]
+        none = np.empty(0, dtype=np.int64)
+        old_a = _positions(cached[f"ids_{a}"] if cached else none, ids_a)
+        old_b = _positions(cached[f"ids_{b}"] if cached else none, ids_b)
+        known_a, known_b = old_a >= 0, old_b >= 0
+        if known_a.any() and known_b.any():
+            block = cached[pair][np.ix_(old_a[known_a], old_b[known_b])]
+            out[np.ix_(known_a, known_b)] = block
+        new_a, new_b = ~known_a, ~known_b
+        if new_a.any() and ids_b.size:  # rows of new items, against every item of the other slot
+            out[new_a] = net.pair_matrix(pair, feats_a[new_a], feats_b)
+            self.computed_pairs += int(new_a.sum()) * ids_b.size
+        if new_b.any() and known_a.any():  # columns of new items, against the known rows
+            out[np.ix_(known_a, new_b)] = net.pair_matrix(pair, feats_a[known_a], feats_b[new_b])
+            self.computed_pairs += int(known_a.sum()) * int(new_b.sum())
+        return out
+
+
+def _positions(cached_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """For every id, its position among ``cached_ids`` (sorted, unique), or -1."""
+    if cached_ids.size == 0:
+        return np.full(ids.size, -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(cached_ids, ids), cached_ids.size - 1)
+    return np.where(cached_ids[pos] == ids, pos, -1)
