@@ -96,3 +96,18 @@ def test_unreadable_crop_is_named(tmp_path, paths) -> None:
     (tmp_path / "bad.jpg").write_bytes(b"not a photo")
     with pytest.raises(FeatureCacheError, match="bad.jpg"):
         crop_features(tmp_path, ["bad.jpg"], paths=paths)
+
+
+def test_a_damaged_cache_is_recomputed(tmp_path, shared_data, paths) -> None:
+    from stylist.vision.backbones import get_backbone
+    from stylist.vision.extractor import Extractor
+
+    shutil.copy(shared_data / "outfits-ccp" / "crops" / CROPS[0], tmp_path / CROPS[0])
+    spec = get_backbone("efficientnet-lite0", paths)
+    ex = CountingExtractor(Extractor(spec, device="cpu", variant="fp32", paths=paths))
+    first = crop_features(tmp_path, CROPS[:1], paths=paths, extractor=ex)
+    (cache,) = paths.features.glob("*.npz")
+    cache.write_bytes(cache.read_bytes()[:300])  # cut short, as by a crash or a full disk
+    again = crop_features(tmp_path, CROPS[:1], paths=paths, extractor=ex)
+    assert ex.images == 2  # computed again rather than trusted or failing
+    assert np.allclose(again.features, first.features, atol=1e-6)

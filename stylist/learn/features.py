@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,7 +182,7 @@ def _read_cache(path: Path, backbone_sha256: str) -> dict[str, Any] | None:
             if str(data["recipe"]) != AUGMENT_RECIPE:
                 return None
             return {k: data[k] for k in ("keys", "hashes", "features", "size", "colour")}
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None  # a damaged cache is recomputed, never trusted
 
 
