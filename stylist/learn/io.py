@@ -82,28 +82,15 @@ def make_config(
 
 
 def check_arrays(arrays: Mapping[str, np.ndarray], config: Mapping[str, Any], where: str) -> None:
-    """NetFileError unless the arrays are a complete net of the config's kind and size."""
-    if config.get("format") != FORMAT:
-        raise NetFileError(f"{where}: not a {FORMAT} file (format {config.get('format')!r})")
-    kind, d = config.get("net"), config.get("feature_dim")
-    hidden = config.get("hidden", HIDDEN)
-    if kind not in ("B", "C") or not isinstance(d, int):
-        raise NetFileError(f"{where}: config needs net B or C and an integer feature_dim")
-    from stylist.rank.matching import expected_shapes  # the format's one shape table
+    """NetFileError unless the arrays are a complete net of the config's kind and size: the same
+    checks the ranking applies when it loads a net (``rank.matching``), so a net written here
+    always loads there."""
+    from stylist.rank.matching import MatchingNet, MatchingNetError
 
-    expected = expected_shapes(kind, d, hidden)
-    if ("input.mean" in arrays) != ("input.std" in arrays):
-        raise NetFileError(f"{where}: input.mean and input.std come together")
-    if "input.mean" in arrays:
-        expected["input.mean"] = (d,)
-        expected["input.std"] = (d,)
-    for key, shape in expected.items():
-        if key not in arrays:
-            raise NetFileError(f"{where}: array {key} is missing")
-        if tuple(arrays[key].shape) != shape:
-            raise NetFileError(f"{where}: {key} has shape {arrays[key].shape}, expected {shape}")
-        if not np.all(np.isfinite(arrays[key])):
-            raise NetFileError(f"{where}: {key} holds NaN or infinite values")
+    try:
+        MatchingNet.from_arrays(dict(arrays), dict(config), source=Path(where))
+    except MatchingNetError as exc:
+        raise NetFileError(str(exc)) from None
 
 
 def _file_mode() -> int:
