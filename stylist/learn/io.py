@@ -21,8 +21,7 @@ import numpy as np
 
 from stylist.errors import StylistError
 from stylist.learn.nets import HIDDEN, PAIRS
-
-FORMAT = "stylist-matching-net/1"
+from stylist.rank.matching import FORMAT
 
 
 class NetFileError(StylistError):
