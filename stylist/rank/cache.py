@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from stylist.rank.matching import PAIR_SLOTS, MatchingNet
+from stylist.rank.matching import PAIR_SLOTS, MatchingNet, each_pair
 from stylist.rank.topk import PAIR_KEYS, PairMatrices
 
 Progress = Callable[[int, int, str], None]
@@ -113,18 +113,13 @@ class PairCache:
         key = net_key(net, features_sha256)
         cached = self._read(key) if key else None
         self.computed_pairs = 0
-        done: dict[str, np.ndarray] = {}
-        for n, pair in enumerate(PAIR_KEYS):
-            if cancel is not None and cancel.is_set():
-                return None
-            if progress is not None:
-                progress(n, len(PAIR_KEYS), pair)
+
+        def one(pair: str) -> np.ndarray:
             a, b = PAIR_SLOTS[pair]
-            done[pair] = self._pair(net, pair, ids[a], ids[b], feats[a], feats[b], cached)
-        if progress is not None:
-            progress(len(PAIR_KEYS), len(PAIR_KEYS), "")
-        result = PairMatrices(**done)
-        if key and self.computed_pairs:
+            return self._pair(net, pair, ids[a], ids[b], feats[a], feats[b], cached)
+
+        result = each_pair(one, progress, cancel)
+        if result is not None and key and self.computed_pairs:
             self._write(key, ids, result)
         return result
 

@@ -134,6 +134,22 @@ class _Mlp:
         return _softmax_match(h2 @ self.w3.T + self.b3)
 
 
+def each_pair(
+    make: Callable[[str], np.ndarray], progress: Progress | None = None, cancel: Any = None
+) -> PairMatrices | None:
+    """The three pair matrices, ``make(pair_key)`` each, with progress; None when cancelled."""
+    done: dict[str, np.ndarray] = {}
+    for i, key in enumerate(PAIR_KEYS):
+        if cancel is not None and cancel.is_set():
+            return None
+        if progress is not None:
+            progress(i, len(PAIR_KEYS), key)
+        done[key] = make(key)
+    if progress is not None:
+        progress(len(PAIR_KEYS), len(PAIR_KEYS), "")
+    return PairMatrices(**done)
+
+
 @dataclass
 class MatchingNet:
     """A FashionNet matching network (C: three pair networks, B: one outfit network)."""
@@ -376,17 +392,12 @@ class MatchingNet:
         """
         self._need("C")
         feats = (tops, bottoms, shoes)
-        done: dict[str, np.ndarray] = {}
-        for i, key in enumerate(PAIR_KEYS):
-            if cancel is not None and cancel.is_set():
-                return None
-            if progress is not None:
-                progress(i, len(PAIR_KEYS), key)
+
+        def one(key: str) -> np.ndarray:
             a, b = PAIR_SLOTS[key]
-            done[key] = self.pair_matrix(key, feats[a], feats[b], chunk_bytes=chunk_bytes)
-        if progress is not None:
-            progress(len(PAIR_KEYS), len(PAIR_KEYS), "")
-        return PairMatrices(**done)
+            return self.pair_matrix(key, feats[a], feats[b], chunk_bytes=chunk_bytes)
+
+        return each_pair(one, progress, cancel)
 
     # ---------------------------------------------------------------- naive reference
     def pair_scores(self, pair_key: str, feats_a: np.ndarray, feats_b: np.ndarray) -> np.ndarray:
