@@ -312,8 +312,8 @@ class Stylist:
         net, origin = self.matching_net("B")
         return net if net.source is not None else None
 
-    def _slot_features(self) -> list[dict[int, object]]:
-        spec = self.backbone()
+    def _slot_features(self, spec) -> list[dict[int, object]]:
+        """Features of every top, bottom and shoes per slot (item id -> vector) for ``spec``."""
         vectors = self.library.features(spec.id, spec.sha256)
         by_slot: list[dict[int, object]] = [{}, {}, {}]
         for item in self.library.items():
@@ -327,7 +327,8 @@ class Stylist:
         from stylist.rank.query import Ranker
 
         net, origin = self.matching_net("C")
-        slots = self._slot_features()
+        spec = self.backbone()
+        slots = self._slot_features(spec)
         if not all(slots):
             missing = [c.value for c, s in zip(OUTFIT_SLOTS, slots, strict=True) if not s]
             raise StylistError(
@@ -345,12 +346,15 @@ class Stylist:
         if getattr(self, "_ranker_key", None) != key:
             from stylist.rank.cache import PairCache
 
-            matrices = PairCache(self.paths.cache).matrices(
-                net, self.backbone().sha256, slots, progress=progress, cancel=cancel
+            ranker = Ranker.from_features(
+                net,
+                *slots,
+                net_b=net_b,
+                progress=progress,
+                cancel=cancel,
+                cache=PairCache(self.paths.cache),
+                features_sha256=spec.sha256,
             )
-            if matrices is None:
-                return None
-            ranker = Ranker.from_features(net, *slots, net_b=net_b, matrices=matrices)
             if ranker is None:
                 return None
             self._ranker, self._ranker_key, self.ranker_origin = ranker, key, origin
@@ -465,7 +469,7 @@ class Stylist:
         dislikes = [v.outfit.ids() for v in verdicts if v.verdict == Verdict.DISLIKE]
         if not likes:
             raise StylistError("there is nothing to learn from yet: give some outfits a thumbs up")
-        tops, bottoms, shoes = self._slot_features()
+        tops, bottoms, shoes = self._slot_features(spec)
         base = self._base_net_file(spec)
         result = fine_tune_partial(
             base,

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from stylist.rank.matching import PAIR_SLOTS, MatchingNet, each_pair
+from stylist.rank.matching import PAIR_SLOTS, MatchingNet, each_pair, stack_slots
 from stylist.rank.topk import PAIR_KEYS, PairMatrices
 
 Progress = Callable[[int, int, str], None]
@@ -103,13 +103,21 @@ class PairCache:
     ) -> PairMatrices | None:
         """Net C's pair matrices over the items of ``slots`` (item id -> features, per slot), rows
         and columns in ascending item id. None when cancelled."""
-        ids = [np.array(sorted(s), dtype=np.int64) for s in slots]
-        feats = [
-            np.stack([np.asarray(s[i], dtype=np.float32) for i in idx])
-            if idx.size
-            else np.empty((0, net.feature_dim), np.float32)
-            for s, idx in zip(slots, ids, strict=True)
-        ]
+        ids, feats = stack_slots(slots, net.feature_dim)
+        return self.stacked(net, features_sha256, ids, feats, progress=progress, cancel=cancel)
+
+    def stacked(
+        self,
+        net: MatchingNet,
+        features_sha256: str,
+        ids: Sequence[np.ndarray],
+        feats: Sequence[np.ndarray],
+        *,
+        progress: Progress | None = None,
+        cancel: Any = None,
+    ) -> PairMatrices | None:
+        """``matrices`` over item ids already in ascending order per slot and their stacked
+        features (see ``rank.matching.stack_slots``)."""
         key = net_key(net, features_sha256)
         cached = self._read(key) if key else None
         self.computed_pairs = 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -132,6 +132,23 @@ class _Mlp:
             h1 = np.maximum(h1, 0)
         h2 = np.maximum(h1 @ self.w2t + self.b2, 0)
         return _softmax_match(h2 @ self.w3.T + self.b3)
+
+
+def stack_slots(
+    slots: Sequence[Mapping[int, np.ndarray]], feature_dim: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per slot, the item ids in ascending order (int64) and their features stacked in that
+    order ((N, D) float32): the rows and columns of the pair matrices."""
+    ids, feats = [], []
+    for slot in slots:
+        order = sorted(slot)
+        ids.append(np.array(order, dtype=np.int64))
+        feats.append(
+            np.stack([np.asarray(slot[i], dtype=np.float32) for i in order])
+            if order
+            else np.empty((0, feature_dim), np.float32)
+        )
+    return ids, feats
 
 
 def each_pair(

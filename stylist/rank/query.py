@@ -15,15 +15,18 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from stylist.domain import Outfit
 from stylist.errors import UsageError
 from stylist.rank.explain import Explanation, best_swap, explain_outfit, weakest_pair
-from stylist.rank.matching import MatchingNet, OutfitScorer, Progress, entropy_bits
+from stylist.rank.matching import MatchingNet, OutfitScorer, Progress, entropy_bits, stack_slots
 from stylist.rank.topk import PAIR_KEYS, SLOTS, Cursor, PairMatrices, TopKSearch
+
+if TYPE_CHECKING:
+    from stylist.rank.cache import PairCache
 
 DEFAULT_B_POOL = 500
 
@@ -204,26 +207,25 @@ class Ranker:
         net_b: MatchingNet | None = None,
         progress: Progress | None = None,
         cancel: Any = None,
-        matrices: PairMatrices | None = None,
+        cache: PairCache | None = None,
+        features_sha256: str = "",
     ) -> Ranker | None:
         """Build from features per item id (net C, optionally net B). None when cancelled.
 
-        ``matrices``: net C's pair matrices over these items in ascending id, when the caller
-        has them (see ``rank.cache``); else they are computed here.
+        ``cache``: pair matrices kept on disk (see ``rank.cache``), for features of the backbone
+        file ``features_sha256``; without it they are all computed here.
         """
-        slots = [dict(sorted(x.items())) for x in (tops, bottoms, shoes)]
-        feats = [
-            np.stack(list(x.values())).astype(np.float32)
-            if x
-            else np.empty((0, net.feature_dim), np.float32)
-            for x in slots
-        ]
-        if matrices is None:
+        ids, feats = stack_slots((tops, bottoms, shoes), net.feature_dim)
+        if cache is not None:
+            matrices = cache.stacked(
+                net, features_sha256, ids, feats, progress=progress, cancel=cancel
+            )
+        else:
             matrices = net.pair_matrices(*feats, progress=progress, cancel=cancel)
         if matrices is None:
             return None
         scorer = net_b.outfit_scorer(*feats) if net_b is not None else None
-        return cls(*(list(x) for x in slots), matrices, b_scorer=scorer)
+        return cls(*ids, matrices, b_scorer=scorer)
 
     # ---------------------------------------------------------------- look-ups
     @property
