@@ -54,3 +54,15 @@ def some_photos(tmp_path, wardrobe_items, shared_data) -> list[Path]:
         shutil.copyfile(source, target)
         copies.append(target)
     return copies
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for a module: on a small shared machine torch's spinning threads cost
+    far more than they give for small nets."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
