@@ -2,34 +2,39 @@
 
 A build-time tool: it reproduces ``models/fashionnet-c-efficientnet-lite0.{npz,json}`` and
 ``models/fashionnet-b-efficientnet-lite0.{npz,json}`` and the figures of
-``models/MODEL_CARD-fashionnet.md`` from ../shared/data/outfits-ccp. The program never imports it.
+``models/MODEL_CARD-fashionnet.md`` from ../shared/data/outfits-mango, the outfits a fashion
+house's stylists put together over product photos. The program never imports it, and the photos
+are never shipped: only the nets trained on them.
 
 What it does:
 
-1. features and colour statistics of every crop of outfits-ccp with the shipped
-   efficientnet-lite0 ONNX file, plus four augmented versions of each crop (re-lit, re-scaled;
-   cached under the home's features folder);
-2. stage one of nets C and B on the train split (65 %) with leak-matched negatives, the
-   checkpoint with the best validation mean NDCG (15 %) kept, for every seed asked;
-3. the same net C, same recipe, on size statistics alone and on colour statistics alone;
-4. every model scored on the test split (20 %, outfits no model trained on): leak-matched
-   negatives with the crops as they are and with every crop re-lit on its own, and random
-   negatives, with the random-ranking expectation beside them; optionally 5-fold
-   cross-validation for every seed, where every outfit is a test outfit once;
-5. optionally (``--leak-demo``) the models that learn the leaks: net C and the size net trained
-   with the paper's random negatives, the colour net trained on the crops as they are;
-6. the nets of ``--ship-seed`` written to ``--out`` (with their JSON configs: data, command,
-   seed, date, metrics) and the model card's figures rewritten.
+1. features and colour statistics of every product photo with the shipped efficientnet-lite0
+   ONNX file, plus four augmented versions of each (re-lit, re-scaled; cached under the home's
+   features folder);
+2. the outfits split by product (no product photo in two splits; see
+   ``stylist.learn.datasets.product_splits``), three-piece and one-piece outfits alike;
+3. stage one of net C (three pair networks) and net B on the three-piece train split, and of
+   net C's one-piece–shoes pair network on the one-piece train split, with negatives drawn from
+   the positive's own collection; the checkpoint with the best validation mean NDCG kept;
+4. the same net C, same recipe, on size statistics alone and on colour statistics alone;
+5. every model scored on the test split (outfits whose products no model trained on) with
+   same-collection negatives (and re-lit test photos), and with the paper's random negatives
+   that mix collections (where the background tint could be learnt), beside random ranking;
+   optionally product-disjoint 5-fold cross-validation for every seed, and net C scored on the
+   street photos of outfits-ccp beside the net C shipped before (``--ccp-check``);
+6. the nets of ``--ship-seed`` written to ``--out``: C holds the three pair networks and the
+   one-piece one, each with its temperature fitted on the validation lists
+   (``stylist.learn.calibrate``), with their JSON configs (data, command, seed, date, metrics);
+   the model card's figures rewritten.
 
-Usage (about 10 minutes a seed on a 2-core laptop):
+Usage (about an hour for three seeds with cross-validation on a 2-core laptop):
 
-    python models/train_general.py [--seeds 0,1,2] [--ship-seed 0] [--cv] [--home DIR]
+    python models/train_general.py [--seeds 0,1,2] [--ship-seed 0] [--cv] [--ccp-check DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import json
 import math
@@ -41,10 +46,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-DATA = REPO.parent / "shared" / "data" / "outfits-ccp" / "outfits.json"
+DATA = REPO.parent / "shared" / "data" / "outfits-mango" / "outfits.json"
+CCP = REPO.parent / "shared" / "data" / "outfits-ccp" / "outfits.json"
 BACKBONE = "efficientnet-lite0"
 CARD = "MODEL_CARD-fashionnet.md"
-MODELS = ("C", "B", "size", "colour")  # "size" / "colour": net C on those statistics alone
+FAMILIES = ("three", "one_piece")
+# "size" / "colour": net C on those statistics alone; B scores three-piece outfits only
+MODELS = {"three": ("C", "B", "size", "colour"), "one_piece": ("C", "size", "colour")}
+NEGATIVES = "collection"
 FIGURES_START = "<!-- figures: written by models/train_general.py -->"
 FIGURES_END = "<!-- end of figures -->"
 
@@ -53,60 +62,74 @@ def log(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
-def with_folds(ds, fold: int, folds: int = 5):
-    """The dataset re-split: fold ``fold`` of ``folds`` (by hashed id) for testing, about 15 % of
-    all outfits for validation, the rest for training."""
-    from stylist.learn.datasets import _stable_fraction
+def load(data: Path, family: str, fold: int | None = None):
+    from stylist.learn.datasets import load_dataset
 
-    outfits = []
-    for o in ds.outfits:
-        f = _stable_fraction(o.outfit_id) * folds
-        # 15 % of all outfits for validation: 0.15 / 0.8 of those outside the test fold
-        split = "test" if int(f) == fold else ("val" if (f % 1) < 0.1875 else "train")
-        outfits.append(dataclasses.replace(o, split=split))
-    return dataclasses.replace(ds, outfits=outfits)
+    if fold is None:
+        return load_dataset(data, family=family)
+    return load_dataset(data, family=family, folds=5, fold=fold)
 
 
-def train_and_score(
-    ds, table, model: str, seed: int, device: str, negatives: str = "matched", plain=False
-):
-    """Stage one of one model on the dataset's train split; its test figures.
-
-    ``plain``: train on the crops as they are only, without their augmented versions.
-    """
+def train_and_score(ds, table, model: str, seed: int, device: str):
+    """Stage one of one model on the dataset's train split; its test figures."""
     from stylist.learn import stages as st
     from stylist.learn.data import ranked_lists
 
     users = ds.users()
-    val = ranked_lists(ds, table, users, "val", mode=negatives, seed=seed)
+    val = ranked_lists(ds, table, users, "val", mode=NEGATIVES, seed=seed)
     kind, inputs = (model, "cnn") if model in ("B", "C") else ("C", model)
     trained = st.stage_one(
-        kind,
-        ds,
-        st.as_they_are(table) if plain else table,
-        users,
-        val,
-        inputs=inputs,
-        negatives=negatives,
-        seed=seed,
-        device=device,
+        kind, ds, table, users, val, inputs=inputs, negatives=NEGATIVES, seed=seed, device=device
     )
-    figures = {"best_val_mean_ndcg": trained.fit.best_val}
-    for mode in ("matched", "random"):
+    figures = {"best_val_mean_ndcg": trained.fit.best_val, "epochs": trained.fit.epochs_run}
+    for mode in (NEGATIVES, "random"):
         test = ranked_lists(ds, table, users, "test", mode=mode, seed=seed)
         figures[f"test_{mode}"] = st.score(trained, table, test, seed=seed).to_dict()
         relit = st.score_relit(trained, table, test, seed=seed)
         if relit is not None:
             figures[f"test_{mode}_relit"] = relit.to_dict()
-    return trained, figures
+    return trained, figures, val
 
 
 def random_figures(ds, table, seed: int) -> dict:
     from stylist.learn.data import ranked_lists
     from stylist.learn.metrics import random_ranking
 
-    ((_, labels),) = ranked_lists(ds, table, ds.users(), "test", mode="matched", seed=seed)
+    ((_, labels),) = ranked_lists(ds, table, ds.users(), "test", mode=NEGATIVES, seed=seed)
     return random_ranking(int(labels.sum()), int((labels == 0).sum())).to_dict()
+
+
+def ccp_check(old_dir: Path, new_net, paths, device: str, seeds: list[int]) -> dict:
+    """Net C (three pairs) on the street photos of outfits-ccp, test split, leak-matched
+    negatives (the lists the earlier shipped net was measured on), beside that earlier net."""
+    from stylist.learn import stages as st
+    from stylist.learn.data import item_table, ranked_lists
+    from stylist.learn.datasets import load_dataset
+    from stylist.learn.evaluate import AUGMENT_VIEWS
+    from stylist.learn.features import crop_features
+    from stylist.learn.io import input_normalisation, load_matching_net, net_from_arrays
+
+    ds = load_dataset(CCP)
+    crops = crop_features(
+        ds.root,
+        ds.crops(),
+        paths=paths,
+        backbone=BACKBONE,
+        views=1 + AUGMENT_VIEWS,
+        cache_name=ds.path,
+    )
+    table = item_table(ds, crops)
+    arrays, config = load_matching_net(old_dir / f"fashionnet-c-{BACKBONE}")
+    mean, std = input_normalisation(arrays, int(config["feature_dim"]))
+    old = st.Trained("C", "cnn", net_from_arrays(arrays, config, "three"), mean, std)
+    out: dict = {"seeds": seeds, "old": [], "new": [], "old_relit": [], "new_relit": []}
+    for seed in seeds:
+        test = ranked_lists(ds, table, ds.users(), "test", mode="matched", seed=seed)
+        for key, model in (("old", old), ("new", new_net)):
+            out[key].append(st.score(model, table, test, seed=seed).mean_ndcg)
+            out[f"{key}_relit"].append(st.score_relit(model, table, test, seed=seed).mean_ndcg)
+    out["positives"] = sum(1 for o in ds.outfits if o.split == "test")
+    return out
 
 
 def mean_sd(values: list[float]) -> str:
@@ -121,6 +144,10 @@ NAMES = {
     "size": "net C on size statistics",
     "colour": "net C on colour statistics",
 }
+FAMILY_TITLES = {
+    "three": "three-piece outfits (top, bottom, shoes)",
+    "one_piece": "one-piece outfits (dress or jumpsuit, shoes)",
+}
 
 
 def _ndcg(figures: dict, key: str) -> float | None:
@@ -128,30 +155,36 @@ def _ndcg(figures: dict, key: str) -> float | None:
     return None if got is None else got["mean_ndcg"]
 
 
-def _cv_table(cv: dict, key: str, models) -> list[str]:
-    """Per fold the mean over seeds of ``key``'s mean NDCG, and the mean over every run."""
+def _cv_runs(cv: dict, family: str, model: str, key: str) -> list[list[float]]:
+    """Per fold, the mean NDCG of every seed."""
+    return [[_ndcg(cv["runs"][s][f][family][model], key) for s in cv["seeds"]] for f in range(5)]
+
+
+def _cv_table(cv: dict, family: str, key: str, models) -> list[str]:
     lines = [
         "| model | " + " | ".join(f"fold {f}" for f in range(5)) + " | mean ± sd over runs |",
         "|---|" + "---|" * 6,
     ]
     for model in models:
-        runs = [[_ndcg(cv["folds"][s][f][model], key) for s in cv["seeds"]] for f in range(5)]
+        runs = _cv_runs(cv, family, model, key)
         cells = " | ".join(f"{statistics.mean(r):.3f}" for r in runs)
         lines.append(f"| {NAMES[model]} | {cells} | {mean_sd([v for r in runs for v in r])} |")
+    rnds = [cv["random"][f][family]["mean_ndcg"] for f in range(5)]
+    lines.append(
+        "| random ranking | " + " | ".join(f"{v:.3f}" for v in rnds) + f" | "
+        f"{statistics.mean(rnds):.3f} |"
+    )
     return lines
 
 
-def _wins(cv: dict, key: str, a: str, b: str) -> str:
-    pairs = [
-        (_ndcg(cv["folds"][s][f][a], key), _ndcg(cv["folds"][s][f][b], key))
-        for s in cv["seeds"]
-        for f in range(5)
-    ]
-    ahead = sum(x > y for x, y in pairs)
-    gap = statistics.mean(x - y for x, y in pairs)
+def _wins(cv: dict, family: str, key: str, a: str, b: str) -> str:
+    xs = [v for r in _cv_runs(cv, family, a, key) for v in r]
+    ys = [v for r in _cv_runs(cv, family, b, key) for v in r]
+    ahead = sum(x > y for x, y in zip(xs, ys, strict=True))
+    gap = statistics.mean(x - y for x, y in zip(xs, ys, strict=True))
     return (
-        f"ahead in {ahead} of {len(pairs)} runs (two-sided sign test p = "
-        f"{sign_test(ahead, len(pairs)):.2g}), by {gap:+.3f} on average"
+        f"ahead in {ahead} of {len(xs)} runs (two-sided sign test p = "
+        f"{sign_test(ahead, len(xs)):.2g}), by {gap:+.3f} on average"
     )
 
 
@@ -162,8 +195,36 @@ def sign_test(wins: int, runs: int) -> float:
     return min(1.0, p)
 
 
+def _test_table(runs: dict, rnd: dict, family: str, seeds: list[int], meta: dict) -> list[str]:
+    lines = [
+        f"**Test split, {FAMILY_TITLES[family]}** (outfits whose products no model trained on: "
+        f"{meta['test_positives'][family]} liked outfits, six same-collection negatives each), "
+        f"seeds {', '.join(map(str, seeds))}, mean ± standard deviation over seeds:",
+        "",
+        "| model | mean NDCG | NDCG@10 | positives in top 10 | mean NDCG, re-lit test photos | "
+        "mean NDCG, random negatives mixing collections |",
+        "|---|---|---|---|---|---|",
+        f"| random ranking | {rnd[family]['mean_ndcg']:.3f} | {rnd[family]['ndcg_at_10']:.3f} | "
+        f"{rnd[family]['positives_top_10']:.2f} | {rnd[family]['mean_ndcg']:.3f} | "
+        f"{rnd[family]['mean_ndcg']:.3f} |",
+    ]
+    for model in MODELS[family]:
+        rows = [runs[s][family][model] for s in seeds]
+        key = f"test_{NEGATIVES}"
+        m = [r[key]["mean_ndcg"] for r in rows]
+        at10 = [r[key]["ndcg_at_10"] for r in rows]
+        top = [r[key]["positives_top_10"] for r in rows]
+        rand = [r["test_random"]["mean_ndcg"] for r in rows]
+        relit = [r[f"{key}_relit"]["mean_ndcg"] for r in rows if f"{key}_relit" in r]
+        lines.append(
+            f"| {NAMES[model]} | {mean_sd(m)} | {mean_sd(at10)} | {mean_sd(top)} | "
+            f"{mean_sd(relit) if relit else '—'} | {mean_sd(rand)} |"
+        )
+    return lines
+
+
 def figures_markdown(
-    runs: dict, cv: dict | None, rnd: dict, seeds: list[int], meta: dict, leak: dict | None = None
+    runs: dict, cv: dict | None, rnd: dict, seeds: list[int], meta: dict, ccp: dict | None
 ) -> str:
     lines = [
         FIGURES_START,
@@ -171,77 +232,37 @@ def figures_markdown(
         f"Trained {meta['date']} with `{meta['command']}` ({meta['seconds'] / 60:.0f} min on "
         f"{meta['device']}).",
         "",
-        f"**Test split** (outfits never trained on: {meta['test_positives']} liked outfits, six "
-        f"negatives each), seeds {', '.join(map(str, seeds))}, mean ± standard deviation over "
-        "seeds:",
-        "",
-        "| model | mean NDCG, leak-matched negatives | NDCG@10 | positives in top 10 | "
-        "mean NDCG, leak-matched, re-lit test crops | mean NDCG, random negatives |",
-        "|---|---|---|---|---|---|",
-        f"| random ranking | {rnd['mean_ndcg']:.3f} | {rnd['ndcg_at_10']:.3f} | "
-        f"{rnd['positives_top_10']:.2f} | {rnd['mean_ndcg']:.3f} | {rnd['mean_ndcg']:.3f} |",
+        f"Split by product: {meta['left_out']} of {meta['complete']} complete outfits have "
+        "products on two sides of the split and are left out of every split.",
     ]
-    for model in MODELS:
-        rows = [runs[s][model] for s in seeds]
-        m = [r["test_matched"]["mean_ndcg"] for r in rows]
-        at10 = [r["test_matched"]["ndcg_at_10"] for r in rows]
-        top = [r["test_matched"]["positives_top_10"] for r in rows]
-        rand = [r["test_random"]["mean_ndcg"] for r in rows]
-        relit = [r["test_matched_relit"]["mean_ndcg"] for r in rows if "test_matched_relit" in r]
-        lines.append(
-            f"| {NAMES[model]} | {mean_sd(m)} | {mean_sd(at10)} | {mean_sd(top)} | "
-            f"{mean_sd(relit) if relit else '—'} | {mean_sd(rand)} |"
-        )
+    for family in FAMILIES:
+        lines += ["", *_test_table(runs, rnd, family, seeds, meta)]
     if cv:
         n = 5 * len(cv["seeds"])
+        key = f"test_{NEGATIVES}"
+        for family in FAMILIES:
+            lines += [
+                "",
+                f"**Product-disjoint 5-fold cross-validation, {FAMILY_TITLES[family]}**, seeds "
+                f"{', '.join(map(str, cv['seeds']))} ({n} runs of each model; every fold's "
+                "outfits are a test fold once per seed), same-collection negatives. Mean NDCG "
+                "per fold (mean over seeds) and over all runs:",
+                "",
+                *_cv_table(cv, family, key, MODELS[family]),
+                "",
+                "Net C against the net on colour statistics: "
+                f"{_wins(cv, family, key, 'C', 'colour')}; against the net on size statistics: "
+                f"{_wins(cv, family, key, 'C', 'size')}.",
+            ]
+    if ccp:
         lines += [
             "",
-            f"**5-fold cross-validation**, seeds {', '.join(map(str, cv['seeds']))} ({n} runs "
-            "of each model; every outfit is a test outfit once per seed), leak-matched "
-            "negatives. Mean NDCG per fold (mean over seeds) and over all runs:",
-            "",
-            *_cv_table(cv, "test_matched", MODELS),
+            f"**Street photos (outfits-ccp)**, test split ({ccp['positives']} liked outfits, "
+            f"leak-matched negatives, list seeds {', '.join(map(str, ccp['seeds']))}): the net C "
+            f"shipped before (trained on outfits-ccp) {mean_sd(ccp['old'])}, re-lit "
+            f"{mean_sd(ccp['old_relit'])}; this net C (never trained on street photos) "
+            f"{mean_sd(ccp['new'])}, re-lit {mean_sd(ccp['new_relit'])}.",
         ]
-        rnds = [cv["random"][f]["mean_ndcg"] for f in range(5)]
-        lines.append(
-            "| random ranking | "
-            + " | ".join(f"{v:.3f}" for v in rnds)
-            + f" | {statistics.mean(rnds):.3f} |"
-        )
-        lines += [
-            "",
-            "The same runs with every test crop re-lit and re-scaled on its own (four augmented "
-            "versions, averaged), so that the crops of one photo no longer share their light:",
-            "",
-            *_cv_table(cv, "test_matched_relit", ("C", "B", "colour")),
-            "",
-            "Net C against the net on colour statistics, run by run: crops as they are "
-            f"{_wins(cv, 'test_matched', 'C', 'colour')}; re-lit "
-            f"{_wins(cv, 'test_matched_relit', 'C', 'colour')}. Against the net on size "
-            f"statistics: {_wins(cv, 'test_matched', 'C', 'size')}.",
-        ]
-    if leak:
-        lines += [
-            "",
-            f"**The leaks** (seed {meta['ship_seed']}, test split): models trained so that they "
-            "can learn what one photo gives away, and how they fare:",
-            "",
-            "| model, trained … | leak-matched negatives | leak-matched, re-lit test crops | "
-            "random negatives |",
-            "|---|---|---|---|",
-        ]
-        described = {
-            "C_random": "net C, with the paper's random negatives",
-            "size_random": "net C on size statistics, with the paper's random negatives",
-            "colour_plain": "net C on colour statistics, on the crops as they are only",
-        }
-        for key, label in described.items():
-            f = leak[key]
-            relit = _ndcg(f, "test_matched_relit")
-            lines.append(
-                f"| {label} | {_ndcg(f, 'test_matched'):.3f} | "
-                f"{'—' if relit is None else f'{relit:.3f}'} | {_ndcg(f, 'test_random'):.3f} |"
-            )
     lines += ["", FIGURES_END]
     return "\n".join(lines)
 
@@ -268,10 +289,10 @@ def main(argv: list[str] | None = None) -> int:
         "--cv-seeds", help="comma-separated seeds of the cross-validation (default: --seeds)"
     )
     parser.add_argument(
-        "--leak-demo",
-        action="store_true",
-        help="also train the models that can learn the leaks (random negatives; colour on the "
-        "crops as they are), to show what they learn",
+        "--ccp-check",
+        type=Path,
+        metavar="DIR",
+        help="a folder holding the earlier shipped net C: score both on outfits-ccp",
     )
     parser.add_argument("--home", type=Path, help="Stylist home for the feature cache")
     parser.add_argument("--out", type=Path, default=REPO / "models")
@@ -281,11 +302,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from stylist.learn import stages as st
+    from stylist.learn.calibrate import calibrate
     from stylist.learn.data import item_table
-    from stylist.learn.datasets import load_dataset
     from stylist.learn.evaluate import AUGMENT_VIEWS
     from stylist.learn.features import crop_features
-    from stylist.learn.io import make_config, net_arrays, save_matching_net
+    from stylist.learn.io import make_config, merge_pair_nets, net_arrays, save_matching_net
     from stylist.learn.stages import STAGE_ONE, STAGE_ONE_REDUCE
     from stylist.paths import for_home, resolve
 
@@ -296,76 +318,77 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--ship-seed must be one of --seeds")
     started = time.perf_counter()
     paths = for_home(args.home) if args.home else resolve()
-    ds = load_dataset(args.data)
-    log(f"{len(ds.outfits)} outfits, {len(ds.crops())} crops; extracting features (cached)")
-    crops = crop_features(
-        ds.root,
-        ds.crops(),
-        paths=paths,
-        backbone=BACKBONE,
-        views=1 + AUGMENT_VIEWS,
-        cache_name=ds.path,
+    datasets = {family: load(args.data, family) for family in FAMILIES}
+    keys = sorted({c for ds in datasets.values() for c in ds.crops()})
+    log(
+        ", ".join(f"{len(ds.outfits)} {f} outfits" for f, ds in datasets.items())
+        + f"; {len(keys)} product photos; extracting features (cached)"
     )
-    table = item_table(ds, crops)
+    root = datasets["three"].root
+    crops = crop_features(
+        root, keys, paths=paths, backbone=BACKBONE, views=1 + AUGMENT_VIEWS, cache_name=args.data
+    )
+    tables = {f: item_table(ds, crops) for f, ds in datasets.items()}
     runs: dict[int, dict] = {}
-    shipped: dict[str, object] = {}
+    shipped: dict[str, tuple] = {}
     for seed in seeds:
-        runs[seed] = {}
-        for model in MODELS:
-            trained, figures = train_and_score(ds, table, model, seed, args.device)
-            runs[seed][model] = figures
-            log(
-                f"seed {seed} {model}: validation {figures['best_val_mean_ndcg']:.3f}, test "
-                f"{figures['test_matched']['mean_ndcg']:.3f} (leak-matched), "
-                f"{figures['test_random']['mean_ndcg']:.3f} (random negatives)"
-            )
-            if seed == args.ship_seed and model in ("B", "C"):
-                shipped[model] = (trained, figures)
-    rnd = random_figures(ds, table, args.ship_seed)
-
-    leak = None
-    if args.leak_demo:
-        leak = {}
-        for key, model, negatives, plain in (
-            ("C_random", "C", "random", False),
-            ("size_random", "size", "random", False),
-            ("colour_plain", "colour", "matched", True),
-        ):
-            _, figures = train_and_score(
-                ds, table, model, args.ship_seed, args.device, negatives, plain=plain
-            )
-            leak[key] = figures
-            log(
-                f"leak demo {key}: test {figures['test_matched']['mean_ndcg']:.3f} "
-                f"(leak-matched), {figures['test_random']['mean_ndcg']:.3f} (random negatives)"
-            )
+        runs[seed] = {f: {} for f in FAMILIES}
+        for family in FAMILIES:
+            for model in MODELS[family]:
+                trained, figures, val = train_and_score(
+                    datasets[family], tables[family], model, seed, args.device
+                )
+                runs[seed][family][model] = figures
+                log(
+                    f"seed {seed} {family} {model}: validation "
+                    f"{figures['best_val_mean_ndcg']:.3f}, test "
+                    f"{figures[f'test_{NEGATIVES}']['mean_ndcg']:.3f} (same collection), "
+                    f"{figures['test_random']['mean_ndcg']:.3f} (random negatives)"
+                )
+                if seed == args.ship_seed and model in ("B", "C"):
+                    shipped[f"{family}-{model}"] = (trained, figures, val)
+    rnd = {f: random_figures(datasets[f], tables[f], args.ship_seed) for f in FAMILIES}
 
     cv = None
     if args.cv:
         cv_seeds = seeds if args.cv_seeds is None else [int(x) for x in args.cv_seeds.split(",")]
-        cv = {"seeds": cv_seeds, "folds": {}, "random": []}
+        cv = {"seeds": cv_seeds, "runs": {}, "random": []}
+        folds = {(f, k): load(args.data, f, k) for f in FAMILIES for k in range(5)}
+        fold_tables = {key: item_table(ds, crops) for key, ds in folds.items()}
         for seed in cv_seeds:
-            cv["folds"][seed] = []
-            for fold in range(5):
-                fds = with_folds(ds, fold)
-                cv["folds"][seed].append({})
-                for model in MODELS:
-                    _, figures = train_and_score(fds, table, model, seed, args.device)
-                    cv["folds"][seed][fold][model] = figures
-                    log(
-                        f"seed {seed} fold {fold} {model}: test "
-                        f"{figures['test_matched']['mean_ndcg']:.3f}"
-                    )
-        cv["random"] = [random_figures(with_folds(ds, f), table, args.ship_seed) for f in range(5)]
+            cv["runs"][seed] = []
+            for k in range(5):
+                cv["runs"][seed].append({f: {} for f in FAMILIES})
+                for family in FAMILIES:
+                    for model in MODELS[family]:
+                        _, figures, _ = train_and_score(
+                            folds[family, k], fold_tables[family, k], model, seed, args.device
+                        )
+                        cv["runs"][seed][k][family][model] = figures
+                        log(
+                            f"seed {seed} fold {k} {family} {model}: test "
+                            f"{figures[f'test_{NEGATIVES}']['mean_ndcg']:.3f}"
+                        )
+        cv["random"] = [
+            {f: random_figures(folds[f, k], fold_tables[f, k], args.ship_seed) for f in FAMILIES}
+            for k in range(5)
+        ]
+
+    ccp = None
+    if args.ccp_check:
+        ccp = ccp_check(args.ccp_check, shipped["three-C"][0], paths, args.device, seeds)
+        log(f"outfits-ccp: earlier net C {ccp['old']}, this one {ccp['new']}")
 
     command = "python models/train_general.py " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )
     date = dt.date.today().isoformat()
     recipe = {
-        "negatives": "leak-matched (width, height, background share), six per positive",
+        "negatives": "six per positive, each slot drawn from the positive's own collection",
+        "split": "by product: communities of the outfit–product graph, no product photo in two "
+        "splits; outfits straddling the split left out",
         "augmented_views": AUGMENT_VIEWS,
-        "views": "a random view of every item at every step: the crop or one of its "
+        "views": "a random view of every item at every step: the photo or one of its "
         "augmented versions (re-lit, re-scaled), drawn independently per item",
         "reduce": f"{STAGE_ONE_REDUCE} whitened principal components, folded into fc1",
         "optimizer": STAGE_ONE.optimizer,
@@ -374,58 +397,93 @@ def main(argv: list[str] | None = None) -> int:
         "epochs": STAGE_ONE.epochs,
         "pairs_per_batch": STAGE_ONE.pairs_per_batch,
         "init": "PyTorch default (Kaiming-uniform)",
-        "checkpoint": "best validation mean NDCG (leak-matched negatives)",
+        "checkpoint": "best validation mean NDCG (same-collection negatives)",
+        "one_piece": "the one-piece–shoes pair network trained the same way on the one-piece "
+        "outfits; merged into net C with its input normalisation folded into its first layer",
     }
-    for kind, (trained, figures) in shipped.items():
+    trained_on = (
+        f"outfits-mango: {len(datasets['three'].outfits)} three-piece and "
+        f"{len(datasets['one_piece'].outfits)} one-piece outfits put together by MANGO's "
+        "stylists over product photos, split by product (train 65 %, validation 15 %, "
+        "test 20 %)"
+    )
+    for kind in ("C", "B"):
+        trained, figures, val = shipped[f"three-{kind}"]
         name = f"fashionnet-{kind.lower()}-{BACKBONE}"
-        seeds_summary = {
-            "seeds": seeds,
-            "test_mean_ndcg_matched": [runs[s][kind]["test_matched"]["mean_ndcg"] for s in seeds],
-        }
         metrics = {
-            **figures,
+            "three_piece": figures,
             "random_ranking": rnd,
-            "over_seeds": seeds_summary,
-            "baselines_test_mean_ndcg_matched": {
-                m: [runs[s][m]["test_matched"]["mean_ndcg"] for s in seeds]
-                for m in ("size", "colour")
+            "over_seeds": {
+                "seeds": seeds,
+                "test_mean_ndcg": {
+                    f: [runs[s][f][kind][f"test_{NEGATIVES}"]["mean_ndcg"] for s in seeds]
+                    for f in FAMILIES
+                    if kind in MODELS[f]
+                },
             },
-            "colour_test_mean_ndcg_matched_relit": [
-                runs[s]["colour"]["test_matched_relit"]["mean_ndcg"] for s in seeds
-            ],
+            "baselines_test_mean_ndcg": {
+                f: {
+                    m: [runs[s][f][m][f"test_{NEGATIVES}"]["mean_ndcg"] for s in seeds]
+                    for m in ("size", "colour")
+                }
+                for f in FAMILIES
+            },
         }
+        arrays = net_arrays(trained.net, trained.mean, trained.std)
+        extra: dict = {}
+        if kind == "C":
+            one, one_figures, one_val = shipped["one_piece-C"]
+            metrics["one_piece"] = one_figures
+            arrays = merge_pair_nets(arrays, net_arrays(one.net, one.mean, one.std))
+            extra["pairs"] = ["top_bottom", "top_shoes", "bottom_shoes", "one_piece_shoes"]
+            three_cal = calibrate(trained.net, st.model_inputs(trained, tables["three"])[0], val)
+            one_cal = calibrate(one.net, st.model_inputs(one, tables["one_piece"])[0], one_val)
+            extra["calibration"] = {
+                "method": "temperature",
+                "temperature": {**three_cal["temperature"], **one_cal["temperature"]},
+                "fitted_on": "validation lists of each family: "
+                f"{three_cal['fitted_on']}; {one_cal['fitted_on']}",
+                "report": {**three_cal["report"], **one_cal["report"]},
+            }
+            if ccp:
+                metrics["outfits_ccp"] = ccp
         config = make_config(
             kind,
             backbone=BACKBONE,
             backbone_sha256=crops.backbone_sha256,
             feature_dim=int(crops.features.shape[-1]),
-            trained_on=(
-                f"outfits-ccp ({len(ds.outfits)} outfits with a top, bottom and shoes; "
-                "train split 65 %, validation 15 %, test 20 %)"
-            ),
+            trained_on=trained_on,
             metrics=metrics,
             stage="one",
             seed=args.ship_seed,
             command=command,
-            data="../shared/data/outfits-ccp/outfits.json (Clothing Co-Parsing street photos)",
+            data="../shared/data/outfits-mango/outfits.json (MANGO stylists' outfits; the "
+            "photos are used for training and evaluation only and never shipped)",
             training=recipe,
             model_card=CARD,
+            **extra,
         )
         config["created"] = date
-        npz, _ = save_matching_net(
-            args.out / name, net_arrays(trained.net, trained.mean, trained.std), config
-        )
+        npz, _ = save_matching_net(args.out / name, arrays, config)
         log(f"wrote {npz}")
+    complete = len(json.loads(args.data.read_text(encoding="utf-8")))
     meta = {
         "date": date,
         "command": command,
         "seconds": time.perf_counter() - started,
         "device": args.device,
         "ship_seed": args.ship_seed,
-        "test_positives": sum(1 for o in ds.outfits if o.split == "test" and o.label == 1),
+        "left_out": sum(1 for _, why in datasets["three"].skipped if "two sides" in why),
+        "complete": sum(len(ds.outfits) for ds in datasets.values())
+        + sum(1 for _, why in datasets["three"].skipped if "two sides" in why),
+        "outfits_in_file": complete,
+        "test_positives": {
+            f: sum(1 for o in ds.outfits if o.split == "test" and o.label == 1)
+            for f, ds in datasets.items()
+        },
     }
-    write_card(args.out, figures_markdown(runs, cv, rnd, seeds, meta, leak))
-    print(json.dumps({"runs": runs, "cv": cv, "random": rnd, "leak": leak}, indent=1))
+    write_card(args.out, figures_markdown(runs, cv, rnd, seeds, meta, ccp))
+    print(json.dumps({"runs": runs, "cv": cv, "random": rnd, "ccp": ccp}, indent=1))
     log(f"done in {(time.perf_counter() - started) / 60:.1f} min")
     return 0
 

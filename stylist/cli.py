@@ -584,9 +584,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--negatives",
-        choices=("matched", "random"),
-        default="matched",
-        help="matched: negatives that a same-photo leak cannot tell apart",
+        choices=("auto", "matched", "collection", "random"),
+        default="auto",
+        help="matched: negatives that a same-photo leak cannot tell apart; collection: drawn "
+        "from the positive's own shoot; auto: collection where the photos come from several "
+        "shoots, else matched",
     )
     p.add_argument(
         "--device",

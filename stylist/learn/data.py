@@ -17,7 +17,7 @@ from stylist.learn.features import CropFeatures, matching_key
 from stylist.learn.sampling import NEGATIVES_PER_POSITIVE, NegativeSampler, negatives_from_outfits
 from stylist.learn.train import RankTask
 
-NEGATIVE_MODES = ("matched", "random")
+NEGATIVE_MODES = ("matched", "random", "collection")
 
 
 @dataclass
@@ -27,6 +27,7 @@ class ItemTable:
     crops: CropFeatures
     index: dict[str, int]
     origin: np.ndarray  # (N,) the photo a crop comes from (see ``item_table``)
+    collection: np.ndarray | None = None  # (N,) the shoot a crop comes from (None: one shoot)
 
     @property
     def features(self) -> np.ndarray:
@@ -51,7 +52,17 @@ def item_table(dataset: Dataset, crops: CropFeatures) -> ItemTable:
     for k, key in enumerate(crops.keys):
         owners = users.get(key, [])
         origin[k] = owners[0] if len(owners) == 1 else n_out + k
-    return ItemTable(crops=crops, index=index, origin=origin)
+    names = [dataset.collection(key) for key in crops.keys]
+    codes = {name: i for i, name in enumerate(sorted({n for n in names if n is not None}))}
+    collection = (
+        np.asarray([codes.get(n, -1) for n in names], dtype=np.int64) if len(codes) > 1 else None
+    )
+    return ItemTable(crops=crops, index=index, origin=origin, collection=collection)
+
+
+def default_negatives(table: ItemTable) -> str:
+    """Same-collection negatives where the crops come from several shoots, else leak-matched."""
+    return "collection" if table.collection is not None else "matched"
 
 
 @dataclass
@@ -101,13 +112,16 @@ def _sampler(
         return None
     if mode not in NEGATIVE_MODES:
         raise ValueError(f"unknown negatives {mode!r} (use {' or '.join(NEGATIVE_MODES)})")
+    if mode == "collection" and table.collection is None:
+        mode = "random"  # one shoot: every negative is from the positive's own collection
     return NegativeSampler(
         positives,
         g.pools,
         origin=table.origin,
         known=known,
         stats=matching_key(table.crops.size),
-        mode=mode,
+        groups=table.collection if mode == "collection" else None,
+        mode="random" if mode == "collection" else mode,
         per_positive=per,
     )
 

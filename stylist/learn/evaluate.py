@@ -20,7 +20,11 @@ crop re-lit and re-scaled on its own ("re-lit"): no shared light is left for a n
 what remains is what it learnt about clothes.
 
 Lists are per person: the people with a user id when the dataset has any (stage two needs them),
-else everyone as one group. Negatives are leak-matched by default (see ``sampling``).
+else everyone as one group. Negatives are drawn from the positive's own collection where the
+crops come from several shoots (outfits-mango), else leak-matched (see ``sampling``). Datasets
+whose outfits share products are split by product (see ``datasets``). One-piece outfits (a dress
+or jumpsuit with shoes) are evaluated beside the three-piece ones with net C's one-piece–shoes
+pair network.
 """
 
 from __future__ import annotations
@@ -93,6 +97,8 @@ class EvalReport:
     negatives_count: int
     outfits: int
     notes: list[str] = field(default_factory=list)
+    family: str = "three"
+    one_piece: EvalReport | None = None  # the one-piece outfits' report, where there are any
 
     def row(self, net: str, stage: str) -> EvalRow | None:
         for r in self.rows:
@@ -109,8 +115,9 @@ class EvalReport:
             return f"{m.mean_ndcg:.3f} / {m.ndcg_at_10:.3f} / {m.positives_top_10:.2f}"
 
         width = 26
+        kind = "one-piece + shoes outfits" if self.family == "one_piece" else "outfits"
         lines = [
-            f"FashionNet evaluation of {self.dataset}",
+            f"FashionNet evaluation of {self.dataset}: {kind}",
             f"backbone {self.backbone}, {self.negatives} negatives, seed {self.seed}; "
             f"test: {self.lists} list(s), {self.positives} liked and {self.negatives_count} "
             f"negative outfits",
@@ -153,6 +160,8 @@ class EvalReport:
         ]
         if notes or self.notes:
             lines += ["", *self.notes, *notes]
+        if self.one_piece is not None:
+            lines += ["", "", self.one_piece.table()]
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
@@ -172,6 +181,8 @@ class EvalReport:
             "random": self.random.to_dict(),
             "rows": [r.to_json() for r in self.rows],
             "notes": self.notes,
+            "family": self.family,
+            "one_piece": None if self.one_piece is None else self.one_piece.to_json(),
         }
 
 
@@ -196,8 +207,9 @@ def shipped_net_path(kind: str, backbone: str) -> Path:
     return models_dir() / f"fashionnet-{kind.lower()}-{backbone}"
 
 
-def load_shipped(kind: str, backbone: str, table) -> Any:
-    """The shipped general net ``kind`` for ``backbone`` as a stage model, or None."""
+def load_shipped(kind: str, backbone: str, table, family: str = "three") -> Any:
+    """The shipped general net ``kind`` for ``backbone`` as a stage model (only ``family``'s
+    pair networks), or None."""
     from stylist.learn.io import input_normalisation, load_matching_net, net_from_arrays
     from stylist.learn.stages import Trained
 
@@ -211,7 +223,12 @@ def load_shipped(kind: str, backbone: str, table) -> Any:
             f"({str(config.get('backbone_sha256'))[:12]}…) than the one installed"
         )
     mean, std = input_normalisation(arrays, int(config["feature_dim"]))
-    return Trained(kind, "cnn", net_from_arrays(arrays, config), mean, std, info={"path": path})
+    if kind != "C" and family != "three":
+        return None
+    net = net_from_arrays(arrays, config, family)
+    if net is None:
+        return None
+    return Trained(kind, "cnn", net, mean, std, info={"path": path})
 
 
 def _resolve_device(device: str) -> str:
@@ -230,7 +247,7 @@ def run_eval(
     nets: Sequence[str] | str = ("C",),
     stages: Sequence[str] | str = ("initial", "one"),
     seed: int = 0,
-    negatives: str = "matched",
+    negatives: str = "auto",
     baselines: bool = True,
     device: str = "cpu",
     image_size: int | None = None,
@@ -241,46 +258,51 @@ def run_eval(
 ) -> EvalReport:
     """Extract (cached) features, train what ``stages`` need and score every net on test lists.
 
+    Three-piece outfits give the main report; where the dataset has one-piece outfits (a dress
+    or jumpsuit with shoes) net C's one-piece–shoes pair network is evaluated on them the same
+    way, in ``report.one_piece``.
+
     ``configs`` overrides training settings (TrainConfig) by key: ``one``, ``two``, ``cnn``
     (nets trained through the CNN). ``image_size`` is the crop side for nets trained through the
     CNN (default: the backbone's own). ``augment_views``: augmented versions of every crop that
     stage one of B and C samples from (0: the crops as they are only). ``baselines`` adds net C
-    on size and colour statistics whenever stage one runs.
+    on size and colour statistics whenever stage one runs. ``negatives``: ``auto`` draws them
+    from the positive's own collection where the crops come from several shoots
+    (outfits-mango), else leak-matched (street photos).
     """
-    from stylist.learn import stages as st
-    from stylist.learn.data import item_table, ranked_lists
-    from stylist.learn.datasets import load_dataset
+    from stylist.learn.data import default_negatives, item_table
+    from stylist.learn.datasets import DatasetError, load_dataset
     from stylist.learn.features import crop_features
 
     nets_t = _parse(nets, NETS, "net")
     stages_t = _parse(stages, STAGES, "stage")
-    configs = configs or {}
     device = _resolve_device(device)
     ds = load_dataset(dataset)
-    named = [u for u in ds.users() if u is not None]
-    people = named if named else [None]
-    trains = {"one", "partial", "whole", "direct"} & set(stages_t)
+    try:
+        one_piece = load_dataset(dataset, family="one_piece") if "C" in nets_t else None
+    except DatasetError:
+        one_piece = None  # no dress or jumpsuit outfit in the dataset
     # augmented crops: what stage one of B and C trains on, and the re-lit test of B and C
     relit_test = set(nets_t) & {"B", "C"} and {"one", "shipped"} & set(stages_t)
     views = 1 + augment_views if relit_test else 1
 
     started = time.perf_counter()
-    jobs: list[tuple[str, str]] = []
-    for stage in stages_t:
-        jobs += [(net, stage) for net in nets_t]
-    if "one" in stages_t and baselines:
-        jobs += [(b, "one") for b in BASELINES]
-    total = len(jobs) + 1
-    done = 0
+    families = [ds] + ([one_piece] if one_piece is not None else [])
+    jobs = [_jobs(nets_t, stages_t, baselines)]
+    if one_piece is not None:
+        jobs.append(_jobs(("C",), stages_t, baselines))
+    total = 1 + sum(len(j) for j in jobs)
+    counter = [0]
 
     def report(label: str) -> None:
         if progress is not None:
-            progress(done, total, label)
+            progress(counter[0], total, label)
 
     report("features of the crops")
+    keys = sorted({c for d in families for c in d.crops()})
     crops = crop_features(
         ds.root,
-        ds.crops(),
+        keys,
         paths=paths,
         backbone=backbone,
         views=views,
@@ -288,11 +310,84 @@ def run_eval(
         progress=None if progress is None else (lambda d, t, label: progress(0, total, label)),
         cancel=cancel,
     )
+    counter[0] += 1
     table = item_table(ds, crops)
-    done += 1
+    mode = default_negatives(table) if negatives == "auto" else negatives
+    main = _evaluate_family(
+        ds,
+        table,
+        jobs[0],
+        nets_t,
+        stages_t,
+        mode,
+        seed,
+        backbone,
+        device,
+        image_size,
+        configs or {},
+        views,
+        report,
+        counter,
+        cancel,
+    )
+    if one_piece is not None:
+        main.one_piece = _evaluate_family(
+            one_piece,
+            item_table(one_piece, crops),
+            jobs[1],
+            ("C",),
+            stages_t,
+            mode,
+            seed,
+            backbone,
+            device,
+            image_size,
+            configs or {},
+            views,
+            report,
+            counter,
+            cancel,
+        )
+    report("done")
+    main.notes.append(f"Took {time.perf_counter() - started:.0f} s on {device}.")
+    return main
+
+
+def _jobs(nets: Sequence[str], stages: Sequence[str], baselines: bool) -> list[tuple[str, str]]:
+    jobs = [(net, stage) for stage in stages for net in nets]
+    if "one" in stages and baselines:
+        jobs += [(b, "one") for b in BASELINES]
+    return jobs
+
+
+def _evaluate_family(
+    ds,
+    table,
+    jobs,
+    nets_t,
+    stages_t,
+    negatives,
+    seed,
+    backbone,
+    device,
+    image_size,
+    configs,
+    views,
+    report,
+    counter,
+    cancel,
+) -> EvalReport:
+    """Every job (net, stage) on one outfit family's test lists; see ``run_eval``."""
+    from stylist.learn import stages as st
+    from stylist.learn.data import group_split, ranked_lists
+
+    family = ds.family
+    named = [u for u in ds.users() if u is not None]
+    people = named if named else [None]
+    trains = {"one", "partial", "whole", "direct"} & set(stages_t)
     test = ranked_lists(ds, table, people, "test", mode=negatives, seed=seed)
     if not test:
-        raise EvalError(f"{dataset}: no liked outfit in any test split")
+        raise EvalError(f"{ds.path}: no liked {family} outfit in any test split")
     all_users = ds.users()
     all_val = ranked_lists(ds, table, all_users, "val", mode=negatives, seed=seed)
     randoms = [random_ranking(int(lab.sum()), int((lab == 0).sum())) for _, lab in test]
@@ -313,7 +408,8 @@ def run_eval(
     for net, stage in jobs:
         if stopped():
             break
-        report(f"net {net}, {STAGE_NAMES[stage].lower()}")
+        what = "one-piece outfits, " if family == "one_piece" else ""
+        report(f"{what}net {net}, {STAGE_NAMES[stage].lower()}")
         t0 = time.perf_counter()
         row = EvalRow(net, stage, None)
         try:
@@ -334,7 +430,7 @@ def run_eval(
                 row.relit = st.score_relit(model, table, test, seed=seed)
                 row.details = {"best_val_mean_ndcg": model.fit.best_val}
             elif stage == "initial":
-                model = st.untrained(net, table, seed=seed)
+                model = st.untrained(net, table, seed=seed, family=family)
                 row.metrics = st.score(model, table, test, images, seed=seed)
                 row.relit = st.score_relit(model, table, test, seed=seed)
             elif stage == "one":
@@ -362,12 +458,16 @@ def run_eval(
                 if net == "A":
                     row.note = "no shipped net A (it trains through the CNN; research only)"
                 else:
-                    model = load_shipped(net, backbone, table)
+                    model = load_shipped(net, backbone, table, family)
                     if model is None:
                         row.note = f"no {shipped_net_path(net, backbone).name}.npz in models/"
+                        if family == "one_piece":
+                            row.note = "the shipped net C has no one-piece–shoes pair network"
                     else:
                         row.metrics = st.score(model, table, test, seed=seed)
                         row.relit = st.score_relit(model, table, test, seed=seed)
+            elif family == "one_piece":
+                row.note = "stage two is evaluated on three-piece outfits"
             else:
                 row = _stage_two_row(
                     net,
@@ -388,30 +488,32 @@ def run_eval(
             row.note = str(err)
         row.seconds = time.perf_counter() - t0
         rows.append(row)
-        done += 1
-    report("done")
+        counter[0] += 1
     if views > 1:
         notes.append(
             f"Stage one trains on {views - 1} augmented versions of every crop (re-lit, "
             "re-scaled) beside the crop itself; re-lit figures average those versions."
         )
-    notes.append(f"Took {time.perf_counter() - started:.0f} s on {device}.")
-    from stylist.learn.data import group_split
-
     rejected = [group_split(ds, table, u, "test").rejected.shape[0] > 0 for u in people]
-    drawn = "leak-matched" if negatives == "matched" else negatives
+    drawn = {"matched": "leak-matched", "collection": "same-collection"}.get(negatives, negatives)
     if all(rejected):
         described = "rejected-outfit"
     elif any(rejected):
         described = f"rejected-outfit (or {drawn} where a person has none)"
     else:
         described = drawn
+    left_out = sum(1 for _, why in ds.skipped if "two sides" in why)
+    if left_out:
+        notes.append(
+            f"Split by product: no product photo in two splits; {left_out} outfits whose "
+            "products fall on two sides are left out."
+        )
     return EvalReport(
-        dataset=str(dataset),
+        dataset=str(ds.path),
         backbone=backbone,
         negatives=described,
         seed=seed,
-        nets=nets_t,
+        nets=tuple(nets_t),
         stages=stages_t,
         random=average(randoms),
         rows=rows,
@@ -420,6 +522,7 @@ def run_eval(
         negatives_count=int(sum(int((lab == 0).sum()) for _, lab in test)),
         outfits=len(ds.outfits),
         notes=notes,
+        family=family,
     )
 
 

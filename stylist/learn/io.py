@@ -3,7 +3,8 @@
 The format (``stylist-matching-net/1``) is shared with the numpy ranker: torch layout
 (out, in) for every Linear; C has ``<pair>.fc{1,2,3}.{weight,bias}`` for the pairs top_bottom,
 top_shoes and bottom_shoes, B has ``fc{1,2,3}.*``; optional ``input.mean`` / ``input.std`` normalise
-every feature first. Files are written under temporary names and renamed into place, and read
+every feature first. A C net may hold the one-piece family's pair ``one_piece_shoes`` too; its
+JSON then lists ``pairs``. Files are written under temporary names and renamed into place, and read
 back with ``allow_pickle=False``: loading never runs code.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from stylist.errors import StylistError
-from stylist.learn.nets import HIDDEN, PAIRS
+from stylist.learn.nets import FAMILY_PAIRS, HIDDEN, ONE_PIECE_PAIRS, PAIRS
 from stylist.rank.matching import FORMAT
 
 
@@ -40,7 +41,7 @@ def net_arrays(
     """A torch B or C net (and its input normalisation) as named float32 arrays."""
     arrays: dict[str, np.ndarray] = {}
     if net.kind == "C":
-        for name, _, _ in PAIRS:
+        for name, _, _ in net.pair_defs:
             for key, tensor in net.pairs[name].state_dict().items():
                 arrays[f"{name}.{key}"] = tensor.detach().cpu().numpy().astype(np.float32)
     elif net.kind == "B":
@@ -165,17 +166,30 @@ def load_matching_net(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarra
     return arrays, config
 
 
-def net_from_arrays(arrays: Mapping[str, np.ndarray], config: Mapping[str, Any]) -> Any:
-    """The torch net of saved arrays (normalisation not included: see ``input_normalisation``)."""
+def net_from_arrays(
+    arrays: Mapping[str, np.ndarray], config: Mapping[str, Any], family: str | None = None
+) -> Any:
+    """The torch net of saved arrays (normalisation not included: see ``input_normalisation``).
+
+    ``family`` (``three`` / ``one_piece``) keeps only that family's pair networks of a C net;
+    None if it has none of them.
+    """
     import torch
 
     from stylist.learn.nets import build_net
 
     check_arrays(arrays, config, "matching net")
-    net = build_net(config["net"], int(config["feature_dim"]), hidden=config.get("hidden", HIDDEN))
+    names = config.get("pairs") or [name for name, _, _ in PAIRS]
+    wanted = (*PAIRS, *ONE_PIECE_PAIRS) if family is None else FAMILY_PAIRS[family]
+    defs = [d for d in wanted if d[0] in names]
+    if config["net"] == "C" and not defs:
+        return None
+    net = build_net(
+        config["net"], int(config["feature_dim"]), hidden=config.get("hidden", HIDDEN), pairs=defs
+    )
     with torch.no_grad():
         if net.kind == "C":
-            for name, _, _ in PAIRS:
+            for name, _, _ in net.pair_defs:
                 state = {
                     k: torch.from_numpy(np.array(arrays[f"{name}.{k}"]))
                     for k in net.pairs[name].state_dict()
@@ -194,3 +208,36 @@ def input_normalisation(
     if "input.mean" in arrays:
         return np.asarray(arrays["input.mean"]), np.asarray(arrays["input.std"])
     return np.zeros(feature_dim, np.float32), np.ones(feature_dim, np.float32)
+
+
+def pair_names(arrays: Mapping[str, np.ndarray]) -> list[str]:
+    """The pair networks a C net's arrays hold, in the standard order."""
+    known = [name for family in FAMILY_PAIRS.values() for name, _, _ in family]
+    return [n for n in known if f"{n}.fc1.weight" in arrays]
+
+
+def merge_pair_nets(
+    base: Mapping[str, np.ndarray], extra: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """One C net holding the pair networks of both (e.g. three-piece and one-piece), exactly.
+
+    A file has one input normalisation, so ``extra``'s own normalisation is folded into its
+    first layers re-expressed over ``base``'s: with x₀ = (x − m₀)/s₀ the input ``extra`` was
+    trained on is (x − m₁)/s₁ = x₀·s₀/s₁ + (m₀ − m₁)/s₁, so each input block W of fc1 becomes
+    W·s₀/s₁ and the bias gains W·(m₀ − m₁)/s₁.
+    """
+    dim = next(v.shape[0] for k, v in base.items() if k == "input.mean")
+    m0, s0 = input_normalisation(base, dim)
+    m1, s1 = input_normalisation(extra, dim)
+    merged = dict(base)
+    for name in pair_names(extra):
+        if name in pair_names(base):
+            raise ValueError(f"both nets hold the pair {name!r}")
+        for key in ("fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"):
+            merged[f"{name}.{key}"] = np.asarray(extra[f"{name}.{key}"], np.float32)
+        w = np.asarray(extra[f"{name}.fc1.weight"], np.float64)  # (H, 2D)
+        blocks = w.reshape(w.shape[0], -1, dim)  # (H, 2, D)
+        merged[f"{name}.fc1.weight"] = (blocks * (s0 / s1)).reshape(w.shape).astype(np.float32)
+        shift = np.einsum("hbd,d->h", blocks, (m0 - m1) / s1)
+        merged[f"{name}.fc1.bias"] = (extra[f"{name}.fc1.bias"] + shift).astype(np.float32)
+    return merged

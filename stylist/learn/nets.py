@@ -4,6 +4,9 @@
   concat(f_i, f_j) → FC 512 → ReLU → FC 512 → ReLU → FC 2 → softmax; the outfit's score is the
   sum of the three P(match), 0..3. The authors' files have no ReLU after the first FC, which
   makes their first two layers one linear map; we keep the ReLU.
+  The one-piece family (a dress or jumpsuit with shoes) has one pair network, one-piece–shoes,
+  built as a net C with that single pair (``ONE_PIECE_PAIRS``); its outfits are held as triples
+  whose top and bottom both name the one-piece (see ``datasets``), so it reads slots 0 and 2.
 * **B**: concat(f_top, f_bottom, f_shoes) → the same three layers; score = P(match).
 * **A**: the three photos stacked into one 9-channel image → one CNN (the backbone's first
   convolution widened to 9 channels) → FC 2; trained end to end, for research and evaluation.
@@ -19,6 +22,8 @@ from types import SimpleNamespace
 from typing import Any
 
 PAIRS = (("top_bottom", 0, 1), ("top_shoes", 0, 2), ("bottom_shoes", 1, 2))
+ONE_PIECE_PAIRS = (("one_piece_shoes", 0, 2),)
+FAMILY_PAIRS = {"three": PAIRS, "one_piece": ONE_PIECE_PAIRS}
 HIDDEN = 512
 INIT_STD = 0.005  # the authors' Gaussian for the matching layers
 INIT_BIAS = 0.1
@@ -49,24 +54,25 @@ def torch_classes() -> SimpleNamespace:
     class NetC(nn.Module):
         kind = "C"
 
-        def __init__(self, feature_dim: int, hidden: int = HIDDEN) -> None:
+        def __init__(self, feature_dim: int, hidden: int = HIDDEN, pairs=PAIRS) -> None:
             super().__init__()
             self.feature_dim = feature_dim
+            self.pair_defs = tuple(pairs)
             self.pairs = nn.ModuleDict(
-                {name: Matcher(2 * feature_dim, hidden) for name, _, _ in PAIRS}
+                {name: Matcher(2 * feature_dim, hidden) for name, _, _ in self.pair_defs}
             )
 
         def pair_probs(self, t: torch.Tensor, b: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-            """(M, D) x3 -> (M, 3) P(match) for top–bottom, top–shoes, bottom–shoes."""
+            """(M, D) x3 -> (M, pairs) P(match), e.g. top–bottom, top–shoes, bottom–shoes."""
             feats = (t, b, s)
             probs = [
                 torch.softmax(self.pairs[name](torch.cat((feats[i], feats[j]), dim=1)), dim=1)[:, 1]
-                for name, i, j in PAIRS
+                for name, i, j in self.pair_defs
             ]
             return torch.stack(probs, dim=1)
 
         def forward(self, t: torch.Tensor, b: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-            return self.pair_probs(t, b, s).sum(dim=1)  # (M,) scores in 0..3
+            return self.pair_probs(t, b, s).sum(dim=1)  # (M,) scores in 0..pairs
 
     class NetB(nn.Module):
         kind = "B"
@@ -121,15 +127,24 @@ def init_matching_layers(module: Any, scheme: str = "authors", seed: int | None 
 
 
 def build_net(
-    kind: str, feature_dim: int, *, hidden: int = HIDDEN, seed: int = 0, init: str = "authors"
+    kind: str,
+    feature_dim: int,
+    *,
+    hidden: int = HIDDEN,
+    seed: int = 0,
+    init: str = "authors",
+    pairs=PAIRS,
 ) -> Any:
-    """A fresh net B or C for features of size ``feature_dim`` (A: see ``build_net_a``)."""
+    """A fresh net B or C for features of size ``feature_dim`` (A: see ``build_net_a``).
+
+    ``pairs``: C's pair networks as (name, slot, slot), e.g. ``ONE_PIECE_PAIRS``.
+    """
     import torch
 
     classes = torch_classes()
     torch.manual_seed(seed)
     if kind == "C":
-        net = classes.NetC(feature_dim, hidden)
+        net = classes.NetC(feature_dim, hidden, pairs)
     elif kind == "B":
         net = classes.NetB(feature_dim, hidden)
     else:
@@ -181,14 +196,13 @@ def fold_input_projection(net: Any, projection: Any) -> Any:
     d, k = p.shape
     if net.feature_dim != k:
         raise ValueError(f"net takes {net.feature_dim} inputs, projection gives {k}")
-    hidden = (
-        net.pairs["top_bottom"].fc1.out_features
-        if net.kind == "C"
-        else net.matcher.fc1.out_features
-    )
-    full = torch_classes().NetC(d, hidden) if net.kind == "C" else torch_classes().NetB(d, hidden)
+    if net.kind == "C":
+        hidden = next(iter(net.pairs.values())).fc1.out_features
+        full = torch_classes().NetC(d, hidden, net.pair_defs)
+    else:
+        full = torch_classes().NetB(d, net.matcher.fc1.out_features)
     pairs = (
-        [(full.pairs[n], net.pairs[n]) for n, _, _ in PAIRS]
+        [(full.pairs[n], net.pairs[n]) for n, _, _ in net.pair_defs]
         if net.kind == "C"
         else [(full.matcher, net.matcher)]
     )

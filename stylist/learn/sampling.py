@@ -5,6 +5,10 @@ Items are integer indices into one item table; an outfit is a (top, bottom, shoe
 *Random* negatives (the paper's): a top, a bottom and shoes drawn uniformly from the split's pools,
 never a known positive.
 
+*Same-collection* negatives are random ones drawn, slot by slot, from the positive's own
+collection (``groups``: the shoot each item comes from). Product photos of one shoot share a
+background tint; a negative mixing two shoots would be told apart by the tint alone.
+
 *Leak-matched* negatives exist because every crop of a street-photo outfit comes from one photo
 (same light, same scale): a net can learn "these came from one photo" instead of "these go
 together". A leak-matched negative replaces each slot of a positive with a crop from another
@@ -33,7 +37,8 @@ class NegativeSampler:
     positives: (P, 3) item indices. pools: the items each slot may draw from. origin: (N,) the
     photo (or outfit) each item comes from; a matched negative never mixes crops of one photo.
     known: every known positive triple (never returned as a negative). stats: (N, F) size
-    statistics per item, needed for ``mode="matched"``.
+    statistics per item, needed for ``mode="matched"``. groups: (N,) the collection of every
+    item; random negatives then draw each slot from the positive's own collection.
     """
 
     def __init__(
@@ -44,6 +49,7 @@ class NegativeSampler:
         origin: np.ndarray | None = None,
         known: Iterable[Iterable[int]] = (),
         stats: np.ndarray | None = None,
+        groups: np.ndarray | None = None,
         mode: str = "random",
         per_positive: int = NEGATIVES_PER_POSITIVE,
         leaf: int = 4,
@@ -64,6 +70,18 @@ class NegativeSampler:
         self.mode = mode
         self.per_positive = per_positive
         self.leaf = leaf
+        self._group_of_positive: np.ndarray | None = None
+        self._group_pools: dict[int, list[np.ndarray]] = {}
+        if groups is not None and mode == "random":
+            groups = np.asarray(groups, dtype=np.int64)
+            # A positive's collection: that of its first slot (an outfit never mixes shoots).
+            self._group_of_positive = groups[self.positives[:, 0]]
+            for g in np.unique(self._group_of_positive):
+                pools_g = [p[groups[p] == g] for p in self.pools]
+                # A collection with no item for a slot draws that slot from every collection.
+                self._group_pools[int(g)] = [
+                    pg if pg.size else p for pg, p in zip(pools_g, self.pools, strict=True)
+                ]
         if mode == "matched":
             if stats is None:
                 raise ValueError("matched negatives need size statistics per item")
@@ -135,7 +153,7 @@ class NegativeSampler:
             if self.mode == "matched":
                 cand = self._matched_round(rng)[p]
             else:
-                cand = np.array([pool[rng.integers(pool.size)] for pool in self.pools])
+                cand = np.array([pool[rng.integers(pool.size)] for pool in self._pools_for(p)])
             if self._valid(cand, self.positives[p]):
                 return cand
         return neg  # a pool this small cannot avoid it; keep the draw rather than loop forever
@@ -167,6 +185,11 @@ class NegativeSampler:
                 if done:
                     break
 
+    def _pools_for(self, p: int) -> list[np.ndarray]:
+        if self._group_of_positive is None:
+            return self.pools
+        return self._group_pools[int(self._group_of_positive[p])]
+
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         """(P, per_positive, 3) negatives for the positives, in the positives' order."""
         n_pos = self.positives.shape[0]
@@ -175,10 +198,16 @@ class NegativeSampler:
             if self.mode == "matched":
                 neg[:, k] = self._matched_round(rng)
                 self._swap_repair(neg[:, k], rng)
-            else:
+            elif self._group_of_positive is None:
                 for slot in range(3):
                     pool = self.pools[slot]
                     neg[:, k, slot] = pool[rng.integers(pool.size, size=n_pos)]
+            else:
+                for g, pools in self._group_pools.items():
+                    rows = np.flatnonzero(self._group_of_positive == g)
+                    for slot in range(3):
+                        picks = rng.integers(pools[slot].size, size=rows.size)
+                        neg[rows, k, slot] = pools[slot][picks]
         for p in range(n_pos):
             for k in range(self.per_positive):
                 if not self._valid(neg[p, k], self.positives[p]):

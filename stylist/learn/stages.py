@@ -127,13 +127,15 @@ def untrained(
     train_items: np.ndarray | None = None,
     reduce: int | None = None,
     init: str = "authors",
+    family: str = "three",
 ) -> Trained:
     """A net with freshly initialised matching layers (the paper's "initial" row).
 
     B/C: input normalisation from ``train_items`` (all items when None); ``reduce`` = k makes the
-    net work on k whitened principal components.
+    net work on k whitened principal components. ``family``: ``one_piece`` gives C the single
+    one-piece–shoes pair network.
     """
-    from stylist.learn.nets import build_net, build_net_a
+    from stylist.learn.nets import FAMILY_PAIRS, build_net, build_net_a
 
     if kind == "A":
         return Trained("A", "cnn", build_net_a(table.crops.backbone_id, seed=seed, init=init))
@@ -146,7 +148,9 @@ def untrained(
         rows = ((x[:, items] - mean) / std).reshape(-1, dim)
         projection = whitening(rows, reduce)
         dim = projection.shape[1]
-    net = build_net(kind, dim, seed=seed, init=init)
+    if family != "three" and kind != "C":
+        raise ValueError(f"net {kind} scores three-piece outfits only; use C for {family}")
+    net = build_net(kind, dim, seed=seed, init=init, pairs=FAMILY_PAIRS[family])
     return Trained(kind, inputs, net, mean, std, projection)
 
 
@@ -257,6 +261,7 @@ def stage_one(
         train_items=task.positives,
         reduce=None if through_cnn or inputs != "cnn" else reduce,
         init="authors" if through_cnn else init,
+        family=dataset.family,
     )
     scorer = _device(scorer_for(model, table, images, cfg), device)
     model.fit = fit(scorer, task, cfg, progress=progress, cancel=cancel)

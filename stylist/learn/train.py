@@ -298,8 +298,6 @@ def projected_scorer(net: Any, features: np.ndarray, slot_items: Sequence[np.nda
     """
     import torch
 
-    from stylist.learn.nets import PAIRS
-
     x = np.asarray(features, dtype=np.float32)
     n, d = x.shape
     kind = net.kind
@@ -316,9 +314,9 @@ def projected_scorer(net: Any, features: np.ndarray, slot_items: Sequence[np.nda
     if kind == "C":
         sides = {
             name: ((i, net.pairs[name].fc1.weight[:, :d]), (j, net.pairs[name].fc1.weight[:, d:]))
-            for name, i, j in PAIRS
+            for name, i, j in net.pair_defs
         }
-        heads = {name: net.pairs[name] for name, _, _ in PAIRS}
+        heads = {name: net.pairs[name] for name, _, _ in net.pair_defs}
     elif kind == "B":
         w = net.matcher.fc1.weight
         sides = {"all": tuple((k, w[:, k * d : (k + 1) * d]) for k in range(3))}
