@@ -215,11 +215,11 @@ def test_narrowing_resumes_after_the_last_outfit_taken(data):
     everything = [(f.score, f.family, f.idx) for f in brute_force_both(m, 10**6)]
     taken = [(f.score, f.family, f.idx) for f in head]
     assert taken == everything[: len(head)]
-    expected = [r for r in everything[len(head) :] if BothFamilies_slot(r)[slot] != gone]
+    expected = [r for r in everything[len(head) :] if slots_of_row(r)[slot] != gone]
     assert [(f.score, f.family, f.idx) for f in rest] == expected
 
 
-def BothFamilies_slot(row) -> tuple:  # noqa: N802 - reads as the class it mirrors
+def slots_of_row(row) -> tuple:
     """(top, bottom, shoes, one-piece) indices of a reference row, None where not used."""
     _, family, idx = row
     return (None, None, idx[1], idx[0]) if family == ONE_PIECE else (*idx, None)
