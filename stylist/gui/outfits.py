@@ -227,7 +227,6 @@ class OutfitCard(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(14, 14, 14, 12)
         layout.setSpacing(10)
-        self.setMinimumWidth(3 * side + 2 * 8 + 28)  # every card as wide as a three-photo one
 
         head = QHBoxLayout()
         self.score_label = label(match_text(self.data.match()), "h2")
@@ -247,14 +246,18 @@ class OutfitCard(QFrame):
             head.addWidget(badge)
         layout.addLayout(head)
 
-        pictures = QHBoxLayout()
+        # The photos sit centred in a row as wide as three, so every card has the same width.
+        row = QWidget()
+        row.setFixedSize(3 * side + 2 * 8, side)
+        pictures = QHBoxLayout(row)
+        pictures.setContentsMargins(0, 0, 0, 0)
         pictures.setSpacing(8)
         self.pictures = [ItemPicture(session, thumbs, i, side) for i in self.data.ids()]
         pictures.addStretch(1)
         for picture in self.pictures:
             pictures.addWidget(picture)
         pictures.addStretch(1)
-        layout.addLayout(pictures)
+        layout.addWidget(row)
 
         if self.data.pair_scores:
             layout.addWidget(PairBars(self.data.pair_scores, self.data.weakest))
