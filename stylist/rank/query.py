@@ -162,19 +162,19 @@ class _Stream:
         self.allowed, self.caps = allowed, caps
         self.both = BothFamilies(m, allowed)
 
-    def _next(self) -> Found | None:
+    def _next(self, hint: int) -> Found | None:
         if self.caps.newly_capped and not self.both.buffer:
             for slot, i in self.caps.newly_capped:
                 self.allowed[slot] = self.allowed[slot][self.allowed[slot] != i]
             self.caps.newly_capped.clear()
             self.both.restrict(self.allowed)
-        return self.both.next()
+        return self.both.next(hint)
 
     def take(self, n: int, accept: bool = True) -> list[Found]:
         """The next n outfits that fit the caps; ``accept=False`` only looks (a pool)."""
         out: list[Found] = []
         while len(out) < n:
-            f = self._next()
+            f = self._next(n - len(out))
             if f is None:
                 break
             if self.caps.fits(f):

@@ -427,7 +427,6 @@ class BothFamilies:
         self.m = matrices
         self.last3: Cursor | None = None  # the last three-piece outfit taken
         self.last1: Found | None = None  # the last one-piece outfit taken
-        self._batch = 16
         self.restrict(allowed)
 
     def restrict(self, allowed: Sequence[object] | None) -> None:
@@ -440,22 +439,25 @@ class BothFamilies:
             for a, n, slot in zip(allowed, sizes, ALL_SLOTS, strict=True)
         ]
         self.search = TopKSearch(self.m, self.allowed[:3])
+        self._batch = 16  # small first batches: a narrowed search often needs only a few
         self.buffer: deque[Cursor] = deque()
         self.exhausted3 = False
         self.ones = OnePieceList(self.m.one_piece_shoes, self.allowed[3], self.allowed[2])
         self.pos1 = self.ones.first_after(self.last1)
 
-    def _peek3(self) -> Cursor | None:
+    def _peek3(self, hint: int) -> Cursor | None:
         if not self.buffer and not self.exhausted3:
-            got = self.search.top(self._batch, after=self.last3)
+            n = max(self._batch, 2 * hint)
+            got = self.search.top(n, after=self.last3)
             self.buffer.extend(got)
-            self.exhausted3 = len(got) < self._batch
+            self.exhausted3 = len(got) < n
             self._batch = min(4096, 2 * self._batch)
         return self.buffer[0] if self.buffer else None
 
-    def next(self) -> Found | None:
-        """The next outfit of the ranking of both families; None when every one was taken."""
-        c = self._peek3()
+    def next(self, hint: int = 1) -> Found | None:
+        """The next outfit of the ranking of both families; None when every one was taken.
+        ``hint``: how many more outfits the caller expects to take (sizes the search batches)."""
+        c = self._peek3(hint)
         three = _found(c) if c is not None else None
         one = self.ones[self.pos1] if self.pos1 < len(self.ones) else None
         if three is not None and (one is None or three.order() < one.order()):
@@ -471,7 +473,7 @@ class BothFamilies:
     def take(self, n: int) -> list[Found]:
         out: list[Found] = []
         while len(out) < n:
-            f = self.next()
+            f = self.next(n - len(out))
             if f is None:
                 break
             out.append(f)
