@@ -426,3 +426,21 @@ def test_a_net_without_the_one_piece_pair_suggests_no_one_piece_outfit():
     assert len(got) == 2 * 2 * 2 + 2 * 2 and any(o.one_piece is not None for o in got)
     d = next(o for o in got if o.one_piece is not None).to_dict()
     assert d["top"] is None and d["bottom"] is None and d["one_piece"] in (400, 401)
+
+
+def test_net_b_rescores_three_piece_outfits_and_one_piece_ones_keep_cs_score():
+    dim = 8
+    rng = np.random.default_rng(3)
+    slots = [{o + i: rng.random(dim, dtype=np.float32) for i in range(3)} for o in OFFSETS]
+    net_b = MatchingNet.untrained(dim, seed=5, net="B")
+    for name, a in net_b.arrays.items():
+        a *= 80 if name.endswith("weight") else 1
+    r = Ranker.from_features(four_pair_net(dim), *slots[:3], one_pieces=slots[3], net_b=net_b)
+    got = r.suggest(Query(k=36, rescore_with_b=True, b_pool=100, explain=True))
+    assert len(got) == 3 * 3 * 3 + 3 * 3  # the pool holds every outfit
+    for o in got:
+        if o.one_piece is None:
+            assert o.ranked_by == "B" and o.c_score is not None
+        else:
+            assert o.ranked_by == "C" and o.score == o.pair_scores[ONE_PIECE_PAIR]
+    assert [o.score for o in got] == sorted((o.score for o in got), reverse=True)
