@@ -343,7 +343,8 @@ def _explained(outfit) -> str:
     pairs = "  ".join(f"{k.replace('_', '-')} {v:.2f}" for k, v in outfit.pair_scores.items())
     lines = [f"    pairs: {pairs}"]
     if outfit.explanation is not None:
-        lines.append(f"    weakest pair: {outfit.explanation.weakest_pair.replace('_', '-')}")
+        if len(outfit.pair_scores) > 1:  # a one-piece outfit has one pair: none is "weakest"
+            lines.append(f"    weakest pair: {outfit.explanation.weakest_pair.replace('_', '-')}")
         swap = outfit.explanation.best_swap
         if swap is not None:
             lines.append(
