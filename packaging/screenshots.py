@@ -84,6 +84,12 @@ def build_library(home: Path) -> None:
             for n, entry in enumerate(chosen):  # named the way a phone names them
                 shutil.copyfile(SHARED / entry["file"], camera / f"IMG_{3101 + n}.jpg")
             service.import_photos([camera])
+            # Three more dresses (in a "dresses" folder: one-pieces), for one-piece outfits.
+            dresses = home.parent / f"{home.name}-dresses" / "dresses"
+            dresses.mkdir(parents=True)
+            for entry in [e for e in entries if e["label"] == "Dress"][:3]:
+                shutil.copyfile(SHARED / entry["file"], dresses / Path(entry["file"]).name)
+            service.import_photos([dresses.parent])
         if callable(getattr(service, "extract_features", None)):
             service.extract_features()
         else:  # the vision code alone: features and colours, without category guesses
@@ -177,12 +183,19 @@ def shoot(out: Path) -> list[Path]:
         shooter.pump(60, lambda: bool(window.suggestions.cards))
         shooter.settle(window)
         shooter.save(window, "suggestions")
+        # A one-piece outfit's card (a dress and shoes), where the model suggests one.
+        cards = window.suggestions.cards
+        one_piece = next((c for c in cards if getattr(c.data, "one_piece", None)), None)
+        if one_piece is not None:
+            window.suggestions.set_current(cards.index(one_piece))
+            shooter.settle(window)
+            shooter.save(window, "suggestions-one-piece")
 
         window.suggestions.compose()
         dialog = window.suggestions._compose_dialog
         card = window.suggestions.cards[0].data if window.suggestions.cards else None
         if card is not None:
-            dialog.pick(card.top, card.bottom, card.shoes)
+            dialog.pick(card.top, card.bottom, card.shoes, one_piece=card.one_piece)
         shooter.settle(window)
         shooter.save(dialog, "compose")
         dialog.close()

@@ -320,19 +320,35 @@ def cmd_eval(stylist, args) -> int:
     return EXIT_OK
 
 
-def _outfit(args) -> Outfit:
-    return Outfit(args.top, args.bottom, args.shoes)
+def _outfit(ids: Sequence[int]) -> Outfit:
+    """An outfit from ids typed in slot order: TOP BOTTOM SHOES, or ONE_PIECE SHOES."""
+    try:
+        return Outfit.of(ids)
+    except ValueError:
+        raise UsageError(
+            f"an outfit is three item ids (TOP BOTTOM SHOES) or two (ONE_PIECE SHOES), "
+            f"not {len(ids)}"
+        ) from None
+
+
+def _outfit_text(outfit: Outfit, names: dict[int, str] | None = None) -> str:
+    """'top 3 (shirt.jpg), bottom 5 (...), shoes 9 (...)' or 'one-piece 4 (...), shoes 9 (...)'."""
+    return ", ".join(
+        f"{slot.replace('_', '-')} {i}" + (f" ({names[i]})" if names and i in names else "")
+        for slot, i in zip(outfit.slots(), outfit.ids(), strict=True)
+    )
 
 
 def _explained(outfit) -> str:
     pairs = "  ".join(f"{k.replace('_', '-')} {v:.2f}" for k, v in outfit.pair_scores.items())
     lines = [f"    pairs: {pairs}"]
     if outfit.explanation is not None:
-        lines.append(f"    weakest pair: {outfit.explanation.weakest_pair.replace('_', '-')}")
+        if len(outfit.pair_scores) > 1:  # a one-piece outfit has one pair: none is "weakest"
+            lines.append(f"    weakest pair: {outfit.explanation.weakest_pair.replace('_', '-')}")
         swap = outfit.explanation.best_swap
         if swap is not None:
             lines.append(
-                f"    best swap: {swap.slot} {swap.old} -> {swap.new} "
+                f"    best swap: {swap.slot.replace('_', '-')} {swap.old} -> {swap.new} "
                 f"(score {swap.score:.2f}, +{swap.gain:.2f})"
             )
     return "\n".join(lines)
@@ -358,10 +374,7 @@ def cmd_suggest(stylist, args) -> int:
     print(f"Ranked by {stylist.ranker_origin} ({how}).")
     for n, o in enumerate(outfits, start=1):
         mark = "  (exploring: the model is unsure of this one)" if o.exploration else ""
-        print(
-            f"{n:3d}. {o.score:.2f}  top {o.top} ({names[o.top]}), bottom {o.bottom} "
-            f"({names[o.bottom]}), shoes {o.shoes} ({names[o.shoes]}){mark}"
-        )
+        print(f"{n:3d}. {o.score:.2f}  {_outfit_text(o.outfit(), names)}{mark}")
         if args.explain:
             print(_explained(o))
     if not outfits:
@@ -371,13 +384,13 @@ def cmd_suggest(stylist, args) -> int:
 
 def _verdict_command(verdict: str):
     def run(stylist, args) -> int:
-        outfit = _outfit(args)
+        outfit = _outfit(args.ids)
         if verdict == "wore":
             stylist.wore(outfit)
-            print(f"Recorded: you wore {outfit.top}, {outfit.bottom}, {outfit.shoes} (a like).")
+            print(f"Recorded: you wore {_outfit_text(outfit)} (a like).")
         else:
             stylist.rate(outfit, Verdict(verdict), source="cli")
-            print(f"Recorded: you {verdict} {outfit.top}, {outfit.bottom}, {outfit.shoes}.")
+            print(f"Recorded: you {verdict} {_outfit_text(outfit)}.")
         if stylist.training_due():
             _train_in_background(stylist)
             print("Your style model is retraining in the background (`stylist model list`).")
@@ -453,9 +466,11 @@ def cmd_model(stylist, args) -> int:
 
 def cmd_favourite(stylist, args) -> int:
     if args.action == "add":
-        if len(args.ids) != 3:
-            raise UsageError("favourite add takes three item ids: TOP BOTTOM SHOES")
-        fav = stylist.add_favourite(Outfit(*args.ids))
+        if len(args.ids) not in (2, 3):
+            raise UsageError(
+                "favourite add takes three item ids (TOP BOTTOM SHOES) or two (ONE_PIECE SHOES)"
+            )
+        fav = stylist.add_favourite(_outfit(args.ids))
         print(f"Favourite {fav} kept.")
     elif args.action == "remove":
         for fav in args.ids:
@@ -466,25 +481,13 @@ def cmd_favourite(stylist, args) -> int:
         if args.json:
             print(
                 json.dumps(
-                    [
-                        {
-                            "id": f.id,
-                            "top": f.outfit.top,
-                            "bottom": f.outfit.bottom,
-                            "shoes": f.outfit.shoes,
-                            "created_at": f.created_at,
-                        }
-                        for f in rows
-                    ],
+                    [{"id": f.id, **f.outfit.to_dict(), "created_at": f.created_at} for f in rows],
                     indent=2,
                 )
             )
         else:
             for f in rows:
-                print(
-                    f"{f.id:5d}  top {f.outfit.top}  bottom {f.outfit.bottom}  "
-                    f"shoes {f.outfit.shoes}  ({f.created_at})"
-                )
+                print(f"{f.id:5d}  {_outfit_text(f.outfit)}  ({f.created_at})")
             if not rows:
                 print("No favourites yet.")
     return EXIT_OK
@@ -669,9 +672,13 @@ def build_parser() -> argparse.ArgumentParser:
         ("wore", "you wore this outfit today (counts as a like)"),
     ):
         p = command(verdict, _verdict_command(verdict), text)
-        p.add_argument("top", type=int)
-        p.add_argument("bottom", type=int)
-        p.add_argument("shoes", type=int)
+        p.add_argument(
+            "ids",
+            nargs="+",
+            type=int,
+            metavar="ID",
+            help="TOP BOTTOM SHOES, or ONE_PIECE SHOES",
+        )
 
     p = command("train", cmd_train, "fine-tune your style model on your verdicts")
     p.add_argument("--wait", action="store_true", help="train now and wait for the result")
@@ -688,7 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         type=int,
         metavar="ID",
-        help="add: TOP BOTTOM SHOES; remove: favourite ids",
+        help="add: TOP BOTTOM SHOES or ONE_PIECE SHOES; remove: favourite ids",
     )
     p.add_argument("--json", action="store_true")
 

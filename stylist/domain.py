@@ -29,6 +29,19 @@ class Category(str, enum.Enum):
 
 # The three slots of a FashionNet outfit, in order.
 OUTFIT_SLOTS = (Category.TOP, Category.BOTTOM, Category.SHOES)
+# A one-piece outfit: a dress or jumpsuit and a pair of shoes, in that order.
+ONE_PIECE_SLOTS = (Category.ONE_PIECE, Category.SHOES)
+# Every slot an outfit of either family can fill, by the name outfits use for it (JSON keys,
+# ``Outfit`` fields): the index of a slot here is its index everywhere in ranking.
+SLOT_NAMES = ("top", "bottom", "shoes", "one_piece")
+SLOT_CATEGORIES = {
+    "top": Category.TOP,
+    "bottom": Category.BOTTOM,
+    "shoes": Category.SHOES,
+    "one_piece": Category.ONE_PIECE,
+}
+# The pair network of one-piece outfits (net C's fourth pair).
+ONE_PIECE_PAIR = "one_piece_shoes"
 
 
 class CategorySource(str, enum.Enum):
@@ -64,9 +77,57 @@ class Item:
 
 @dataclass(frozen=True)
 class Outfit:
-    top: int
-    bottom: int
-    shoes: int
+    """One outfit of either family: a top, a bottom and shoes; or a one-piece and shoes.
 
-    def ids(self) -> tuple[int, int, int]:
-        return (self.top, self.bottom, self.shoes)
+    Treat it as an opaque, hashable value: :meth:`ids` gives the item ids it holds in slot order.
+    """
+
+    top: int | None
+    bottom: int | None
+    shoes: int
+    one_piece: int | None = None
+
+    def __post_init__(self) -> None:
+        three = self.top is not None and self.bottom is not None and self.one_piece is None
+        one = self.one_piece is not None and self.top is None and self.bottom is None
+        if not (three or one) or self.shoes is None:
+            raise ValueError(
+                "an outfit is a top, a bottom and shoes, or a one-piece and shoes "
+                f"(got top={self.top}, bottom={self.bottom}, shoes={self.shoes}, "
+                f"one_piece={self.one_piece})"
+            )
+
+    @classmethod
+    def of(cls, ids: tuple[int, ...] | list[int]) -> Outfit:
+        """From item ids in slot order: (top, bottom, shoes) or (one_piece, shoes)."""
+        ids = tuple(int(i) for i in ids)
+        if len(ids) == 3:
+            return cls(*ids)
+        if len(ids) == 2:
+            return cls(None, None, ids[1], ids[0])
+        raise ValueError(
+            f"an outfit is three item ids (top, bottom, shoes) or two (one-piece, shoes), "
+            f"not {len(ids)}"
+        )
+
+    @property
+    def is_one_piece(self) -> bool:
+        return self.one_piece is not None
+
+    def slots(self) -> tuple[str, ...]:
+        """The slot names of :meth:`ids`, in the same order."""
+        return ("one_piece", "shoes") if self.is_one_piece else ("top", "bottom", "shoes")
+
+    def ids(self) -> tuple[int, ...]:
+        """The item ids in slot order: (top, bottom, shoes) or (one_piece, shoes)."""
+        if self.one_piece is not None:
+            return (self.one_piece, self.shoes)
+        return (self.top, self.bottom, self.shoes)  # type: ignore[return-value]
+
+    def to_dict(self) -> dict[str, int | None]:
+        return {
+            "top": self.top,
+            "bottom": self.bottom,
+            "shoes": self.shoes,
+            "one_piece": self.one_piece,
+        }

@@ -15,19 +15,20 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from stylist.domain import Item, Outfit
+from stylist.domain import SLOT_NAMES, Item, Outfit
 from stylist.errors import UsageError
 
 FORMATS = ("png", "pdf", "json")
-SLOTS = ("top", "bottom", "shoes")
+MOST_ITEMS = 3  # items of the largest outfit (a top, a bottom and shoes)
 
 
 @dataclass
 class ExportOutfit:
-    """One outfit to export, with its items and, where known, its scores."""
+    """One outfit to export, with its items (in ``outfit.slots()`` order) and, where known, its
+    scores (``score``: the mean pair probability, 0..1)."""
 
     outfit: Outfit
-    items: tuple[Item, Item, Item]
+    items: tuple[Item, ...]
     score: float | None = None
     pair_scores: dict[str, float] | None = None
 
@@ -86,13 +87,13 @@ def _tile(photo: Path, side: int) -> Image.Image:
 def _caption(o: ExportOutfit, n: int) -> str:
     text = f"Outfit {n}"
     if o.score is not None:
-        text += f" · score {o.score:.2f} of 3"
+        text += f" · {o.score:.0%} match"
     return text
 
 
 def _collage(outfits: list[ExportOutfit], photo_path) -> Image.Image:
     side, gap, caption = 240, 16, 36
-    width = gap + len(SLOTS) * (side + gap)
+    width = gap + MOST_ITEMS * (side + gap)
     row = side + caption + gap
     sheet = Image.new("RGB", (width, gap + row * len(outfits)), (246, 244, 241))
     draw = ImageDraw.Draw(sheet)
@@ -107,7 +108,7 @@ def _collage(outfits: list[ExportOutfit], photo_path) -> Image.Image:
 
 
 def _page(o: ExportOutfit, photo_path, n: int) -> Image.Image:
-    """One A4 page at 100 dpi: the three photos one above the other, with the scores."""
+    """One A4 page at 100 dpi: the photos one above the other, with the scores."""
     page = Image.new("RGB", (827, 1169), "white")
     draw = ImageDraw.Draw(page)
     draw.text((60, 40), _caption(o, n), fill=(30, 30, 30), font=_font(32))
@@ -115,7 +116,8 @@ def _page(o: ExportOutfit, photo_path, n: int) -> Image.Image:
     for i, item in enumerate(o.items):
         y = 100 + i * (side + 20)
         page.paste(_tile(photo_path(item.working_file), side), (60, y))
-        lines = [f"{SLOTS[i]}: {item.original_name}"]
+        slot = o.outfit.slots()[i].replace("_", "-")
+        lines = [f"{slot}: {item.original_name}"]
         if item.colours:
             lines.append("colours: " + ", ".join(item.colours[:3]))
         draw.text((60 + side + 30, y + 20), "\n".join(lines), fill=(60, 60, 60), font=_font(20))
@@ -132,7 +134,8 @@ def _json_export(outfits: list[ExportOutfit], photo_path, target: Path, tmp: Pat
     records = []
     for o in outfits:
         record: dict = {"score": o.score, "pair_scores": o.pair_scores}
-        for slot, item in zip(SLOTS, o.items, strict=True):
+        record.update(dict.fromkeys(SLOT_NAMES))  # the slots this outfit leaves empty stay null
+        for slot, item in zip(o.outfit.slots(), o.items, strict=True):
             name = f"item-{item.id}.jpg"
             shutil.copyfile(photo_path(item.working_file), folder / name)
             record[slot] = {

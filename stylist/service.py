@@ -13,7 +13,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from stylist import paths as paths_mod
-from stylist.domain import OUTFIT_SLOTS, Category, CategorySource, Item, Outfit, Verdict
+from stylist.domain import (
+    SLOT_CATEGORIES,
+    SLOT_NAMES,
+    Category,
+    CategorySource,
+    Item,
+    Outfit,
+    Verdict,
+)
 from stylist.errors import StylistError, UsageError
 from stylist.library import CheckReport, Library
 from stylist.library.importer import ImportReport, Progress, import_photos
@@ -313,12 +321,14 @@ class Stylist:
         return net if net.source is not None else None
 
     def _slot_features(self, spec) -> list[dict[int, object]]:
-        """Features of every top, bottom and shoes per slot (item id -> vector) for ``spec``."""
+        """Features of every top, bottom, shoes and one-piece per slot (item id -> vector) for
+        ``spec``, in the slot order of ``domain.SLOT_NAMES``."""
         vectors = self.library.features(spec.id, spec.sha256)
-        by_slot: list[dict[int, object]] = [{}, {}, {}]
+        slot_of = {c: i for i, c in enumerate(SLOT_CATEGORIES[n] for n in SLOT_NAMES)}
+        by_slot: list[dict[int, object]] = [{} for _ in SLOT_NAMES]
         for item in self.library.items():
-            if item.id in vectors and item.category in OUTFIT_SLOTS:
-                by_slot[OUTFIT_SLOTS.index(item.category)][item.id] = vectors[item.id]
+            if item.id in vectors and item.category in slot_of:
+                by_slot[slot_of[item.category]][item.id] = vectors[item.id]
         return by_slot
 
     def ranker(self, progress=None, cancel=None):
@@ -329,8 +339,11 @@ class Stylist:
         net, origin = self.matching_net("C")
         spec = self.backbone()
         slots = self._slot_features(spec)
-        if not all(slots):
-            missing = [c.value for c, s in zip(OUTFIT_SLOTS, slots, strict=True) if not s]
+        tops, bottoms, shoes, one_pieces = slots
+        if not net.has_one_piece:
+            one_pieces = slots[3] = {}
+        if not (shoes and ((tops and bottoms) or one_pieces)):
+            missing = [n for n, s in zip(("top", "bottom", "shoes"), slots, strict=False) if not s]
             raise StylistError(
                 "no outfits can be made yet: the wardrobe has no "
                 + " and no ".join(missing)
@@ -348,7 +361,10 @@ class Stylist:
 
             ranker = Ranker.from_features(
                 net,
-                *slots,
+                tops,
+                bottoms,
+                shoes,
+                one_pieces=one_pieces,
                 net_b=net_b,
                 progress=progress,
                 cancel=cancel,
@@ -386,7 +402,7 @@ class Stylist:
         allowed = None
         if tags:
             tagged = {i.id for tag in tags for i in self.library.items(tag=tag)}
-            allowed = {slot.value: tagged for slot in OUTFIT_SLOTS}
+            allowed = dict.fromkeys(SLOT_NAMES, tagged)
         worn = self.recently_worn(not_worn_days) if not_worn_days else set()
         query = Query(
             k=k,
@@ -403,7 +419,7 @@ class Stylist:
 
     def score_outfit(self, outfit: Outfit, explain: bool = True):
         """Score and explain any outfit, for example one the person composed."""
-        return self.ranker().rate(*outfit.ids(), explain=explain)
+        return self.ranker().rate(outfit, explain=explain)
 
     def recently_worn(self, days: int) -> set[int]:
         from datetime import datetime, timedelta, timezone
@@ -415,15 +431,20 @@ class Stylist:
                 worn.update(row.outfit.ids())
         return worn
 
+    def check_outfit(self, outfit: Outfit) -> None:
+        """Every item exists and is of its slot's category (a UsageError that says which not)."""
+        for slot, item_id in zip(outfit.slots(), outfit.ids(), strict=True):
+            item = self.library.item(item_id)
+            if item.category != SLOT_CATEGORIES[slot]:
+                raise UsageError(
+                    f"item {item_id} is {item.category.value}, not "
+                    f"{SLOT_CATEGORIES[slot].value}: an outfit is a top, a bottom and a pair of "
+                    "shoes, or a one-piece and a pair of shoes, in that order"
+                )
+
     def rate(self, outfit: Outfit, verdict: Verdict, source: str = "suggestion") -> int:
         """Record a thumbs up or down; returns its id (for undo)."""
-        for slot, item_id in zip(OUTFIT_SLOTS, outfit.ids(), strict=True):
-            item = self.library.item(item_id)
-            if item.category != slot:
-                raise UsageError(
-                    f"item {item_id} is {item.category.value}, not {slot.value}: an outfit is "
-                    "a top, a bottom and a pair of shoes, in that order"
-                )
+        self.check_outfit(outfit)
         return self.library.add_verdict(outfit, Verdict(verdict), source)
 
     def wore(self, outfit: Outfit) -> int:
@@ -465,11 +486,14 @@ class Stylist:
 
         spec = self.backbone()
         verdicts = self.library.verdicts()
+        # Personal training learns from three-piece verdicts (one-piece ones wait for it to
+        # train the one-piece pair).
+        verdicts = [v for v in verdicts if not v.outfit.is_one_piece]
         likes = [v.outfit.ids() for v in verdicts if v.verdict == Verdict.LIKE]
         dislikes = [v.outfit.ids() for v in verdicts if v.verdict == Verdict.DISLIKE]
         if not likes:
             raise StylistError("there is nothing to learn from yet: give some outfits a thumbs up")
-        tops, bottoms, shoes = self._slot_features(spec)
+        tops, bottoms, shoes, _ = self._slot_features(spec)
         base = self._base_net_file(spec)
         result = fine_tune_partial(
             base,
@@ -517,6 +541,7 @@ class Stylist:
 
     # ----------------------------------------------------------------- favourites
     def add_favourite(self, outfit: Outfit) -> int:
+        self.check_outfit(outfit)
         return self.library.add_favourite(outfit)
 
     def remove_favourite(self, favourite_id: int) -> None:
@@ -540,7 +565,7 @@ class Stylist:
             score = pairs = None
             if ranker is not None:
                 try:
-                    rated = ranker.rate(*row.outfit.ids(), explain=False)
+                    rated = ranker.rate(row.outfit, explain=False)
                     score, pairs = rated.score, rated.pair_scores
                 except (StylistError, KeyError):
                     pass

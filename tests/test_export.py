@@ -24,7 +24,7 @@ def outfits(paths, some_photos):
         ExportOutfit(
             Outfit(t.id, b.id, s.id),
             (t, b, s),
-            score=2.1 - n / 10,
+            score=0.7 - n / 30,
             pair_scores={"top_bottom": 0.7, "top_shoes": 0.6, "bottom_shoes": 0.8},
         )
         for n, (t, b, s) in enumerate(zip(tops, bottoms, shoes, strict=True))

@@ -138,7 +138,7 @@ def test_suggestions_follow_the_exact_ranking_under_filters_and_caps(case):
     assert [(o.top, o.bottom, o.shoes) for o in got] == reference(r, q)
     for o in got:
         idx = [r._index(x) for x in (o.top, o.bottom, o.shoes)]
-        assert o.score == r.matrices.score(*idx)
+        assert o.score == r.matrices.score(*idx) / 3  # the mean of the three pair scores
         assert o.pair_scores == r.matrices.pair_scores(*idx)
         assert not o.exploration and o.ranked_by == "C"
         assert (o.explanation is not None) == q.explain
@@ -176,7 +176,7 @@ def test_exploration_takes_the_most_uncertain_of_the_next_outfits(seed, k, share
 
     def uncertainty(o):
         idx = [r._index(x) for x in o]
-        return entropy_bits(np.array(list(r.matrices.pair_scores(*idx).values()))).sum()
+        return entropy_bits(np.array(list(r.matrices.pair_scores(*idx).values()))).mean()
 
     # Most uncertain first; equal uncertainty keeps ranking order.
     order = sorted(range(len(window)), key=lambda i: -uncertainty(window[i]))
@@ -200,7 +200,7 @@ def test_exploration_picks_the_outfits_the_model_is_least_sure_of():
     # The pool is the next 4 outfits; of those, top 1 + bottom 4 + shoes 6 (0.8, 0.5, 0.5) is the
     # least sure. The deeper (2, 4, 6) (0.7, 0.5, 0.5) is even less sure but outside the pool.
     assert (explore.top, explore.bottom, explore.shoes) == (1, 4, 6)
-    want = entropy_bits(np.array([0.8, 0.5, 0.5], np.float32)).sum()
+    want = entropy_bits(np.array([0.8, 0.5, 0.5], np.float32)).mean()
     assert explore.uncertainty == pytest.approx(want)
     deeper = r.suggest(Query(k=4, exploration=0.25, exploration_pool=5))
     assert [(o.top, o.bottom, o.shoes) for o in deeper if o.exploration] == [(2, 4, 6)]
@@ -266,12 +266,12 @@ def test_rate_and_suggest_from_features_agree_with_the_net():
     assert [list(x) for x in r.ids] == [[11, 12, 13], [21, 22], [31, 32, 33]]
     got = r.suggest(Query(k=18))
     naive = net.score_outfits(*(np.stack([feats[getattr(o, a)] for o in got]) for a in SLOTS))
-    np.testing.assert_allclose([o.score for o in got], naive, atol=1e-5)
+    np.testing.assert_allclose([o.score for o in got], naive / 3, atol=1e-5)
     assert [o.score for o in got] == sorted((o.score for o in got), reverse=True)
     rated = r.rate(12, 21, 33)
     np.testing.assert_allclose(
         rated.score,
-        net.score_outfits(feats[12][None], feats[21][None], feats[33][None])[0],
+        net.score_outfits(feats[12][None], feats[21][None], feats[33][None])[0] / 3,
         atol=1e-5,
     )
     json.dumps([o.to_dict() for o in r.suggest(Query(k=3, explain=True))])

@@ -100,9 +100,11 @@ class FavouriteDelegate(QStyledItemDelegate):
         painter.setPen(QPen(QColor(t.accent if selected else t.border), 2 if selected else 1))
         painter.drawPath(path)
         spec = Spec(SIDE, self.view.devicePixelRatioF() or 1.0, radius=10)
-        x, y = cell.left() + 14, cell.top() + 14
+        ids = row.outfit.ids()  # three photos, or two for a one-piece and shoes: centred
+        x = cell.left() + (cell.width() - len(ids) * SIDE - (len(ids) - 1) * GAP) // 2
+        y = cell.top() + 14
         names = []
-        for item_id in row.outfit.ids():
+        for item_id in ids:
             item = self.session.item(item_id)
             rect = QRect(x, y, SIDE, SIDE)
             pix = None

@@ -1,9 +1,10 @@
-"""Outfit widgets: item pictures, the three pair-score bars, the suggestion card, small strips.
+"""Outfit widgets: item pictures, the pair-score bars, the suggestion card, small strips.
 
-Suggestions arrive as ``RankedOutfit`` values from the service (top, bottom, shoes ids, a score,
-three pair scores, exploration flag, an explanation with the weakest pair and the best swap).
-The helpers here read them defensively so that a favourite or a composed outfit (plain ids, no
-scores yet) is shown by the same widgets.
+Suggestions arrive as ``RankedOutfit`` values from the service (top, bottom, shoes ids, or a
+one-piece and shoes; a score, the pair scores, exploration flag, an explanation with the weakest
+pair and the best swap). The helpers here read them defensively so that a favourite or a composed
+outfit (plain ids, no scores yet) is shown by the same widgets. An outfit's "match" is its score
+(the mean pair probability, or net B's probability), formatted by :func:`match_text` only.
 """
 
 from __future__ import annotations
@@ -23,19 +24,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from stylist.domain import Outfit
+from stylist.domain import ONE_PIECE_PAIR, Outfit
 from stylist.gui import theme
 from stylist.gui.items import display_name
 from stylist.gui.thumbnails import Spec
 from stylist.gui.widgets import button, label, repolish
 
-PAIR_KEYS = ("top_bottom", "top_shoes", "bottom_shoes")
+PAIR_KEYS = ("top_bottom", "top_shoes", "bottom_shoes", ONE_PIECE_PAIR)
 PAIR_LABELS = {
     "top_bottom": "Top + bottom",
     "top_shoes": "Top + shoes",
     "bottom_shoes": "Bottom + shoes",
+    ONE_PIECE_PAIR: "One-piece + shoes",
 }
-SLOT_NAMES = ("top", "bottom", "shoes")
+SLOT_LABELS = {"top": "top", "bottom": "bottom", "shoes": "shoes", "one_piece": "one-piece"}
+
+
+def match_text(match: float | None, suffix: str = " match") -> str:
+    """How an outfit's match (0..1) reads everywhere in the window: '64% match'."""
+    return f"{match:.0%}{suffix}" if match is not None else ""
 
 
 @dataclass(frozen=True)
@@ -50,8 +57,8 @@ class Swap:
 class Shown:
     """What the card needs from any outfit value (suggested, favourite or composed)."""
 
-    top: int
-    bottom: int
+    top: int | None
+    bottom: int | None
     shoes: int
     score: float | None = None
     ranked_by: str = "C"
@@ -59,24 +66,28 @@ class Shown:
     exploration: bool = False
     weakest: str = ""
     swap: Swap | None = None
+    one_piece: int | None = None
 
     def outfit(self) -> Outfit:
-        return Outfit(self.top, self.bottom, self.shoes)
+        return Outfit(self.top, self.bottom, self.shoes, self.one_piece)
 
-    def ids(self) -> tuple[int, int, int]:
-        return (self.top, self.bottom, self.shoes)
+    def ids(self) -> tuple[int, ...]:
+        """Item ids in slot order: (top, bottom, shoes) or (one-piece, shoes)."""
+        return self.outfit().ids()
+
+    def slots(self) -> tuple[str, ...]:
+        return self.outfit().slots()
 
     def match(self) -> float | None:
-        """The score as a share of the best possible (net C sums three pair scores)."""
-        if self.score is None:
-            return None
-        return self.score if self.ranked_by == "B" else self.score / 3.0
+        """How well the outfit goes together, 0..1 (both families and nets share this scale)."""
+        return self.score
 
 
 def shown(value: Any) -> Shown:
-    """Normalise a RankedOutfit, an Outfit or a (top, bottom, shoes) tuple."""
+    """Normalise a RankedOutfit, an Outfit or item ids in slot order (see ``Outfit.of``)."""
     if isinstance(value, tuple | list):
-        return Shown(*value[:3])
+        o = Outfit.of(value)
+        return Shown(o.top, o.bottom, o.shoes, one_piece=o.one_piece)
     pair_scores = getattr(value, "pair_scores", None) or None
     explanation = getattr(value, "explanation", None)
     weakest, swap = "", None
@@ -91,10 +102,12 @@ def shown(value: Any) -> Shown:
     if not weakest and pair_scores:
         weakest = min(pair_scores, key=pair_scores.get)
     score = getattr(value, "score", None)
+    top, bottom, one_piece = (getattr(value, a, None) for a in ("top", "bottom", "one_piece"))
     return Shown(
-        top=int(value.top),
-        bottom=int(value.bottom),
+        top=None if top is None else int(top),
+        bottom=None if bottom is None else int(bottom),
         shoes=int(value.shoes),
+        one_piece=None if one_piece is None else int(one_piece),
         score=float(score) if score is not None else None,
         ranked_by=str(getattr(value, "ranked_by", "C") or "C"),
         pair_scores=dict(pair_scores) if pair_scores else None,
@@ -140,21 +153,24 @@ class ItemPicture(QLabel):
 
 
 class PairBars(QWidget):
-    """The three pair scores as small bars, the weakest pair marked."""
+    """The outfit's pair scores as small bars (three, or one for a one-piece outfit), the weakest
+    pair marked."""
 
     def __init__(self, pair_scores: dict[str, float], weakest: str, parent=None) -> None:
         super().__init__(parent)
         self.pair_scores = pair_scores
-        self.weakest = weakest
-        self.setMinimumHeight(3 * 20)
+        self.keys = [k for k in PAIR_KEYS if k in pair_scores]
+        # One bar alone is not "the weakest": marking it would only alarm.
+        self.weakest = weakest if len(self.keys) > 1 else ""
+        self.setMinimumHeight(len(self.keys) * 20)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        tips = [f"{PAIR_LABELS[k]}: {pair_scores.get(k, 0):.0%}" for k in PAIR_KEYS]
+        tips = [f"{PAIR_LABELS[k]}: {match_text(pair_scores[k], '')}" for k in self.keys]
         self.setToolTip(
             "How well each pair goes together (the model's P(match)).\n" + "\n".join(tips)
         )
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        return QSize(260, 3 * 20)
+        return QSize(260, len(self.keys) * 20)
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
         t = theme.active()
@@ -164,10 +180,10 @@ class PairBars(QWidget):
         small.setPointSizeF(max(7.0, self.font().pointSizeF() * 0.9))
         painter.setFont(small)
         metrics = QFontMetrics(small)
-        label_w = metrics.horizontalAdvance("Bottom + shoes") + 10
+        label_w = max(metrics.horizontalAdvance(PAIR_LABELS[k]) for k in PAIR_KEYS) + 10
         value_w = metrics.horizontalAdvance("100%") + 8
         bar_w = max(30, self.width() - label_w - value_w - 8)
-        for row, key in enumerate(PAIR_KEYS):
+        for row, key in enumerate(self.keys):
             value = float(self.pair_scores.get(key, 0.0))
             y = row * 20
             weakest = key == self.weakest
@@ -187,12 +203,13 @@ class PairBars(QWidget):
             painter.drawText(
                 QRectF(label_w + bar_w + 6, y, value_w, 18),
                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                f"{value:.0%}",
+                match_text(value, ""),
             )
 
 
 class OutfitCard(QFrame):
-    """One outfit: three photos, the score, pair bars, and the buttons to judge it."""
+    """One outfit: its photos (three, or two for a one-piece and shoes), the match, pair bars,
+    and the buttons to judge it."""
 
     verdict = Signal(object, str)  # the card, "like" | "dislike" | "wore"
     favourite = Signal(object)
@@ -212,8 +229,13 @@ class OutfitCard(QFrame):
         layout.setSpacing(10)
 
         head = QHBoxLayout()
-        match = self.data.match()
-        self.score_label = label(f"{match:.0%} match" if match is not None else "", "h2")
+        self.score_label = label(match_text(self.data.match()), "h2")
+        if self.data.score is not None:
+            self.score_label.setToolTip(
+                "Ranked by the whole-outfit network B among the best outfits of network C"
+                if self.data.ranked_by == "B"
+                else "The mean of the pair scores below"
+            )
         head.addWidget(self.score_label)
         head.addStretch(1)
         if self.data.exploration:
@@ -222,35 +244,30 @@ class OutfitCard(QFrame):
                 "The model is unsure about this outfit: your verdict on it teaches it the most."
             )
             head.addWidget(badge)
-        if self.data.score is not None:
-            raw = label(
-                f"{self.data.score:.2f}" + (" / 3" if self.data.ranked_by != "B" else ""),
-                "small",
-            )
-            raw.setToolTip(
-                "The outfit score: the sum of the three pair scores (0 to 3)"
-                if self.data.ranked_by != "B"
-                else "Ranked by the whole-outfit network B among the best outfits of network C"
-            )
-            head.addWidget(raw)
         layout.addLayout(head)
 
-        pictures = QHBoxLayout()
+        # The photos sit centred in a row as wide as three, so every card has the same width.
+        row = QWidget()
+        row.setFixedSize(3 * side + 2 * 8, side)
+        pictures = QHBoxLayout(row)
+        pictures.setContentsMargins(0, 0, 0, 0)
         pictures.setSpacing(8)
         self.pictures = [ItemPicture(session, thumbs, i, side) for i in self.data.ids()]
+        pictures.addStretch(1)
         for picture in self.pictures:
             pictures.addWidget(picture)
-        layout.addLayout(pictures)
+        pictures.addStretch(1)
+        layout.addWidget(row)
 
         if self.data.pair_scores:
             layout.addWidget(PairBars(self.data.pair_scores, self.data.weakest))
         swap = self.data.swap
-        scale = 1.0 if self.data.ranked_by == "B" else 3.0
-        gain = (swap.score - self.data.score) / scale if swap and self.data.score is not None else 0
+        gain = swap.score - self.data.score if swap and self.data.score is not None else 0
         if swap is not None and gain >= 0.01:  # a swap worth less than a point is noise
             item = session.item(swap.new)
             name = display_name(item) if item else f"item {swap.new}"
-            hint = label(f"Best swap: {swap.slot} → {name} (+{gain:.0%})", "small", wrap=True)
+            slot = SLOT_LABELS.get(swap.slot, swap.slot)
+            hint = label(f"Best swap: {slot} → {name} (+{gain:.0%})", "small", wrap=True)
             hint.setToolTip("The single change that would raise this outfit's score the most")
             layout.addWidget(hint)
 
@@ -262,10 +279,12 @@ class OutfitCard(QFrame):
         self.fav_button = button("", "heart", "", "Add to favourites (F)")
         self.more_button = button("More", "layers", "ghost", "More outfits with one of these items")
         menu = QMenu(self.more_button)
-        for slot, item_id in zip(SLOT_NAMES, self.data.ids(), strict=True):
+        for slot, item_id in zip(self.data.slots(), self.data.ids(), strict=True):
             item = session.item(item_id)
             name = display_name(item) if item else str(item_id)
-            menu.addAction(f"With this {slot}: {name}", lambda i=item_id: self.moreWith.emit(i))
+            menu.addAction(
+                f"With this {SLOT_LABELS[slot]}: {name}", lambda i=item_id: self.moreWith.emit(i)
+            )
         self.more_button.setMenu(menu)
         self.like_button.clicked.connect(lambda: self.verdict.emit(self, "like"))
         self.dislike_button.clicked.connect(lambda: self.verdict.emit(self, "dislike"))
@@ -297,7 +316,7 @@ class OutfitCard(QFrame):
 
 
 class MiniOutfit(QFrame):
-    """A small strip: three pictures and the match, used in the item's detail pane."""
+    """A small strip: the outfit's pictures and the match, used in the item's detail pane."""
 
     clicked = Signal(object)
 
@@ -314,7 +333,7 @@ class MiniOutfit(QFrame):
         layout.addStretch(1)
         match = self.data.match()
         if match is not None:
-            layout.addWidget(label(f"{match:.0%}", "h2"))
+            layout.addWidget(label(match_text(match, ""), "h2"))
 
     def mouseReleaseEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.clicked.emit(self.data)

@@ -38,12 +38,13 @@ from stylist.gui.items import (
     display_name,
     filter_items,
 )
-from stylist.gui.outfits import OutfitCard, shown
+from stylist.gui.outfits import PAIR_LABELS, OutfitCard, match_text, shown
 from stylist.gui.session import Session, missing_text
 from stylist.gui.thumbnails import ThumbnailCache
 from stylist.gui.widgets import EmptyState, FlowBox, button, chip, label
 
 PAGE_SIZE = 20
+PICK_HINT = "Pick a top, a bottom and shoes, or a one-piece and shoes."
 SUBTITLE = "The best outfits of your whole wardrobe, each explained."
 KEYS_HINT = (
     "L or ↑ like  ·  D or ↓ dislike  ·  W wore it  ·  F favourite  ·  ← → move  ·  Ctrl+Z undo"
@@ -70,7 +71,7 @@ class SuggestionsPage(QWidget):
         self.results: list[Any] = []
         self._generation = 0
         self._stale = True
-        self.favourite_outfits: set[tuple[int, int, int]] = set()
+        self.favourite_outfits: set[tuple[int, ...]] = set()  # item ids of each favourite
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 20, 24, 12)
@@ -79,7 +80,10 @@ class SuggestionsPage(QWidget):
         head.addWidget(label("Suggestions", "title"))
         head.addStretch(1)
         self.compose_button = button(
-            "Compose", "plus", "", "Pick a top, bottom and shoes yourself and rate the outfit"
+            "Compose",
+            "plus",
+            "",
+            "Pick a top, bottom and shoes (or a one-piece and shoes) yourself and rate the outfit",
         )
         self.compose_button.clicked.connect(self.compose)
         self.refresh_button = button("Refresh", "refresh", "", "Find suggestions again (F5)")
@@ -238,15 +242,18 @@ class SuggestionsPage(QWidget):
         if not self.session.can("suggest"):
             self._show_message("Suggestions", missing_text("suggest"))
             return
-        slots = {c: 0 for c in (Category.TOP, Category.BOTTOM, Category.SHOES)}
+        slots = {c: 0 for c in (Category.TOP, Category.BOTTOM, Category.SHOES, Category.ONE_PIECE)}
         for item in self.session.visible_items():
             if item.category in slots:
                 slots[item.category] += 1
-        if self.session.loaded and not all(slots.values()):
-            missing = [c.value for c, n in slots.items() if n == 0]
+        three = all(slots[c] for c in (Category.TOP, Category.BOTTOM, Category.SHOES))
+        one = slots[Category.ONE_PIECE] and slots[Category.SHOES]
+        if self.session.loaded and not (three or one):
+            missing = [c.value for c, n in slots.items() if n == 0 and c != Category.ONE_PIECE]
             self._show_message(
                 "Not enough to make an outfit yet",
-                "An outfit needs a top, a bottom and a pair of shoes. Your wardrobe has no "
+                "An outfit needs a top, a bottom and a pair of shoes, or a one-piece and shoes. "
+                "Your wardrobe has no "
                 + " and no ".join(missing)
                 + " yet: import some, or confirm the categories of unsorted items.",
             )
@@ -398,14 +405,23 @@ class SuggestionsPage(QWidget):
         self._compose_dialog = dialog
 
 
+COMPOSE_ROWS = (
+    (Category.TOP, "Top"),
+    (Category.BOTTOM, "Bottom"),
+    (Category.ONE_PIECE, "Or a one-piece (instead of a top and a bottom)"),
+    (Category.SHOES, "Shoes"),
+)
+
+
 class ComposeDialog(QDialog):
-    """Pick a top, a bottom and shoes; see the score; like, dislike or keep it as a favourite."""
+    """Pick a top, a bottom and shoes, or a one-piece and shoes; see the score; like, dislike or
+    keep it as a favourite. Picking a one-piece clears the top and bottom, and the other way."""
 
     def __init__(self, session: Session, thumbs: ThumbnailCache, parent=None) -> None:
         super().__init__(parent)
         self.session, self.thumbs = session, thumbs
         self.setWindowTitle("Compose an outfit")
-        self.resize(900, 720)
+        self.resize(900, 860)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(20, 18, 20, 16)
         layout.setSpacing(10)
@@ -416,11 +432,7 @@ class ComposeDialog(QDialog):
         self.views: dict[Category, QListView] = {}
         self.models: dict[Category, ItemListModel] = {}
         visible = session.visible_items()
-        for cat, title in (
-            (Category.TOP, "Top"),
-            (Category.BOTTOM, "Bottom"),
-            (Category.SHOES, "Shoes"),
-        ):
+        for cat, title in COMPOSE_ROWS:
             layout.addWidget(label(title, "h2"))
             model = ItemListModel(thumbs, session.file_path, self)
             model.set_items(filter_items(visible, ItemFilter(category=cat)))
@@ -436,11 +448,11 @@ class ComposeDialog(QDialog):
             view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
             view.setModel(model)
             view.setItemDelegate(ItemDelegate(view))
-            view.selectionModel().selectionChanged.connect(self._picked)
+            view.selectionModel().selectionChanged.connect(lambda *_, c=cat: self._picked_in(c))
             self.views[cat], self.models[cat] = view, model
             layout.addWidget(view)
         bottom = QHBoxLayout()
-        self.score = label("Pick a top, a bottom and shoes.", "h2")
+        self.score = label(PICK_HINT, "h2")
         bottom.addWidget(self.score, 1)
         self.like_button = button("Like", "thumb-up", "like")
         self.dislike_button = button("Dislike", "thumb-down", "dislike")
@@ -455,30 +467,54 @@ class ComposeDialog(QDialog):
         self._generation = 0
         self._picked()
 
-    def outfit(self) -> Outfit | None:
-        ids = []
-        for cat in (Category.TOP, Category.BOTTOM, Category.SHOES):
-            rows = self.views[cat].selectionModel().selectedIndexes()
-            if not rows:
-                return None
-            ids.append(self.models[cat].item_at(rows[0].row()).id)
-        return Outfit(*ids)
+    def _chosen(self, cat: Category) -> int | None:
+        rows = self.views[cat].selectionModel().selectedIndexes()
+        return self.models[cat].item_at(rows[0].row()).id if rows else None
 
-    def pick(self, top: int, bottom: int, shoes: int) -> None:
+    def outfit(self) -> Outfit | None:
+        top, bottom, shoes, one_piece = (
+            self._chosen(c)
+            for c in (Category.TOP, Category.BOTTOM, Category.SHOES, Category.ONE_PIECE)
+        )
+        if shoes is None:
+            return None
+        if one_piece is not None:
+            return Outfit(None, None, shoes, one_piece)
+        if top is not None and bottom is not None:
+            return Outfit(top, bottom, shoes)
+        return None
+
+    def pick(self, top: int | None, bottom: int | None, shoes: int, one_piece=None) -> None:
+        """Select these items (a top, a bottom and shoes, or a one-piece and shoes)."""
         for cat, item_id in (
             (Category.TOP, top),
             (Category.BOTTOM, bottom),
+            (Category.ONE_PIECE, one_piece),
             (Category.SHOES, shoes),
         ):
-            row = self.models[cat].row_of(item_id)
+            row = self.models[cat].row_of(item_id) if item_id is not None else None
             if row is not None:
                 self.views[cat].setCurrentIndex(self.models[cat].index(row))
+
+    def _picked_in(self, cat: Category) -> None:
+        # A one-piece stands for a top and a bottom: picking one family clears the other.
+        if self._chosen(cat) is not None:
+            if cat == Category.ONE_PIECE:
+                clear = (Category.TOP, Category.BOTTOM)
+            elif cat in (Category.TOP, Category.BOTTOM):
+                clear = (Category.ONE_PIECE,)
+            else:
+                clear = ()
+            for other in clear:
+                self.views[other].selectionModel().clearSelection()
+        self._picked()
 
     def _picked(self, *_args: object) -> None:
         outfit = self.outfit()
         for widget in (self.like_button, self.dislike_button, self.fav_button):
             widget.setEnabled(outfit is not None)
         if outfit is None:
+            self.score.setText(PICK_HINT)
             return
         if not self.session.can("suggest"):
             self.score.setText("Scores need the matching model — not available in this build.")
@@ -491,13 +527,14 @@ class ComposeDialog(QDialog):
         def done(results: list[Any]) -> None:
             if generation != self._generation:
                 return
-            match = [r for r in results if (r.top, r.bottom, r.shoes) == outfit.ids()]
+            match = [r for r in results if shown(r).ids() == outfit.ids()]
             if match:
                 data = shown(match[0])
-                weakest = data.weakest.replace("_", " + ") if data.weakest else ""
+                several = data.pair_scores is not None and len(data.pair_scores) > 1
+                weakest = PAIR_LABELS.get(data.weakest, "") if several else ""
                 self.score.setText(
-                    f"{data.match():.0%} match"
-                    + (f"  ·  weakest pair: {weakest}" if weakest else "")
+                    match_text(data.match())
+                    + (f"  ·  weakest pair: {weakest.lower()}" if weakest else "")
                 )
             else:
                 self.score.setText("This outfit could not be scored.")

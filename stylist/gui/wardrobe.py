@@ -374,9 +374,18 @@ class DetailPane(QScrollArea):
                 widget.deleteLater()
         self._outfit_generation += 1
         generation = self._outfit_generation
-        if item.category not in (Category.TOP, Category.BOTTOM, Category.SHOES):
+        if item.category not in (
+            Category.TOP,
+            Category.BOTTOM,
+            Category.SHOES,
+            Category.ONE_PIECE,
+        ):
             self.outfits_layout.addWidget(
-                label("Only tops, bottoms and shoes are part of outfits.", "muted", wrap=True)
+                label(
+                    "Only tops, bottoms, shoes and one-pieces are part of outfits.",
+                    "muted",
+                    wrap=True,
+                )
             )
             self.more.setEnabled(False)
             return

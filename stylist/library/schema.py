@@ -84,6 +84,45 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE items ADD COLUMN guess TEXT;
     ALTER TABLE items ADD COLUMN guess_confidence REAL;
     """,
+    # 4: one-piece outfits (a one-piece and shoes) in verdicts and favourites. SQLite cannot drop
+    # NOT NULL from a column, so both tables are rebuilt; rows and their ids are kept.
+    """
+    CREATE TABLE feedback_new (
+        id INTEGER PRIMARY KEY,
+        top_id INTEGER REFERENCES items (id) ON DELETE CASCADE,
+        bottom_id INTEGER REFERENCES items (id) ON DELETE CASCADE,
+        shoes_id INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
+        one_piece_id INTEGER REFERENCES items (id) ON DELETE CASCADE,
+        verdict TEXT NOT NULL CHECK (verdict IN ('like', 'dislike')),
+        source TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        CHECK ((top_id IS NOT NULL AND bottom_id IS NOT NULL AND one_piece_id IS NULL)
+            OR (top_id IS NULL AND bottom_id IS NULL AND one_piece_id IS NOT NULL))
+    );
+    INSERT INTO feedback_new (id, top_id, bottom_id, shoes_id, verdict, source, created_at)
+        SELECT id, top_id, bottom_id, shoes_id, verdict, source, created_at FROM feedback;
+    DROP TABLE feedback;
+    ALTER TABLE feedback_new RENAME TO feedback;
+    CREATE INDEX feedback_created ON feedback (created_at);
+    CREATE TABLE favourites_new (
+        id INTEGER PRIMARY KEY,
+        top_id INTEGER REFERENCES items (id) ON DELETE CASCADE,
+        bottom_id INTEGER REFERENCES items (id) ON DELETE CASCADE,
+        shoes_id INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
+        one_piece_id INTEGER REFERENCES items (id) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        CHECK ((top_id IS NOT NULL AND bottom_id IS NOT NULL AND one_piece_id IS NULL)
+            OR (top_id IS NULL AND bottom_id IS NULL AND one_piece_id IS NOT NULL))
+    );
+    INSERT INTO favourites_new (id, top_id, bottom_id, shoes_id, created_at)
+        SELECT id, top_id, bottom_id, shoes_id, created_at FROM favourites;
+    DROP TABLE favourites;
+    ALTER TABLE favourites_new RENAME TO favourites;
+    -- NULLs are distinct in a UNIQUE constraint, so one-piece favourites are made unique on
+    -- the ids with NULL read as 0 (no item has id 0).
+    CREATE UNIQUE INDEX favourites_outfit ON favourites
+        (IFNULL(top_id, 0), IFNULL(bottom_id, 0), shoes_id, IFNULL(one_piece_id, 0));
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -31,6 +31,14 @@ from stylist.library import schema
 from stylist.library.photos import PreparedPhoto, derived_files
 from stylist.paths import Paths
 
+# An outfit's columns in the feedback and favourites tables, in ``Outfit`` field order.
+_OUTFIT_COLUMNS = "top_id, bottom_id, shoes_id, one_piece_id"
+
+
+def _outfit_row(outfit: Outfit) -> tuple[int | None, ...]:
+    return (outfit.top, outfit.bottom, outfit.shoes, outfit.one_piece)
+
+
 # File roles: the folder each lives in, and how its journal name in incoming/ is spelled.
 ROLES = ("original", "working", "thumbnail")
 
@@ -466,18 +474,19 @@ class Library:
 
     # ----------------------------------------------------------------- verdicts and favourites
     def _check_outfit(self, outfit: Outfit) -> None:
-        for slot, item_id in zip(("top", "bottom", "shoes"), outfit.ids(), strict=True):
+        for slot, item_id in zip(outfit.slots(), outfit.ids(), strict=True):
             row = self._conn.execute("SELECT 1 FROM items WHERE id = ?", (item_id,)).fetchone()
             if row is None:
-                raise UsageError(f"there is no item {item_id} in the library (the {slot})")
+                what = slot.replace("_", "-")
+                raise UsageError(f"there is no item {item_id} in the library (the {what})")
 
     def add_verdict(self, outfit: Outfit, verdict: Verdict, source: str) -> int:
         with self._lock:
             self._check_outfit(outfit)
             cur = self._conn.execute(
-                "INSERT INTO feedback (top_id, bottom_id, shoes_id, verdict, source, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (*outfit.ids(), Verdict(verdict).value, source, now_iso()),
+                f"INSERT INTO feedback ({_OUTFIT_COLUMNS}, verdict, source, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (*_outfit_row(outfit), Verdict(verdict).value, source, now_iso()),
             )
             return cur.lastrowid
 
@@ -488,22 +497,23 @@ class Library:
     def verdicts(self) -> list[VerdictRow]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT id, top_id, bottom_id, shoes_id, verdict, source, created_at "
+                f"SELECT id, {_OUTFIT_COLUMNS}, verdict, source, created_at "
                 "FROM feedback ORDER BY id"
             ).fetchall()
-        return [VerdictRow(r[0], Outfit(*r[1:4]), Verdict(r[4]), r[5], r[6]) for r in rows]
+        return [VerdictRow(r[0], Outfit(*r[1:5]), Verdict(r[5]), r[6], r[7]) for r in rows]
 
     def add_favourite(self, outfit: Outfit) -> int:
         with self._lock:
             self._check_outfit(outfit)
             self._conn.execute(
-                "INSERT OR IGNORE INTO favourites (top_id, bottom_id, shoes_id, created_at) "
-                "VALUES (?, ?, ?, ?)",
-                (*outfit.ids(), now_iso()),
+                f"INSERT OR IGNORE INTO favourites ({_OUTFIT_COLUMNS}, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (*_outfit_row(outfit), now_iso()),
             )
             return self._conn.execute(
-                "SELECT id FROM favourites WHERE top_id = ? AND bottom_id = ? AND shoes_id = ?",
-                outfit.ids(),
+                "SELECT id FROM favourites WHERE top_id IS ? AND bottom_id IS ? AND shoes_id = ? "
+                "AND one_piece_id IS ?",
+                _outfit_row(outfit),
             ).fetchone()[0]
 
     def remove_favourite(self, favourite_id: int) -> None:
@@ -515,9 +525,9 @@ class Library:
     def favourites(self) -> list[FavouriteRow]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT id, top_id, bottom_id, shoes_id, created_at FROM favourites ORDER BY id"
+                f"SELECT id, {_OUTFIT_COLUMNS}, created_at FROM favourites ORDER BY id"
             ).fetchall()
-        return [FavouriteRow(r[0], Outfit(*r[1:4]), r[4]) for r in rows]
+        return [FavouriteRow(r[0], Outfit(*r[1:5]), r[5]) for r in rows]
 
     # ----------------------------------------------------------------- personal model versions
     def add_model_version(

@@ -1,9 +1,12 @@
 """Ranking: net C/B inference in numpy, exact top-k over every outfit, queries, explanations.
 
-Pure numpy; nothing here imports torch. Typical use::
+Outfits are a top, a bottom and shoes, or (with a net C that has the one-piece pair) a one-piece
+and shoes, ranked together by their mean pair probability. Pure numpy; nothing here imports
+torch. Typical use::
 
     net = MatchingNet.load(models_dir / "general-c.npz")
-    ranker = Ranker.from_features(net, tops, bottoms, shoes)  # {item id: (D,) features} per slot
+    # {item id: (D,) features} per slot
+    ranker = Ranker.from_features(net, tops, bottoms, shoes, one_pieces=dresses)
     for outfit in ranker.suggest(Query(k=20, include=[jeans_id], max_per_item=3, explain=True)):
         ...
 """

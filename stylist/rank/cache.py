@@ -3,8 +3,11 @@
 Building the pair matrices is the expensive part of ranking (seconds for a wardrobe of a thousand
 items a slot). They depend only on the net and on each item's features, and an item's features
 never change for one backbone file (its photo is stored by content), so the matrices of the last
-run are kept under ``<data>/cache/``, one file per net file. The next run reuses every entry of
-items it still has, computes the rows and columns of new items only, and drops removed ones.
+run are kept under ``<data>/cache/``, one file per net file. The file's name comes from the net's
+two files (npz and JSON, whose calibration and pair list change the matrices) and the features, so
+a calibrated or four-pair version of a net is never mistaken for another. The next run reuses
+every entry of items it still has, computes the rows and columns of new items only, and drops
+removed ones.
 
 A damaged or foreign cache file is ignored and replaced; the cache is only ever a shortcut.
 """
@@ -12,6 +15,7 @@ A damaged or foreign cache file is ignored and replaced; the cache is only ever 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 import zipfile
@@ -22,11 +26,11 @@ from typing import Any
 import numpy as np
 
 from stylist.rank.matching import PAIR_SLOTS, MatchingNet, each_pair, stack_slots
-from stylist.rank.topk import PAIR_KEYS, PairMatrices
+from stylist.rank.topk import PairMatrices
 
 Progress = Callable[[int, int, str], None]
 
-FORMAT = "stylist-pair-cache/1"
+FORMAT = "stylist-pair-cache/2"  # 2: slot ids_3 (one-pieces) and the one-piece pair, when held
 KEEP = 4  # cache files kept (the newest); older nets' matrices are deleted
 
 
@@ -35,12 +39,16 @@ def net_key(net: MatchingNet, features_sha256: str) -> str | None:
     that was never saved (it has no file to name it by)."""
     if net.source is None:
         return None
-    npz = Path(net.source).with_suffix(".npz")
-    try:
-        st = npz.stat()
-    except OSError:
-        return None
-    ident = f"{npz.resolve()}|{st.st_size}|{st.st_mtime_ns}|{features_sha256}"
+    parts = []
+    for path in (Path(net.source).with_suffix(".npz"), Path(net.source).with_suffix(".json")):
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        parts.append(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}")
+    # What the loaded net computes with, whatever its files say now.
+    computes = json.dumps({"pairs": net.pairs, "temperature": net.temperatures}, sort_keys=True)
+    ident = "|".join([*parts, computes, features_sha256])
     return hashlib.sha256(ident.encode()).hexdigest()[:24]
 
 
@@ -54,18 +62,20 @@ class PairCache:
     def _file(self, key: str) -> Path:
         return self.folder / f"pairs-{key}.npz"
 
-    def _read(self, key: str) -> dict[str, np.ndarray] | None:
+    def _read(self, key: str, pairs: Sequence[str]) -> dict[str, np.ndarray] | None:
         path = self._file(key)
         if not path.is_file():
             return None
+        slots = sorted({s for p in pairs for s in PAIR_SLOTS[p]})
         try:
             with np.load(path, allow_pickle=False) as data:
                 if str(data["format"]) != FORMAT or str(data["key"]) != key:
                     return None
-                out = {k: data[k] for k in ("ids_0", "ids_1", "ids_2", *PAIR_KEYS)}
+                out = {k: data[k] for k in (*(f"ids_{s}" for s in slots), *pairs)}
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return None
-        for key_, (a, b) in PAIR_SLOTS.items():
+        for key_ in pairs:
+            a, b = PAIR_SLOTS[key_]
             if out[key_].shape != (out[f"ids_{a}"].size, out[f"ids_{b}"].size):
                 return None
         return out
@@ -80,8 +90,11 @@ class PairCache:
                     fh,
                     format=np.array(FORMAT),
                     key=np.array(key),
-                    **{f"ids_{s}": np.asarray(ids[s], dtype=np.int64) for s in range(3)},
-                    **{k: getattr(m, k) for k in PAIR_KEYS},
+                    **{
+                        f"ids_{s}": np.asarray(ids[s], dtype=np.int64)
+                        for s in sorted({s for p in m.keys for s in PAIR_SLOTS[p]})
+                    },
+                    **{k: m[k] for k in m.keys},
                 )
             os.replace(tmp, self._file(key))
         except OSError:
@@ -101,8 +114,9 @@ class PairCache:
         progress: Progress | None = None,
         cancel: Any = None,
     ) -> PairMatrices | None:
-        """Net C's pair matrices over the items of ``slots`` (item id -> features, per slot), rows
-        and columns in ascending item id. None when cancelled."""
+        """Net C's pair matrices over the items of ``slots`` (item id -> features, per slot: tops,
+        bottoms, shoes, and one-pieces when the net has the one-piece pair), rows and columns in
+        ascending item id. None when cancelled."""
         ids, feats = stack_slots(slots, net.feature_dim)
         return self.stacked(net, features_sha256, ids, feats, progress=progress, cancel=cancel)
 
@@ -118,15 +132,16 @@ class PairCache:
     ) -> PairMatrices | None:
         """``matrices`` over item ids already in ascending order per slot and their stacked
         features (see ``rank.matching.stack_slots``)."""
+        pairs = net.pairs_for(len(ids) > 3)
         key = net_key(net, features_sha256)
-        cached = self._read(key) if key else None
+        cached = self._read(key, pairs) if key else None
         self.computed_pairs = 0
 
         def one(pair: str) -> np.ndarray:
             a, b = PAIR_SLOTS[pair]
             return self._pair(net, pair, ids[a], ids[b], feats[a], feats[b], cached)
 
-        result = each_pair(one, progress, cancel)
+        result = each_pair(one, progress, cancel, pairs)
         if result is not None and key and self.computed_pairs:
             self._write(key, ids, result)
         return result

@@ -1,8 +1,9 @@
-"""Why an outfit scores what it does: its three pair scores, the weakest pair, the best swap.
+"""Why an outfit scores what it does: its pair scores, the weakest pair, the best swap.
 
 The best single swap replaces one item by another of the same slot so that the outfit score rises
 the most. With net C's pair matrices the score of every one-item variation of an outfit is one
-row or column read per slot, so the whole search costs O(Nt + Nb + Ns) per outfit.
+row or column read per slot, so the whole search costs O(Nt + Nb + Ns) per outfit. A one-piece
+outfit has one pair score; its best swap is another one-piece or other shoes.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from stylist.rank.topk import PAIR_KEYS, SLOTS, PairMatrices, allowed_indices
+from stylist.domain import ONE_PIECE_PAIR
+from stylist.rank.topk import SLOTS, PairMatrices, allowed_indices
 
 
 @dataclass(frozen=True)
 class Swap:
     """Replace ``old`` by ``new`` in ``slot``; the outfit then scores ``score``."""
 
-    slot: str  # "top" | "bottom" | "shoes"
+    slot: str  # "top" | "bottom" | "shoes" | "one_piece"
     old: int  # item id (or index, when no ids were given)
     new: int
     score: float  # outfit score after the swap
@@ -35,12 +37,17 @@ class Swap:
             "gain": self.gain,
         }
 
+    def scaled(self, factor: float) -> Swap:
+        """The same swap with its scores multiplied (a sum of three pair scores -> their mean)."""
+        return Swap(self.slot, self.old, self.new, self.score * factor, self.gain * factor)
+
 
 @dataclass(frozen=True)
 class Explanation:
     """An outfit's pair scores, its weakest pair and the single swap that helps most."""
 
-    pair_scores: dict[str, float]  # "top_bottom", "top_shoes", "bottom_shoes" -> P(match)
+    # "top_bottom", "top_shoes", "bottom_shoes" (or "one_piece_shoes" alone) -> P(match)
+    pair_scores: dict[str, float]
     weakest_pair: str
     best_swap: Swap | None  # None when no single swap raises the score
 
@@ -71,21 +78,22 @@ def swap_scores(
 
 
 def best_swap(
-    current: tuple[int, int, int],
+    current: tuple[int, ...],
     score: float,
     candidates: Sequence[np.ndarray],
     allowed: Sequence[object] | None = None,
     ids: Sequence[np.ndarray] | None = None,
+    slots: Sequence[str] = SLOTS,
 ) -> Swap | None:
     """The swap with the highest new score among ``candidates`` (new score per item, per slot).
 
     Only items in ``allowed`` (per slot: None, mask or indices) are considered. Ties go to the
-    earlier slot (top, bottom, shoes), then to the lower index. None when nothing beats ``score``.
+    earlier slot (of ``slots``), then to the lower index. None when nothing beats ``score``.
     """
-    allowed = tuple(allowed) if allowed is not None else (None, None, None)
+    allowed = tuple(allowed) if allowed is not None else (None,) * len(current)
     best: tuple[float, int, int] | None = None  # (new score, slot, index)
     for slot, (vec, spec, cur) in enumerate(zip(candidates, allowed, current, strict=True)):
-        idx = allowed_indices(spec, len(vec), SLOTS[slot])
+        idx = allowed_indices(spec, len(vec), slots[slot])
         idx = idx[idx != cur]
         if idx.size == 0:
             continue
@@ -100,12 +108,12 @@ def best_swap(
     def item(j: int) -> int:
         return int(ids[slot][j]) if ids is not None else j
 
-    return Swap(SLOTS[slot], item(current[slot]), item(i), new, new - float(score))
+    return Swap(slots[slot], item(current[slot]), item(i), new, new - float(score))
 
 
 def weakest_pair(pair_scores: dict[str, float]) -> str:
     """The pair with the lowest P(match); ties go to the earlier pair key."""
-    return min(PAIR_KEYS, key=lambda key: pair_scores[key])
+    return min(pair_scores, key=pair_scores.__getitem__)
 
 
 def explain_outfit(
@@ -121,3 +129,20 @@ def explain_outfit(
     vectors = swap_scores(m, t, b, s)
     swap = best_swap((t, b, s), float(vectors[0][t]), vectors, allowed, ids)
     return Explanation(pairs, weakest_pair(pairs), swap)
+
+
+def explain_one_piece(
+    m: PairMatrices,
+    o: int,
+    s: int,
+    allowed: Sequence[object] | None = None,
+    ids: Sequence[np.ndarray] | None = None,
+) -> Explanation:
+    """Explain one-piece outfit (o, s) (matrix indices): its one pair score and the best swap of
+    the one-piece or the shoes. ``allowed`` and ``ids`` are (one-pieces, shoes)."""
+    if m.one_piece_shoes is None:
+        raise ValueError("these pair matrices hold no one-piece pair")
+    p = float(m.one_piece_shoes[o, s])
+    vectors = (m.one_piece_shoes[:, s], m.one_piece_shoes[o, :])  # (No,), (Ns,)
+    swap = best_swap((o, s), p, vectors, allowed, ids, slots=("one_piece", "shoes"))
+    return Explanation({ONE_PIECE_PAIR: p}, ONE_PIECE_PAIR, swap)

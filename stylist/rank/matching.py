@@ -4,11 +4,16 @@ A trained net is ``<name>.npz`` (float32 arrays, torch ``nn.Linear`` layout ``(o
 ``<name>.json`` (config, ``"format": "stylist-matching-net/1"``), see docs in the contracts.
 Nothing is unpickled and torch is not needed to score.
 
-Net C scores an outfit as the sum of three pair probabilities. Its first layer applied to
-``concat(a, b)`` is ``W_a·a + W_b·b + bias``, so :meth:`MatchingNet.pair_matrix` projects each
-item once and then only adds projections, running the rest of the pair network on every pair in
-bounded chunks. :meth:`MatchingNet.score_outfits` is the naive reference that pushes each outfit's
-concatenated features through the whole network.
+Net C scores an outfit by pair probabilities: three pairs for a top, a bottom and shoes, and
+optionally a fourth, ``one_piece_shoes``, for a one-piece and shoes (the JSON's ``"pairs"`` lists
+the pair networks the npz holds; without it, the three classic ones). Each pair's P(match) may be
+calibrated by a temperature stored in the JSON (``"calibration"``): sigmoid((logit_match -
+logit_nomatch) / T), which keeps every pair's order and so the exactness of the top-k search.
+
+A pair network's first layer applied to ``concat(a, b)`` is ``W_a·a + W_b·b + bias``, so
+:meth:`MatchingNet.pair_matrix` projects each item once and then only adds projections, running
+the rest of the pair network on every pair in bounded chunks. :meth:`MatchingNet.score_outfits`
+is the naive reference that pushes each outfit's concatenated features through the whole network.
 """
 
 from __future__ import annotations
@@ -23,13 +28,22 @@ from typing import Any
 
 import numpy as np
 
+from stylist.domain import ONE_PIECE_PAIR
 from stylist.errors import StylistError
 from stylist.rank.topk import PAIR_KEYS, PairMatrices
 
 FORMAT = "stylist-matching-net/1"
 NET_KINDS = ("C", "B")
-# Which slots feed each pair network, in input order.
-PAIR_SLOTS = {"top_bottom": (0, 1), "top_shoes": (0, 2), "bottom_shoes": (1, 2)}
+# Every pair network net C may hold: the three classic ones always, the one-piece pair optionally.
+ALL_PAIR_KEYS = (*PAIR_KEYS, ONE_PIECE_PAIR)
+# Which slots feed each pair network, in input order (slot indices of ``domain.SLOT_NAMES``:
+# top 0, bottom 1, shoes 2, one-piece 3).
+PAIR_SLOTS = {
+    "top_bottom": (0, 1),
+    "top_shoes": (0, 2),
+    "bottom_shoes": (1, 2),
+    ONE_PIECE_PAIR: (3, 2),
+}
 # Working memory for one chunk of pair activations (two buffers of this size).
 DEFAULT_CHUNK_BYTES = 32 * 2**20
 
@@ -65,11 +79,53 @@ def _layer_shapes(prefix: str, d_in: int, hidden: int) -> dict[str, tuple[int, .
     }
 
 
-def expected_shapes(net: str, feature_dim: int, hidden: int = 512) -> dict[str, tuple[int, ...]]:
-    """Every array a net of this kind must hold, with its shape (input.mean/std are optional)."""
+def _pairs_of(config: Mapping[str, Any], net: Any, where: str) -> tuple[str, ...]:
+    """Net C's pair networks from its config: ``"pairs"``, or the three classic ones."""
+    if net != "C":
+        return ()
+    pairs = config.get("pairs", list(PAIR_KEYS))
+    if (
+        not isinstance(pairs, list)
+        or len(set(map(str, pairs))) != len(pairs)
+        or not set(PAIR_KEYS) <= set(pairs) <= set(ALL_PAIR_KEYS)
+    ):
+        raise MatchingNetError(
+            f"{where}: pairs must list {', '.join(PAIR_KEYS)} and optionally {ONE_PIECE_PAIR} "
+            f"once each, not {pairs!r}"
+        )
+    return tuple(pairs)
+
+
+def _temperatures(config: Mapping[str, Any], pairs: Sequence[str], where: str) -> dict[str, float]:
+    """Each pair's calibration temperature from the config (missing: 1.0, uncalibrated)."""
+    out = dict.fromkeys(pairs, 1.0)
+    calibration = config.get("calibration")
+    if calibration is None:
+        return out
+    if not isinstance(calibration, Mapping) or calibration.get("method") != "temperature":
+        raise MatchingNetError(f"{where}: calibration must be {{'method': 'temperature', ...}}")
+    given = calibration.get("temperature", {})
+    if not isinstance(given, Mapping):
+        raise MatchingNetError(f"{where}: calibration temperature must map pairs to numbers")
+    for key, t in given.items():
+        if key not in out:
+            continue  # a temperature for a pair this net lacks says nothing about the others
+        if isinstance(t, bool) or not isinstance(t, int | float) or not np.isfinite(t) or t <= 0:
+            raise MatchingNetError(
+                f"{where}: the temperature of {key} must be a positive number, not {t!r}"
+            )
+        out[key] = float(t)
+    return out
+
+
+def expected_shapes(
+    net: str, feature_dim: int, hidden: int = 512, pairs: Sequence[str] = PAIR_KEYS
+) -> dict[str, tuple[int, ...]]:
+    """Every array a net of this kind must hold, with its shape (input.mean/std are optional).
+    ``pairs``: net C's pair networks."""
     if net == "C":
         shapes: dict[str, tuple[int, ...]] = {}
-        for key in PAIR_KEYS:
+        for key in pairs:
             shapes.update(_layer_shapes(f"{key}.", 2 * feature_dim, hidden))
         return shapes
     if net == "B":
@@ -90,10 +146,16 @@ class _Mlp:
     w3_diff: np.ndarray  # (H,) fc3 row 1 - row 0: logit of "match" minus logit of "no match"
     b3_diff: float
     relu_after_fc1: bool
+    temperature: float = 1.0  # P(match) = sigmoid(logit difference / temperature)
 
     @classmethod
     def from_arrays(
-        cls, arrays: Mapping[str, np.ndarray], prefix: str, parts: int, relu_after_fc1: bool
+        cls,
+        arrays: Mapping[str, np.ndarray],
+        prefix: str,
+        parts: int,
+        relu_after_fc1: bool,
+        temperature: float = 1.0,
     ) -> _Mlp:
         w1 = arrays[f"{prefix}fc1.weight"]
         d = w1.shape[1] // parts
@@ -109,7 +171,14 @@ class _Mlp:
             w3_diff=(w3[1] - w3[0]).astype(np.float32),
             b3_diff=float(b3[1] - b3[0]),
             relu_after_fc1=relu_after_fc1,
+            temperature=float(temperature),
         )
+
+    def calibrated(self, logit: np.ndarray) -> np.ndarray:
+        """(N,) logit differences -> (N,) P(match), divided by the temperature first. In place."""
+        if self.temperature != 1.0:  # an uncalibrated net keeps its scores bit for bit
+            logit /= np.float32(self.temperature)
+        return _sigmoid(logit)
 
     def project(self, part: int, feats: np.ndarray) -> np.ndarray:
         """(N, D) normalised features -> (N, H) share of the first layer (no bias)."""
@@ -122,7 +191,7 @@ class _Mlp:
         h2 = h1 @ self.w2t  # (N, H)
         h2 += self.b2
         np.maximum(h2, 0, out=h2)
-        return _sigmoid(h2 @ self.w3_diff + np.float32(self.b3_diff))
+        return self.calibrated(h2 @ self.w3_diff + np.float32(self.b3_diff))
 
     def forward_concat(self, x: np.ndarray) -> np.ndarray:
         """The plain network on concatenated inputs: (N, parts*D) -> (N,) P(match)."""
@@ -131,7 +200,7 @@ class _Mlp:
         if self.relu_after_fc1:
             h1 = np.maximum(h1, 0)
         h2 = np.maximum(h1 @ self.w2t + self.b2, 0)
-        return _softmax_match(h2 @ self.w3.T + self.b3)
+        return _softmax_match((h2 @ self.w3.T + self.b3) / np.float32(self.temperature))
 
 
 def stack_slots(
@@ -152,24 +221,28 @@ def stack_slots(
 
 
 def each_pair(
-    make: Callable[[str], np.ndarray], progress: Progress | None = None, cancel: Any = None
+    make: Callable[[str], np.ndarray],
+    progress: Progress | None = None,
+    cancel: Any = None,
+    pairs: Sequence[str] = PAIR_KEYS,
 ) -> PairMatrices | None:
-    """The three pair matrices, ``make(pair_key)`` each, with progress; None when cancelled."""
+    """The pair matrices of ``pairs``, ``make(pair_key)`` each, with progress; None when
+    cancelled."""
     done: dict[str, np.ndarray] = {}
-    for i, key in enumerate(PAIR_KEYS):
+    for i, key in enumerate(pairs):
         if cancel is not None and cancel.is_set():
             return None
         if progress is not None:
-            progress(i, len(PAIR_KEYS), key)
+            progress(i, len(pairs), key)
         done[key] = make(key)
     if progress is not None:
-        progress(len(PAIR_KEYS), len(PAIR_KEYS), "")
+        progress(len(pairs), len(pairs), "")
     return PairMatrices(**done)
 
 
 @dataclass
 class MatchingNet:
-    """A FashionNet matching network (C: three pair networks, B: one outfit network)."""
+    """A FashionNet matching network (C: three or four pair networks, B: one outfit network)."""
 
     net: str  # "C" | "B"
     feature_dim: int
@@ -236,7 +309,9 @@ class MatchingNet:
         if not isinstance(relu, bool):
             raise MatchingNetError(f"{where}: relu_after_fc1 must be true or false")
 
-        shapes = expected_shapes(net, dim, hidden)
+        pairs = _pairs_of(config, net, where)
+        _temperatures(config, pairs, where)  # checked now, so a bad file fails on load
+        shapes = expected_shapes(net, dim, hidden, pairs)
         if "input.mean" in arrays or "input.std" in arrays:
             shapes["input.mean"] = (dim,)
             shapes["input.std"] = (dim,)
@@ -277,8 +352,10 @@ class MatchingNet:
         backbone: str = "",
         backbone_sha256: str = "",
         relu_after_fc1: bool = True,
+        pairs: Sequence[str] = PAIR_KEYS,
     ) -> MatchingNet:
-        """A fresh net initialised as the FashionNet authors did: Gaussian std 0.005, bias 0.1."""
+        """A fresh net initialised as the FashionNet authors did: Gaussian std 0.005, bias 0.1.
+        ``pairs``: net C's pair networks (add ``one_piece_shoes`` for one-piece outfits)."""
         rng = np.random.default_rng(seed)
         arrays = {
             name: (
@@ -286,7 +363,7 @@ class MatchingNet:
                 if name.endswith(".bias")
                 else (rng.standard_normal(shape, dtype=np.float32) * np.float32(0.005))
             )
-            for name, shape in expected_shapes(net, feature_dim, hidden).items()
+            for name, shape in expected_shapes(net, feature_dim, hidden, pairs).items()
         }
         config = {
             "format": FORMAT,
@@ -300,6 +377,8 @@ class MatchingNet:
             "created": date.today().isoformat(),
             "metrics": {},
         }
+        if net == "C" and tuple(pairs) != PAIR_KEYS:
+            config["pairs"] = list(pairs)
         return cls.from_arrays(arrays, config)
 
     # ---------------------------------------------------------------- properties
@@ -315,12 +394,29 @@ class MatchingNet:
     def trained(self) -> bool:
         return self.config.get("trained_on") != "untrained"
 
+    @property
+    def pairs(self) -> tuple[str, ...]:
+        """Net C's pair networks, in file order (the three classic ones, maybe the one-piece)."""
+        return _pairs_of(self.config, self.net, "") if self.net == "C" else ()
+
+    @property
+    def has_one_piece(self) -> bool:
+        """Whether this net can score one-piece outfits (a one-piece and shoes)."""
+        return ONE_PIECE_PAIR in self.pairs
+
+    @property
+    def temperatures(self) -> dict[str, float]:
+        """Each pair's calibration temperature (1.0: uncalibrated)."""
+        return _temperatures(self.config, self.pairs, "")
+
     def _mlp(self, key: str) -> _Mlp:
         if key not in self._mlps:
             if self.net == "C":
-                if key not in PAIR_KEYS:
-                    raise ValueError(f"unknown pair {key!r} (choose one of {PAIR_KEYS})")
-                self._mlps[key] = _Mlp.from_arrays(self.arrays, f"{key}.", 2, self.relu_after_fc1)
+                if key not in self.pairs:
+                    raise ValueError(f"unknown pair {key!r} (this net has {self.pairs})")
+                self._mlps[key] = _Mlp.from_arrays(
+                    self.arrays, f"{key}.", 2, self.relu_after_fc1, self.temperatures[key]
+                )
             else:
                 self._mlps[key] = _Mlp.from_arrays(self.arrays, "", 3, self.relu_after_fc1)
         return self._mlps[key]
@@ -390,7 +486,7 @@ class MatchingNet:
                 np.maximum(h2, 0, out=h2)
                 logit = h2 @ mlp.w3_diff  # (r*c,)
                 logit += np.float32(mlp.b3_diff)
-                out[i0:i1, j0:j1] = _sigmoid(logit).reshape(i1 - i0, j1 - j0)
+                out[i0:i1, j0:j1] = mlp.calibrated(logit).reshape(i1 - i0, j1 - j0)
         return out
 
     def pair_matrices(
@@ -398,23 +494,30 @@ class MatchingNet:
         tops: np.ndarray,
         bottoms: np.ndarray,
         shoes: np.ndarray,
+        one_pieces: np.ndarray | None = None,
         *,
         progress: Progress | None = None,
         cancel: Any = None,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     ) -> PairMatrices | None:
-        """The three pair matrices of a wardrobe: (Nt, D), (Nb, D), (Ns, D) features.
+        """The pair matrices of a wardrobe: (Nt, D), (Nb, D), (Ns, D) features, and (No, D)
+        one-pieces (their matrix only when given and this net has the one-piece pair).
 
         Returns None when cancelled (a partial set of matrices cannot rank anything).
         """
         self._need("C")
-        feats = (tops, bottoms, shoes)
+        feats = (tops, bottoms, shoes, one_pieces)
 
         def one(key: str) -> np.ndarray:
             a, b = PAIR_SLOTS[key]
             return self.pair_matrix(key, feats[a], feats[b], chunk_bytes=chunk_bytes)
 
-        return each_pair(one, progress, cancel)
+        return each_pair(one, progress, cancel, self.pairs_for(one_pieces is not None))
+
+    def pairs_for(self, one_pieces: bool) -> tuple[str, ...]:
+        """The pair matrices a wardrobe needs: the classic three, and the one-piece pair when the
+        wardrobe is ranked with one-pieces and this net can score them."""
+        return (*PAIR_KEYS, ONE_PIECE_PAIR) if one_pieces and self.has_one_piece else PAIR_KEYS
 
     # ---------------------------------------------------------------- naive reference
     def pair_scores(self, pair_key: str, feats_a: np.ndarray, feats_b: np.ndarray) -> np.ndarray:
@@ -428,7 +531,8 @@ class MatchingNet:
     ) -> np.ndarray:
         """Outfit scores of row-aligned (N, D) features, each outfit through the whole net.
 
-        Net C: sum of the three pair probabilities (0..3). Net B: P(match) (0..1).
+        Net C: sum of the three pair probabilities (0..3; rankings show the mean). Net B:
+        P(match) (0..1).
         This is the naive reference the fast paths are checked and benchmarked against.
         """
         n = len(tops)
@@ -493,6 +597,7 @@ def entropy_bits(p: np.ndarray) -> np.ndarray:
 
 
 __all__ = [
+    "ALL_PAIR_KEYS",
     "FORMAT",
     "MatchingNet",
     "MatchingNetError",

@@ -12,18 +12,32 @@ rounding is monotonic, so the bound holds bit for bit). Pairs are expanded into 
 in descending bound order, a chunk at a time; the k best seen so far are kept, and the search
 stops as soon as no remaining bound reaches the k-th best score. Allowed sets per slot (filters)
 restrict the search to a sub-wardrobe.
+
+One-piece outfits (a one-piece and shoes, scored by the fourth pair matrix) are the second family.
+Both are ranked on one scale, the mean of the outfit's pair probabilities: ``S / 3`` for a top,
+a bottom and shoes (computed in float64 from the float32 sum, so it orders exactly as ``S``), the
+one pair probability for a one-piece outfit. :class:`BothFamilies` walks both rankings at once:
+the three-piece one from :class:`TopKSearch`, the one-piece one as a sorted list of every allowed
+pair (it has only No·Ns entries), merged exactly. Ties between families put three-piece outfits
+first; within a family they break by index as above.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
+from stylist.domain import ONE_PIECE_PAIR, SLOT_NAMES
+
 PAIR_KEYS = ("top_bottom", "top_shoes", "bottom_shoes")
 SLOTS = ("top", "bottom", "shoes")
+# Slot indices of both families together (``domain.SLOT_NAMES``): top, bottom, shoes, one-piece.
+ALL_SLOTS = SLOT_NAMES
+THREE_PIECE, ONE_PIECE = 0, 1  # family numbers; on a tie of scores the lower number comes first
 # Outfits scored at once while expanding pairs: 2**18 float32 = 1 MiB, cache friendly.
 DEFAULT_CHUNK_OUTFITS = 1 << 18
 
@@ -37,6 +51,7 @@ class PairMatrices:
     top_bottom: np.ndarray  # (Nt, Nb)
     top_shoes: np.ndarray  # (Nt, Ns)
     bottom_shoes: np.ndarray  # (Nb, Ns)
+    one_piece_shoes: np.ndarray | None = None  # (No, Ns); None: no one-piece outfits
 
     def __post_init__(self) -> None:
         for key in PAIR_KEYS:
@@ -57,11 +72,29 @@ class PairMatrices:
                 f"{self.top_bottom.shape}, top_shoes {self.top_shoes.shape}, "
                 f"bottom_shoes {self.bottom_shoes.shape}"
             )
+        if self.one_piece_shoes is not None:
+            a = np.ascontiguousarray(self.one_piece_shoes, dtype=np.float32)
+            if a.ndim != 2 or a.shape[1] != ns:
+                raise ValueError(
+                    f"pair matrix {ONE_PIECE_PAIR} must have shape (No, {ns}), not {a.shape}"
+                )
+            if not np.isfinite(a).all():
+                raise ValueError(f"pair matrix {ONE_PIECE_PAIR} holds NaN or infinite values")
+            object.__setattr__(self, ONE_PIECE_PAIR, a)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The pair matrices held: the three classic ones, and the one-piece one if present."""
+        return PAIR_KEYS if self.one_piece_shoes is None else (*PAIR_KEYS, ONE_PIECE_PAIR)
 
     def __getitem__(self, key: str) -> np.ndarray:
-        if key not in PAIR_KEYS:
+        if key not in self.keys:
             raise KeyError(key)
         return getattr(self, key)
+
+    @property
+    def n_one_pieces(self) -> int:
+        return 0 if self.one_piece_shoes is None else self.one_piece_shoes.shape[0]
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -88,6 +121,10 @@ class PairMatrices:
             "top_shoes": float(self.top_shoes[t, s]),
             "bottom_shoes": float(self.bottom_shoes[b, s]),
         }
+
+    def mean(self, t: int, b: int, s: int) -> float:
+        """A three-piece outfit's score on the scale of both families: its mean pair score."""
+        return self.score(t, b, s) / 3.0
 
 
 class Cursor(NamedTuple):
@@ -323,6 +360,145 @@ class TopKSearch:
             batch = min(2 * batch, max(batch, max_batch))
 
 
+class Found(NamedTuple):
+    """One outfit of either family in the ranking of both."""
+
+    score: float  # the mean pair probability (0..1), the key both families are ranked by
+    family: int  # THREE_PIECE or ONE_PIECE
+    idx: tuple[int, ...]  # matrix indices: (top, bottom, shoes) or (one-piece, shoes)
+    cursor: Cursor | None = None  # three-piece: where its search resumes after it
+
+    def order(self) -> tuple:
+        """Sort key of the ranking of both families (smaller comes first)."""
+        return (-self.score, self.family, self.idx)
+
+    def slots(self) -> tuple[int | None, int | None, int, int | None]:
+        """Indices per slot of ``ALL_SLOTS`` (top, bottom, shoes, one-piece); None: not used."""
+        if self.family == ONE_PIECE:
+            return (None, None, self.idx[1], self.idx[0])
+        return (self.idx[0], self.idx[1], self.idx[2], None)
+
+
+def _found(c: Cursor) -> Found:
+    return Found(c.score / 3.0, THREE_PIECE, (c.top, c.bottom, c.shoes), c)
+
+
+class OnePieceList:
+    """Every allowed (one-piece, shoes) pair, best first: score desc, then indices ascending."""
+
+    def __init__(self, matrix: np.ndarray | None, rows: np.ndarray, cols: np.ndarray) -> None:
+        if matrix is None or len(rows) == 0 or len(cols) == 0:
+            self.scores = np.empty(0, np.float32)
+            self.o = self.s = np.empty(0, np.int64)
+            return
+        vals = matrix[np.ix_(rows, cols)].ravel()  # (no*ns,)
+        o, s = (x.ravel() for x in np.meshgrid(rows, cols, indexing="ij"))
+        order = np.lexsort((s, o, -vals))
+        self.scores, self.o, self.s = vals[order], o[order], s[order]
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def __getitem__(self, i: int) -> Found:
+        return Found(float(self.scores[i]), ONE_PIECE, (int(self.o[i]), int(self.s[i])))
+
+    def first_after(self, last: Found | None) -> int:
+        """Position of the first entry that comes after ``last`` (a one-piece entry) or 0."""
+        if last is None:
+            return 0
+        # Scores descend: entries with a lower score, or the same score and later indices.
+        score = np.float32(last.score)
+        lo = int(np.searchsorted(-self.scores, -score, side="left"))
+        hi = int(np.searchsorted(-self.scores, -score, side="right"))
+        o, s = last.idx
+        later = (self.o[lo:hi] > o) | ((self.o[lo:hi] == o) & (self.s[lo:hi] > s))
+        return lo + int(np.argmax(later)) if later.any() else hi
+
+
+class BothFamilies:
+    """Every allowed outfit of both families in ranking order, one at a time (exact).
+
+    ``allowed`` gives one entry per slot of ``ALL_SLOTS`` (top, bottom, shoes, one-piece): None,
+    a boolean mask or item indices. :meth:`restrict` narrows the allowed items and resumes right
+    after the last outfit taken.
+    """
+
+    def __init__(self, matrices: PairMatrices, allowed: Sequence[object] | None = None) -> None:
+        self.m = matrices
+        self.last3: Cursor | None = None  # the last three-piece outfit taken
+        self.last1: Found | None = None  # the last one-piece outfit taken
+        self.restrict(allowed)
+
+    def restrict(self, allowed: Sequence[object] | None) -> None:
+        allowed = tuple(allowed) if allowed is not None else (None,) * 4
+        if len(allowed) != 4:
+            raise ValueError("allowed must give one entry per slot (top, bottom, shoes, one-piece)")
+        sizes = (*self.m.shape, self.m.n_one_pieces)
+        self.allowed = [
+            allowed_indices(a, n, slot)
+            for a, n, slot in zip(allowed, sizes, ALL_SLOTS, strict=True)
+        ]
+        self.search = TopKSearch(self.m, self.allowed[:3])
+        self._batch = 16  # small first batches: a narrowed search often needs only a few
+        self.buffer: deque[Cursor] = deque()
+        self.exhausted3 = False
+        self.ones = OnePieceList(self.m.one_piece_shoes, self.allowed[3], self.allowed[2])
+        self.pos1 = self.ones.first_after(self.last1)
+
+    def _peek3(self, hint: int) -> Cursor | None:
+        if not self.buffer and not self.exhausted3:
+            n = max(self._batch, 2 * hint)
+            got = self.search.top(n, after=self.last3)
+            self.buffer.extend(got)
+            self.exhausted3 = len(got) < n
+            self._batch = min(4096, 2 * self._batch)
+        return self.buffer[0] if self.buffer else None
+
+    def next(self, hint: int = 1) -> Found | None:
+        """The next outfit of the ranking of both families; None when every one was taken.
+        ``hint``: how many more outfits the caller expects to take (sizes the search batches)."""
+        c = self._peek3(hint)
+        three = _found(c) if c is not None else None
+        one = self.ones[self.pos1] if self.pos1 < len(self.ones) else None
+        if three is not None and (one is None or three.order() < one.order()):
+            self.buffer.popleft()
+            self.last3 = c
+            return three
+        if one is not None:
+            self.pos1 += 1
+            self.last1 = one
+            return one
+        return None
+
+    def take(self, n: int) -> list[Found]:
+        out: list[Found] = []
+        while len(out) < n:
+            f = self.next(n - len(out))
+            if f is None:
+                break
+            out.append(f)
+        return out
+
+
+def brute_force_both(
+    matrices: PairMatrices, k: int, allowed: Sequence[object] | None = None
+) -> list[Found]:
+    """Reference: every allowed outfit of both families scored and sorted; the first k."""
+    allowed = tuple(allowed) if allowed is not None else (None,) * 4
+    three = brute_force_top_k(matrices, matrices.n_outfits, allowed[:3])
+    found = [_found(c) for c in three]
+    sizes = (*matrices.shape, matrices.n_one_pieces)
+    o_idx, s_idx = (allowed_indices(allowed[i], sizes[i], ALL_SLOTS[i]) for i in (3, 2))
+    if matrices.one_piece_shoes is not None:
+        found += [
+            Found(float(matrices.one_piece_shoes[o, s]), ONE_PIECE, (int(o), int(s)))
+            for o in o_idx
+            for s in s_idx
+        ]
+    found.sort(key=Found.order)
+    return found[: max(k, 0)]
+
+
 def top_k(
     matrices: PairMatrices,
     k: int,
@@ -355,7 +531,14 @@ def brute_force_top_k(
 
 
 __all__ = [
+    "ALL_SLOTS",
+    "ONE_PIECE",
     "PAIR_KEYS",
+    "THREE_PIECE",
+    "BothFamilies",
+    "Found",
+    "OnePieceList",
+    "brute_force_both",
     "SLOTS",
     "Cursor",
     "PairMatrices",
