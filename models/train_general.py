@@ -93,10 +93,11 @@ def train_and_score(ds, table, model: str, seed: int, device: str):
 
 def random_figures(ds, table, seed: int) -> dict:
     from stylist.learn.data import ranked_lists
-    from stylist.learn.metrics import random_ranking
+    from stylist.learn.metrics import average, random_ranking
 
-    ((_, labels),) = ranked_lists(ds, table, ds.users(), "test", mode=NEGATIVES, seed=seed)
-    return random_ranking(int(labels.sum()), int((labels == 0).sum())).to_dict()
+    lists = ranked_lists(ds, table, ds.users(), "test", mode=NEGATIVES, seed=seed)
+    randoms = [random_ranking(int(lab.sum()), int((lab == 0).sum())) for _, lab in lists]
+    return average(randoms).to_dict()
 
 
 def ccp_check(old_dir: Path, new_net, paths, device: str, seeds: list[int]) -> dict:

@@ -121,3 +121,56 @@ def test_temperature_is_recovered_from_labels_drawn_at_that_temperature() -> Non
     y = (rng.random(d.size) < 1 / (1 + np.exp(-d / 4.0))).astype(int)
     assert fit_temperature(d, y) == pytest.approx(4.0, rel=0.15)
     assert fit_temperature(d, np.ones_like(y)) == 1.0  # one class only: left as it is
+
+
+@pytest.fixture(scope="module")
+def small_mango(shared_data, tmp_path_factory):
+    """A few hundred stylists' outfits of both families and both collections, photos copied."""
+    import json
+    import shutil
+
+    src = shared_data / "outfits-mango"
+    entries = json.loads((src / "outfits.json").read_text())
+    chosen = []
+    for year in ("2019", "2023"):
+        mine = [
+            e
+            for e in entries
+            if e["kind"] != "incomplete" and (e["shoes"] or "").startswith(f"images/{year}")
+        ]
+        chosen += [e for e in mine if e["kind"] == "top_bottom_shoes"][:25]
+        chosen += [e for e in mine if e["kind"] == "one_piece_shoes"][:25]
+    root = tmp_path_factory.mktemp("mango")
+    (root / "images").mkdir()
+    for e in chosen:
+        e["garments"] = [g for g in e["garments"] if g["slot"] != "other"]
+        for g in e["garments"]:
+            shutil.copy(src / g["crop"], root / g["crop"])
+    (root / "outfits.json").write_text(json.dumps(chosen))
+    return root / "outfits.json"
+
+
+def test_eval_reports_three_piece_and_one_piece_lists_with_same_collection_negatives(
+    small_mango, paths
+) -> None:
+    from stylist.learn.evaluate import run_eval
+    from stylist.learn.train import TrainConfig
+
+    report = run_eval(
+        small_mango,
+        paths=paths,
+        nets="C",
+        stages="initial,one",
+        augment_views=0,
+        configs={"one": TrainConfig(epochs=1, lr=1e-3, optimizer="adam")},
+    )
+    assert report.negatives == "same-collection" and report.family == "three"
+    assert report.one_piece is not None and report.one_piece.family == "one_piece"
+    for part in (report, report.one_piece):
+        assert part.positives > 0 and part.negatives_count == 6 * part.positives
+        for net in ("C", "size", "colour"):
+            assert part.row(net, "one").metrics is not None, net
+        assert any("Split by product" in n for n in part.notes)
+    table = report.table()
+    assert "one-piece + shoes outfits" in table and table.count("Random ranking") >= 2
+    assert report.to_json()["one_piece"]["family"] == "one_piece"

@@ -18,6 +18,9 @@ from stylist.learn.sampling import NEGATIVES_PER_POSITIVE, NegativeSampler, nega
 from stylist.learn.train import RankTask
 
 NEGATIVE_MODES = ("matched", "random", "collection")
+# A ranked list holds at most this many liked outfits (the paper's lists hold 62): one list of
+# thousands of outfits would make the mean over every cut-off a different metric.
+LIST_POSITIVES = 100
 
 
 @dataclass
@@ -191,7 +194,9 @@ def ranked_lists(
 
     Negatives are the split's rejected outfits when it has any, else ``per_positive`` drawn per
     liked outfit with a generator seeded by ``seed`` (the same lists for every model compared).
-    People without a liked outfit in the split are left out.
+    People without a liked outfit in the split are left out. A group with drawn negatives and
+    more than ``LIST_POSITIVES`` liked outfits gives several lists (liked outfits dealt round
+    robin, each with its own negatives), so that every list is the size of the paper's.
     """
     known = known_positives(dataset, table)
     lists = []
@@ -206,7 +211,14 @@ def ranked_lists(
             if sampler is None:
                 continue
             rng = np.random.default_rng([seed, _user_key(user), 7])  # same list, however asked
-            neg = sampler.sample(rng).reshape(-1, 3)
+            drawn = sampler.sample(rng)  # (P, K, 3)
+            chunks = -(-g.positives.shape[0] // LIST_POSITIVES)
+            for k in range(chunks):
+                pos = g.positives[k::chunks]
+                neg = drawn[k::chunks].reshape(-1, 3)
+                labels = np.r_[np.ones(len(pos)), np.zeros(len(neg))].astype(np.int64)
+                lists.append((np.concatenate([pos, neg]), labels))
+            continue
         triples = np.concatenate([g.positives, neg])
         labels = np.concatenate([np.ones(len(g.positives)), np.zeros(len(neg))]).astype(np.int64)
         lists.append((triples, labels))

@@ -78,6 +78,8 @@ def input_features(table: ItemTable, inputs: str) -> np.ndarray:
         return size_inputs(crops.size)[None]
     if inputs == "colour":
         return crops.colour  # every view, like the features
+    if inputs == "cnn+colour":
+        return np.concatenate([crops.features, crops.colour], axis=-1)
     raise ValueError(f"unknown inputs {inputs!r} (one of {', '.join(INPUTS)})")
 
 
