@@ -192,28 +192,44 @@ def cmd_info(stylist, args) -> int:
 
 
 def cmd_check(stylist, args) -> int:
-    report = stylist.check(repair=args.repair)
+    report = stylist.check(repair=args.repair, deep=args.deep, adopt=args.adopt)
+    for message in report.recovered:
+        print(f"Recovered: {message}.")
     if report.settled_on_open:
         print(f"Finished {report.settled_on_open} interrupted file operation(s) on open.")
-    print(f"Checked {report.items} item(s).")
+    print(f"Checked {report.items} item(s){' and every original against its hash' * args.deep}.")
+    if report.database_lost:
+        print(
+            f"The database was lost or replaced: {len(report.unregistered)} of your photos are "
+            "stored here without their rows. Nothing has been removed; "
+            "`stylist check --repair` rebuilds the library from them."
+        )
+    elif report.unregistered:
+        print(f"  {len(report.unregistered)} stored photo(s) have no row in the database")
     for message in report.database_messages:
         print(f"  database: {message}")
     for message in report.missing_files:
         print(f"  {message}")
+    for message in report.damaged:
+        print(f"  damaged: {message}")
     for orphan in report.orphans:
-        print(f"  orphan file: {orphan}")
+        print(f"  not the library's: {orphan}")
+    for message in report.kept:
+        print(f"  kept: {message}")
     for message in report.repaired:
         print(f"  repaired: {message}")
     if report.consistent:
         print("The library is consistent.")
         return EXIT_OK
     if args.repair and report.repaired:
-        again = stylist.check()
+        again = stylist.check(deep=args.deep)
         if again.consistent:
             print("The library is consistent now.")
             return EXIT_OK
-    if not args.repair:
-        print("Run `stylist check --repair` to mend what can be mended.")
+    if not args.repair and report.planned:
+        print("`stylist check --repair` would (nothing a person gave Stylist is deleted):")
+        for message in report.planned:
+            print(f"  - {message}")
     return EXIT_FAILED
 
 
@@ -552,7 +568,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = command("check", cmd_check, "check the library's database and files")
-    p.add_argument("--repair", action="store_true", help="remove orphans, remake lost copies")
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="mend what can be mended: remake lost copies, rebuild items from stored photos, "
+        "move stray files to lost+found/ (nothing is deleted)",
+    )
+    p.add_argument(
+        "--deep", action="store_true", help="also hash every original against its name (slower)"
+    )
+    p.add_argument(
+        "--adopt", action="store_true", help="import the photos kept in lost+found/ again"
+    )
 
     p = command("demo", cmd_demo, "load the demo wardrobe into a home of its own")
     p.add_argument("--reset", action="store_true", help="load it afresh")

@@ -63,6 +63,11 @@ class Paths:
         return self.data_dir / "models"
 
     @property
+    def lost_found(self) -> Path:
+        """Files a check found without a place in the library: kept here, never deleted."""
+        return self.data_dir / "lost+found"
+
+    @property
     def settings_file(self) -> Path:
         return self.config_dir / "settings.json"
 

@@ -187,8 +187,28 @@ class Stylist:
             counts=self.library.counts(),
         )
 
-    def check(self, repair: bool = False) -> CheckReport:
-        return self.library.check(repair=repair)
+    def check(self, repair: bool = False, deep: bool = False, adopt: bool = False) -> CheckReport:
+        """Check the library (see ``library.repair``); ``adopt`` imports the photos kept in
+        lost+found/ again (a copy is removed from there once its photo is in the library)."""
+        adopted = None
+        if adopt:
+            adopted = self.adopt_lost_found()
+        report = self.library.check(repair=repair, deep=deep)
+        if adopted is not None:
+            report.repaired[:0] = adopted
+        return report
+
+    def adopt_lost_found(self) -> list[str]:
+        """Import the photos in lost+found/ again; returns what was done."""
+        folder = self.paths.lost_found
+        if not folder.is_dir():
+            return []
+        report = import_photos(self.library, [folder])
+        done = [f"{i.original_name} adopted from lost+found/ as item {i.id}" for i in report.added]
+        for path in [*report.added_from, *report.duplicates]:
+            Path(path).unlink(missing_ok=True)  # its bytes are stored in the library now
+        done += [f"{p} stays in lost+found/: {reason}" for p, reason in report.failed]
+        return done
 
     def set_tags(self, item_id: int, tags: Iterable[str]) -> None:
         self.library.set_tags(item_id, tags)
@@ -293,16 +313,25 @@ class Stylist:
         from stylist.rank.matching import MatchingNet
 
         spec = self.backbone()
+        unusable = ""
         for version in reversed(self.library.model_versions(spec.id)):
             if version.active and version.net == net:
-                return MatchingNet.load(self.library.file_path(version.file)), (
-                    f"your model, version {version.id}"
-                )
+                try:
+                    return MatchingNet.load(self.library.file_path(version.file)), (
+                        f"your model, version {version.id}"
+                    )
+                except StylistError as exc:
+                    # a damaged personal model never stops suggestions: the general one ranks
+                    unusable = (
+                        f" (your model version {version.id} could not be read: {exc}; "
+                        "`stylist check --repair` sets it aside)"
+                    )
+                break
         shipped = paths_mod.models_dir() / f"fashionnet-{net.lower()}-{spec.id}.npz"
         if shipped.is_file():
             loaded = MatchingNet.load(shipped)
             if loaded.config.get("backbone_sha256") in (None, spec.sha256):
-                return loaded, "the general model"
+                return loaded, "the general model" + unusable
         return MatchingNet.untrained(spec.feature_dim, net=net), (
             "an untrained model: no general model exists for this backbone yet"
         )

@@ -27,6 +27,7 @@ Progress = Callable[[int, int, str], None]
 @dataclass
 class ImportReport:
     added: list[Item] = field(default_factory=list)
+    added_from: list[Path] = field(default_factory=list)  # the file each added item came from
     duplicates: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)  # (path, reason)
     cancelled: bool = False
@@ -90,6 +91,7 @@ def import_photos(
                 report.duplicates.append(path)
             else:
                 report.added.append(item)
+                report.added_from.append(path)
         report.cancelled = bool(cancel is not None and cancel.is_set())
     if progress and not report.cancelled:
         progress(total, total, "")
