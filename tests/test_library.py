@@ -135,7 +135,9 @@ def test_check_finds_and_repairs_orphans_and_lost_copies(library, some_photos):
     assert any(f"item {items[1].id}" in m for m in repaired.kept)
     again = library.check()
     assert not again.orphans and not again.damaged
-    assert again.missing_files == [f"item {items[1].id}: original file {items[1].stored_file} missing"]
+    assert again.missing_files == [
+        f"item {items[1].id}: original file {items[1].stored_file} missing"
+    ]
 
 
 def test_the_journal_finishes_an_add_interrupted_after_its_commit(paths, some_photos):

@@ -153,14 +153,21 @@ def _recovered_copy(damaged: Path, workdir: Path) -> Path | None:
             timeout=300,
             check=False,
         )
-        if not dump.stdout:
-            return None
+        if dump.returncode != 0 or not dump.stdout:
+            return None  # a shell built without what .recover needs says so and stops
         subprocess.run(
             [shell, str(out)], input=dump.stdout, capture_output=True, timeout=300, check=False
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out if out.is_file() and _sound(out) else None
+    if not (out.is_file() and _sound(out)):
+        return None
+    conn = sqlite3.connect(f"file:{out}?mode=ro", uri=True)
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    finally:
+        conn.close()
+    return out if "items" in tables else None
 
 
 def salvage(damaged: Path, target: sqlite3.Connection) -> dict[str, int]:
