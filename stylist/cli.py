@@ -95,12 +95,16 @@ def _item_json(stylist, item: Item) -> dict:
 
 
 def _print_failures(failed: Sequence[tuple[Path, str]]) -> None:
+    from stylist.paths import printable
+
     for path, reason in failed:
-        print(f"  {path}: {reason}", file=sys.stderr)
+        print(f"  {printable(path)}: {reason}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- commands
 def cmd_import(stylist, args) -> int:
+    from stylist.paths import printable
+
     report = stylist.import_photos(
         args.paths, category=args.category, progress=ProgressBar("Importing")
     )
@@ -112,8 +116,8 @@ def cmd_import(stylist, args) -> int:
             json.dumps(
                 {
                     "added": [item.id for item in report.added],
-                    "duplicates": [str(p) for p in report.duplicates],
-                    "failed": [{"path": str(p), "reason": r} for p, r in report.failed],
+                    "duplicates": [printable(p) for p in report.duplicates],
+                    "failed": [{"path": printable(p), "reason": r} for p, r in report.failed],
                 },
                 indent=2,
             )

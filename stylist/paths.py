@@ -122,6 +122,13 @@ def save_location(config_dir: Path, data_dir: Path) -> None:
     os.replace(tmp, config_dir / LOCATION_FILE)
 
 
+def printable(name: str | os.PathLike[str]) -> str:
+    """A file name as text that can be stored and printed: bytes that are not valid in the
+    file system's encoding (kept by Python as surrogates) show as U+FFFD."""
+    raw = os.fsencode(name)
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+
 def repo_root() -> Path:
     """The source tree (holds ``models/`` and ``resources/``)."""
     return Path(__file__).resolve().parent.parent

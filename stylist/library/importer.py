@@ -47,10 +47,8 @@ def collect(
         path = Path(raw).expanduser()
         if path.is_dir():
             photos.extend(find_photos(path))
-        elif path.is_file():
-            photos.append((path, None))
-        elif path.exists():
-            failed.append((path, "not a regular file or folder"))
+        elif path.exists() or path.is_symlink():
+            photos.append((path, None))  # read_photo says what is wrong with a non-photo
         else:
             failed.append((path, "no such file or folder"))
     return photos, failed
@@ -137,3 +135,5 @@ def _prepare_one(path: Path, known: frozenset[str]):
         return exc
     except MemoryError:
         return PhotoError("not enough memory to decode this photo")
+    except (OSError, ValueError) as exc:  # anything else one file does ends with that file
+        return PhotoError(f"cannot be read ({exc})")

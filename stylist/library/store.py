@@ -35,7 +35,7 @@ from stylist.errors import StylistError, UsageError
 from stylist.library import backups, schema
 from stylist.library.lock import LOCK_NAME, LibraryLock
 from stylist.library.photos import PreparedPhoto
-from stylist.paths import Paths
+from stylist.paths import Paths, printable
 
 # File roles: the folder each lives in, and how its journal name in incoming/ is spelled.
 ROLES = ("original", "working", "thumbnail")
@@ -383,7 +383,7 @@ class Library:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         photo.sha256,
-                        photo.source.name,
+                        printable(photo.source.name),
                         rel["original"],
                         rel["working"],
                         rel["thumbnail"],
