@@ -46,6 +46,27 @@ class ProgressBar:
         self.stream.flush()
 
 
+class ProgressLines:
+    """Progress as one line per step on stderr ("import 12/400 name"), for scripts and tests
+    that act at a point the work reports (the bar draws nothing when stderr is not a terminal)."""
+
+    def __init__(self, label: str, stream=None) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+
+    def __call__(self, done: int, total: int, current: str) -> None:
+        from stylist.paths import printable
+
+        self.stream.write(f"{self.label} {done}/{total} {printable(current)}\n")
+        self.stream.flush()
+
+
+def _progress(args, label: str):
+    if getattr(args, "progress", "bar") == "lines":
+        return ProgressLines(label.lower())
+    return ProgressBar(label)
+
+
 def _category(text: str) -> Category:
     try:
         return Category.parse(text)
@@ -106,11 +127,12 @@ def cmd_import(stylist, args) -> int:
     from stylist.paths import printable
 
     report = stylist.import_photos(
-        args.paths, category=args.category, progress=ProgressBar("Importing")
+        args.paths, category=args.category, progress=_progress(args, "Importing")
     )
     features = None
-    if report.added and not args.no_features:
-        features = stylist.extract_features(progress=ProgressBar("Analysing"))
+    if not args.no_features and (report.added or stylist.analysis_unfinished()):
+        # also when nothing new was added: an import cut off during its analysis resumes it
+        features = stylist.extract_features(progress=_progress(args, "Analysing"))
     if args.json:
         print(
             json.dumps(
@@ -556,6 +578,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the analysis (features, colours, categories) after the import",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--progress",
+        choices=("bar", "lines"),
+        default="bar",
+        help="bar: drawn on a terminal; lines: one line per photo on stderr, for scripts",
+    )
 
     p = command("items", cmd_items, "list the items in the library")
     p.add_argument("--category", type=_category)

@@ -238,6 +238,16 @@ class Stylist:
             self.categorise(progress=progress, cancel=cancel)
         return report
 
+    def analysis_unfinished(self) -> bool:
+        """Some item lacks the backbone's features or its colours: an analysis was cut off."""
+        try:
+            spec = self.backbone()
+        except StylistError:
+            return False  # the backbone itself is the problem; `stylist features` says so
+        if self.library.items_without_features(spec.id, spec.sha256):
+            return True
+        return any(not item.colours for item in self.library.items())
+
     def analyse_colours(self, progress=None, cancel=None) -> int:
         """Dominant garment colours of the items that have none yet; returns how many."""
         from stylist.errors import PhotoError
