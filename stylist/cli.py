@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -82,6 +83,39 @@ def _whole_number(text: str, least: int) -> int:
     if value < least:
         raise argparse.ArgumentTypeError(f"{value} is below {least}")
     return value
+
+
+def _whole_number_up_to(least: int, most: int):
+    def parse(text: str) -> int:
+        value = _whole_number(text, least)
+        if value > most:
+            raise argparse.ArgumentTypeError(f"{value} is above {most}")
+        return value
+
+    return parse
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not a share between 0 and 1")
+    return value
+
+
+def _folder(text: str) -> str:
+    """A folder to keep a library or settings in: it may not exist yet, but it is not empty text
+    (which would quietly mean the default library) and not a file or a device."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "an empty folder name; give the folder to use (leave the option out for the default)"
+        )
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is not a folder")
+    return text
 
 
 def _count(text: str) -> int:
@@ -433,7 +467,17 @@ def _train_in_background(stylist) -> None:
     import subprocess
 
     subprocess.Popen(
-        [sys.executable, "-m", "stylist", "--home", str(stylist.paths.data_dir), "train", "--wait"],
+        [
+            sys.executable,
+            "-m",
+            "stylist",
+            "--home",
+            str(stylist.paths.data_dir),
+            "--config",
+            str(stylist.paths.config_dir),
+            "train",
+            "--wait",
+        ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -533,7 +577,12 @@ def cmd_favourite(stylist, args) -> int:
 
 
 def cmd_export(stylist, args) -> int:
-    path = stylist.export_favourites(args.file, args.format, ids=args.ids or None)
+    if args.file.is_dir():
+        raise UsageError(f"{args.file} is a folder: give the file to write, e.g. {args.file}/x.png")
+    try:
+        path = stylist.export_favourites(args.file, args.format, ids=args.ids or None)
+    except OSError as exc:
+        raise StylistError(f"cannot export to {args.file}: {exc.strerror or exc}") from None
     print(f"Exported to {path}.")
     return EXIT_OK
 
@@ -553,7 +602,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Stylist: outfits from your own wardrobe. Without a command, opens the app.",
     )
     parser.add_argument("--version", action="version", version=f"stylist {__version__}")
-    parser.add_argument("--home", metavar="DIR", help="keep the library and settings in DIR")
+    parser.add_argument(
+        "--home", metavar="DIR", type=_folder, help="keep the library and settings in DIR"
+    )
+    parser.add_argument(
+        "--config",
+        metavar="DIR",
+        type=_folder,
+        help="keep the settings in DIR (default: the platform's, or DIR/config with --home)",
+    )
     parser.add_argument(
         "--demo", action="store_true", help="work on the demo wardrobe (see `stylist demo`)"
     )
@@ -675,7 +732,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, metavar="OUT", help="also write the figures as JSON")
 
     p = command("suggest", cmd_suggest, "the best outfits of your wardrobe")
-    p.add_argument("-k", type=int, default=10, help="how many outfits (default 10)")
+    p.add_argument(
+        "-k",
+        type=_positive,
+        default=10,
+        help="how many outfits (default 10; at most as many as the wardrobe makes)",
+    )
     p.add_argument(
         "--with",
         dest="with_items",
@@ -696,18 +758,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tag", action="append", help="only items with this tag")
     p.add_argument(
-        "--not-worn-days", type=int, metavar="N", help="leave out items worn in the last N days"
+        "--not-worn-days",
+        type=_whole_number_up_to(1, 36_500),
+        metavar="N",
+        help="leave out items worn in the last N days (1 to 36500)",
     )
     p.add_argument(
         "--max-per-item",
-        type=int,
+        type=_positive,
         default=3,
         metavar="N",
         help="no item in more than N of the outfits shown (default 3)",
     )
     p.add_argument(
         "--explore",
-        type=float,
+        type=_share,
         default=0.0,
         metavar="SHARE",
         help="share of outfits the model is unsure of (they teach it most)",
@@ -795,7 +860,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from stylist.service import Stylist
 
     try:
-        base = paths_mod.resolve(args.home)
+        base = paths_mod.resolve(args.home, config=args.config)
         if args.demo and args.command != "demo":
             stylist, _ = Stylist.open_demo(base)
         else:
@@ -807,6 +872,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except StylistError as exc:
         print(f"stylist: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except sqlite3.DatabaseError as exc:
+        # damage found in the middle of a command; opening the library again restores it
+        print(
+            f"stylist: the library's database is damaged ({exc}); run `stylist check` to "
+            "restore it from its backup",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("\nstylist: cancelled; everything finished before stays stored.", file=sys.stderr)

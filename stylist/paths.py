@@ -92,8 +92,18 @@ def for_home(home: str | os.PathLike[str]) -> Paths:
     return Paths(data_dir=root, config_dir=root / "config")
 
 
-def resolve(home: str | os.PathLike[str] | None = None) -> Paths:
-    """The home to use: an explicit folder, else ``STYLIST_HOME``, else the platform's folders."""
+def resolve(
+    home: str | os.PathLike[str] | None = None, config: str | os.PathLike[str] | None = None
+) -> Paths:
+    """The home to use: an explicit folder, else ``STYLIST_HOME``, else the platform's folders;
+    ``config`` names the settings folder apart (the background trainer is given both)."""
+    found = _resolve_home(home)
+    if config:
+        found = Paths(data_dir=found.data_dir, config_dir=Path(config).expanduser().resolve())
+    return found
+
+
+def _resolve_home(home: str | os.PathLike[str] | None) -> Paths:
     if home:
         return for_home(home)
     env = os.environ.get(HOME_ENV)

@@ -34,6 +34,18 @@ def personal_epochs(verdicts: int, steps: int = 120, pairs_per_batch: int = 30) 
     return max(10, min(200, steps // batches))
 
 
+def most_outfits(ranker, max_per_item: int | None) -> int:
+    """How many outfits a suggestion can return at most: every combination, and with a cap per
+    item no more than the cap times the smallest slot."""
+    sizes = [len(ids) for ids in ranker.ids]
+    most = 1
+    for n in sizes:
+        most *= n
+    if max_per_item is not None:
+        most = min(most, max_per_item * min(sizes))
+    return most
+
+
 @dataclass
 class TrainReport:
     accepted: bool  # the new version is now in use
@@ -417,6 +429,7 @@ class Stylist:
         from stylist.rank.query import Query
 
         ranker = self.ranker()
+        k = min(k, most_outfits(ranker, max_per_item))  # asking for more only costs time
         if by_b and ranker.b_scorer is None:
             raise StylistError(
                 f"there is no trained net B for the backbone {self.settings.backbone} yet: "
@@ -454,8 +467,8 @@ class Stylist:
                 worn.update(row.outfit.ids())
         return worn
 
-    def rate(self, outfit: Outfit, verdict: Verdict, source: str = "suggestion") -> int:
-        """Record a thumbs up or down; returns its id (for undo)."""
+    def check_slots(self, outfit: Outfit) -> None:
+        """UsageError unless every item of the outfit exists and sits in its own slot."""
         for slot, item_id in zip(OUTFIT_SLOTS, outfit.ids(), strict=True):
             item = self.library.item(item_id)
             if item.category != slot:
@@ -463,6 +476,10 @@ class Stylist:
                     f"item {item_id} is {item.category.value}, not {slot.value}: an outfit is "
                     "a top, a bottom and a pair of shoes, in that order"
                 )
+
+    def rate(self, outfit: Outfit, verdict: Verdict, source: str = "suggestion") -> int:
+        """Record a thumbs up or down; returns its id (for undo)."""
+        self.check_slots(outfit)
         return self.library.add_verdict(outfit, Verdict(verdict), source)
 
     def wore(self, outfit: Outfit) -> int:
@@ -556,6 +573,7 @@ class Stylist:
 
     # ----------------------------------------------------------------- favourites
     def add_favourite(self, outfit: Outfit) -> int:
+        self.check_slots(outfit)
         return self.library.add_favourite(outfit)
 
     def remove_favourite(self, favourite_id: int) -> None:

@@ -69,8 +69,7 @@ def test_fresh_homes_opened_by_several_processes_at_once_all_open(tmp_path):
         home = str(tmp_path / f"fresh-{run}")
         barrier, results = context.Barrier(4), context.Queue()
         procs = [
-            context.Process(target=_open_when_told, args=(home, barrier, results))
-            for _ in range(4)
+            context.Process(target=_open_when_told, args=(home, barrier, results)) for _ in range(4)
         ]
         for proc in procs:
             proc.start()
