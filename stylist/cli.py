@@ -118,6 +118,17 @@ def _folder(text: str) -> str:
     return text
 
 
+def _version(text: str) -> int | str:
+    if text == "general":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a version number nor general"
+        ) from None
+
+
 def _count(text: str) -> int:
     return _whole_number(text, 0)
 
@@ -498,7 +509,11 @@ def cmd_train(stylist, args) -> int:
 def cmd_model(stylist, args) -> int:
     if args.action == "use":
         if args.version is None:
-            raise UsageError("model use needs a VERSION (see `stylist model list`)")
+            raise UsageError("model use needs a VERSION or general (see `stylist model list`)")
+        if args.version == "general":
+            stylist.library.use_general_model(stylist.settings.backbone)
+            print("The general model is in use now; your versions are kept.")
+            return EXIT_OK
         version = stylist.use_model_version(args.version)
         print(f"Version {version.id} is in use now.")
         return EXIT_OK
@@ -800,7 +815,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("model", cmd_model, "your style model's versions")
     p.add_argument("action", choices=("list", "use"))
-    p.add_argument("version", nargs="?", type=int)
+    p.add_argument("version", nargs="?", type=_version, help="use: a version number, or general")
     p.add_argument("--json", action="store_true")
 
     p = command("favourite", cmd_favourite, "keep, list or remove favourite outfits")

@@ -3,6 +3,7 @@ personal models, stray files, and a damaged database restored from its backup.""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -261,3 +262,43 @@ def test_backups_roll(paths, some_photos):
     with Library.open(paths) as lib:
         made = [lib.backup() for _ in range(backups.KEEP + 2)]
     assert backups.list_backups(paths) == sorted(made, reverse=True)[: backups.KEEP]
+
+
+def test_model_use_general_sets_personal_versions_aside(capsys, paths):
+    with Library.open(paths) as lib:
+        version = _personal_model(lib)
+    code, out, _ = run(capsys, "model", "use", "general")
+    assert code == 0 and "general model is in use" in out
+    with Stylist(paths) as stylist:
+        assert stylist.matching_net()[1] == "the general model"
+    code, out, _ = run(capsys, "model", "use", str(version))
+    with Stylist(paths) as stylist:
+        assert stylist.matching_net()[1] == f"your model, version {version}"
+    with pytest.raises(SystemExit) as stop:
+        main(["model", "use", "mine"])
+    assert stop.value.code == 2
+    assert "neither a version number nor general" in capsys.readouterr().err
+
+
+def test_hand_edited_settings_and_hash_cache_do_not_break_anything(paths, capsys):
+    from stylist.settings import Settings
+    from stylist.vision import backbones
+
+    paths.ensure()
+    paths.settings_file.parent.mkdir(parents=True, exist_ok=True)
+    for text in ("[1, 2]", '{"backbone": 3}', "not json"):
+        paths.settings_file.write_text(text)
+        assert Settings.load(paths) == Settings()
+    paths.settings_file.unlink()
+    backbones.forget_hash_cache()
+    with Stylist(paths) as stylist:
+        spec = stylist.backbone()
+    cache = paths.models / backbones.HASH_CACHE_NAME
+    entries = json.loads(cache.read_text())
+    for entry in entries.values():
+        entry["sha256"] = "0" * 64  # a wrong figure remembered for the right file
+    cache.write_text(json.dumps(entries))
+    backbones.forget_hash_cache()
+    with Stylist(paths) as stylist:
+        assert stylist.backbone().sha256 == spec.sha256  # verified again, not "corrupt"
+    assert "0" * 64 not in cache.read_text()
