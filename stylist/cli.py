@@ -881,6 +881,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             stylist = Stylist(base)
         with stylist:
+            if args.command != "check":
+                for message in stylist.library.recovered:
+                    print(f"stylist: recovered: {message}", file=sys.stderr)
             return args.func(stylist, args)
     except UsageError as exc:
         print(f"stylist: {exc}", file=sys.stderr)
@@ -889,12 +892,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"stylist: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except sqlite3.DatabaseError as exc:
-        # damage found in the middle of a command; opening the library again restores it
-        print(
-            f"stylist: the library's database is damaged ({exc}); run `stylist check` to "
-            "restore it from its backup",
-            file=sys.stderr,
-        )
+        from stylist.library.backups import is_damage
+
+        if is_damage(exc):
+            # found in the middle of a command; opening the library again restores it
+            print(
+                f"stylist: the library's database is damaged ({exc}); run `stylist check` to "
+                "restore it from its backup",
+                file=sys.stderr,
+            )
+        else:
+            print(f"stylist: the library's database cannot be used now ({exc})", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("\nstylist: cancelled; everything finished before stays stored.", file=sys.stderr)

@@ -571,6 +571,10 @@ class Stylist:
     def use_model_version(self, version_id: int):
         return self.library.use_model_version(version_id)
 
+    def use_general_model(self) -> int:
+        """Rank with the general model again; the person's versions are kept for later."""
+        return self.library.use_general_model(self.settings.backbone)
+
     # ----------------------------------------------------------------- favourites
     def add_favourite(self, outfit: Outfit) -> int:
         self.check_slots(outfit)

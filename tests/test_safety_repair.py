@@ -229,6 +229,7 @@ def test_a_damaged_database_page_is_restored_from_the_backup_with_nothing_lost_s
 
     code, out, err = run(capsys, "items")
     assert code == 0, err
+    assert "recovered: the database was damaged" in err and "restored from the backup" in err
     with Library.open(paths) as lib:
         assert len(lib.items()) == 12
         assert [v.verdict for v in lib.verdicts()] == [Verdict.LIKE, Verdict.DISLIKE]

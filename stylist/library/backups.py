@@ -38,6 +38,18 @@ def _stamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
 
 
+_CORRUPT, _NOTADB = 11, 26  # SQLite's primary result codes for a damaged file
+
+
+def is_damage(exc: sqlite3.Error) -> bool:
+    """The error says the file is damaged (not busy, locked or unreadable for a while)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_CORRUPT, _NOTADB)
+    text = str(exc)
+    return "malformed" in text or "not a database" in text
+
+
 def damage(conn: sqlite3.Connection) -> list[str] | None:
     """What SQLite finds wrong with the database (its quick check), or None when it is sound."""
     messages = [row[0] for row in conn.execute("PRAGMA quick_check")]

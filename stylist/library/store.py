@@ -169,7 +169,14 @@ class Library:
                     return conn, recovered
                 reason = "; ".join(problems[:3])
             except sqlite3.DatabaseError as exc:
-                reason = str(exc)
+                if conn is not None:
+                    conn.close()
+                if not backups.is_damage(exc):
+                    # busy, locked, unreadable: not damage, and nothing is set aside for it
+                    raise StylistError(
+                        f"the library {paths.database} cannot be opened: {exc}"
+                    ) from None
+                conn, reason = None, str(exc)
             if conn is not None:
                 conn.close()
             if attempt:
