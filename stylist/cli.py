@@ -289,6 +289,8 @@ def cmd_check(stylist, args) -> int:
         print(f"  kept: {message}")
     for message in report.repaired:
         print(f"  repaired: {message}")
+    if any("rebuilt from the stored photo" in m for m in report.repaired):
+        print("Rebuilt items are unsorted: `stylist features` analyses and sorts them.")
     if report.consistent:
         print("The library is consistent.")
         return EXIT_OK

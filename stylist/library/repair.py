@@ -255,7 +255,8 @@ def _check_stored_files(library, report, repair, referenced: set[str]) -> dict[s
 def adopt_stored(library: Library, originals: dict[str, Path]) -> list[str]:
     """Items again for stored originals whose rows were lost (unsorted, named by their file)."""
     done = []
-    for sha, path in sorted(originals.items()):
+    # in the order they were stored, so that rebuilt items get back the order they were added in
+    for sha, path in sorted(originals.items(), key=lambda e: (e[1].stat().st_mtime_ns, e[0])):
         relative = path.relative_to(library.paths.data_dir).as_posix()
         try:
             photo = prepare(path)
