@@ -491,8 +491,14 @@ class Stylist:
 
     # ----------------------------------------------------------------- the personal model
     def _base_net_file(self, spec) -> Path | None:
+        from stylist.rank.matching import MatchingNet
+
         for version in reversed(self.library.model_versions(spec.id)):
             if version.active and version.net == "C":
+                try:
+                    MatchingNet.load(self.library.file_path(version.file))
+                except StylistError:
+                    break  # a damaged personal model: training starts from the general one
                 return self.library.file_path(version.file)
         shipped = paths_mod.models_dir() / f"fashionnet-c-{spec.id}.npz"
         return shipped if shipped.is_file() else None

@@ -179,6 +179,8 @@ def test_a_damaged_personal_model_falls_back_to_the_general_one_and_is_set_aside
         net, origin = stylist.matching_net()
         assert origin.startswith("the general model (your model version")
         assert net.source == paths_mod.models_dir() / "fashionnet-c-efficientnet-lite0.npz"
+        # and a retraining starts from the general model too
+        assert stylist._base_net_file(stylist.backbone()) == net.source
     code, out, _ = run(capsys, "check")
     assert code == 1 and f"model version {version} (in use) does not load" in out
     code, out, _ = run(capsys, "check", "--repair")
