@@ -248,10 +248,15 @@ def test_a_lost_items_page_comes_back_from_the_backup_and_the_stored_photos(path
         import_photos(lib, some_photos[:6])
         lib.backup()
         import_photos(lib, some_photos[6:])
+        lib.add_verdict(Outfit(8, 11, 12), Verdict.LIKE, "cli")
+        ids = {item.sha256: item.id for item in lib.items()}
     _damage_page_of(paths.database, "items")
     with Library.open(paths) as lib:
         assert any("restored from the backup" in m for m in lib.recovered)
-        assert len(lib.items()) == 12
+        assert sum("rebuilt from the stored photo" in m for m in lib.recovered) == 6
+        # the photos stored since the backup come back from their originals, with their ids
+        assert {item.sha256: item.id for item in lib.items()} == ids
+        assert [v.outfit for v in lib.verdicts()] == [Outfit(8, 11, 12)]
         assert lib.check().consistent
 
 
