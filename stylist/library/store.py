@@ -122,7 +122,7 @@ class Library:
 
     # ----------------------------------------------------------------- opening and closing
     @classmethod
-    def open(cls, paths: Paths, backup: bool = True) -> Library:
+    def open(cls, paths: Paths) -> Library:
         """Open (creating, migrating or recovering as needed) the library of ``paths``.
 
         Opening holds the library's lock exclusively for a moment: migrations, the recovery of
@@ -142,8 +142,12 @@ class Library:
                 library.settled_on_open = library._settle_journal()
                 if recovered:
                     library.recovered.extend(library._adopt_after_recovery())
-                if backup:
-                    backups.rolling_backup(conn, paths)
+                backups.rolling_backup(conn, paths)
+        except OSError as exc:
+            lock.close()
+            raise StylistError(
+                f"the library in {paths.data_dir} cannot be opened: {exc.strerror or exc}"
+            ) from None
         except BaseException:
             lock.close()
             raise
