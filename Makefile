@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench screenshots format clean
+.PHONY: run test lint bench soak screenshots format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks
+
+# Minutes of imports, verdicts, training, suggestions and exports from several processes at once
+# under random SIGKILLs; every acknowledged photo, verdict and favourite must survive (not in `test`).
+SOAK_SECONDS ?= 180
+soak: $(STAMP)
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m tests.soak --seconds $(SOAK_SECONDS)
 
 screenshots: $(STAMP)
 	$(BIN)/python packaging/screenshots.py

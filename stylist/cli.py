@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -46,6 +47,27 @@ class ProgressBar:
         self.stream.flush()
 
 
+class ProgressLines:
+    """Progress as one line per step on stderr ("import 12/400 name"), for scripts and tests
+    that act at a point the work reports (the bar draws nothing when stderr is not a terminal)."""
+
+    def __init__(self, label: str, stream=None) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+
+    def __call__(self, done: int, total: int, current: str) -> None:
+        from stylist.paths import printable
+
+        self.stream.write(f"{self.label} {done}/{total} {printable(current)}\n")
+        self.stream.flush()
+
+
+def _progress(args, label: str):
+    if getattr(args, "progress", "bar") == "lines":
+        return ProgressLines(label.lower())
+    return ProgressBar(label)
+
+
 def _category(text: str) -> Category:
     try:
         return Category.parse(text)
@@ -61,6 +83,50 @@ def _whole_number(text: str, least: int) -> int:
     if value < least:
         raise argparse.ArgumentTypeError(f"{value} is below {least}")
     return value
+
+
+def _whole_number_up_to(least: int, most: int):
+    def parse(text: str) -> int:
+        value = _whole_number(text, least)
+        if value > most:
+            raise argparse.ArgumentTypeError(f"{value} is above {most}")
+        return value
+
+    return parse
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not a share between 0 and 1")
+    return value
+
+
+def _folder(text: str) -> str:
+    """A folder to keep a library or settings in: it may not exist yet, but it is not empty text
+    (which would quietly mean the default library) and not a file or a device."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "an empty folder name; give the folder to use (leave the option out for the default)"
+        )
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is not a folder")
+    return text
+
+
+def _version(text: str) -> int | str:
+    if text == "general":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a version number nor general"
+        ) from None
 
 
 def _count(text: str) -> int:
@@ -95,25 +161,30 @@ def _item_json(stylist, item: Item) -> dict:
 
 
 def _print_failures(failed: Sequence[tuple[Path, str]]) -> None:
+    from stylist.paths import printable
+
     for path, reason in failed:
-        print(f"  {path}: {reason}", file=sys.stderr)
+        print(f"  {printable(path)}: {reason}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- commands
 def cmd_import(stylist, args) -> int:
+    from stylist.paths import printable
+
     report = stylist.import_photos(
-        args.paths, category=args.category, progress=ProgressBar("Importing")
+        args.paths, category=args.category, progress=_progress(args, "Importing")
     )
     features = None
-    if report.added and not args.no_features:
-        features = stylist.extract_features(progress=ProgressBar("Analysing"))
+    if not args.no_features and (report.added or stylist.analysis_unfinished()):
+        # also when nothing new was added: an import cut off during its analysis resumes it
+        features = stylist.extract_features(progress=_progress(args, "Analysing"))
     if args.json:
         print(
             json.dumps(
                 {
                     "added": [item.id for item in report.added],
-                    "duplicates": [str(p) for p in report.duplicates],
-                    "failed": [{"path": str(p), "reason": r} for p, r in report.failed],
+                    "duplicates": [printable(p) for p in report.duplicates],
+                    "failed": [{"path": printable(p), "reason": r} for p, r in report.failed],
                 },
                 indent=2,
             )
@@ -192,28 +263,46 @@ def cmd_info(stylist, args) -> int:
 
 
 def cmd_check(stylist, args) -> int:
-    report = stylist.check(repair=args.repair)
+    report = stylist.check(repair=args.repair, deep=args.deep, adopt=args.adopt)
+    for message in report.recovered:
+        print(f"Recovered: {message}.")
     if report.settled_on_open:
         print(f"Finished {report.settled_on_open} interrupted file operation(s) on open.")
-    print(f"Checked {report.items} item(s).")
+    print(f"Checked {report.items} item(s){' and every original against its hash' * args.deep}.")
+    if report.database_lost:
+        print(
+            f"The database was lost or replaced: {len(report.unregistered)} of your photos are "
+            "stored here without their rows. Nothing has been removed; "
+            "`stylist check --repair` rebuilds the library from them."
+        )
+    elif report.unregistered:
+        print(f"  {len(report.unregistered)} stored photo(s) have no row in the database")
     for message in report.database_messages:
         print(f"  database: {message}")
     for message in report.missing_files:
         print(f"  {message}")
+    for message in report.damaged:
+        print(f"  damaged: {message}")
     for orphan in report.orphans:
-        print(f"  orphan file: {orphan}")
+        print(f"  not the library's: {orphan}")
+    for message in report.kept:
+        print(f"  kept: {message}")
     for message in report.repaired:
         print(f"  repaired: {message}")
+    if any("rebuilt from the stored photo" in m for m in report.repaired):
+        print("Rebuilt items are unsorted: `stylist features` analyses and sorts them.")
     if report.consistent:
         print("The library is consistent.")
         return EXIT_OK
     if args.repair and report.repaired:
-        again = stylist.check()
+        again = stylist.check(deep=args.deep)
         if again.consistent:
             print("The library is consistent now.")
             return EXIT_OK
-    if not args.repair:
-        print("Run `stylist check --repair` to mend what can be mended.")
+    if not args.repair and report.planned:
+        print("`stylist check --repair` would (nothing a person gave Stylist is deleted):")
+        for message in report.planned:
+            print(f"  - {message}")
     return EXIT_FAILED
 
 
@@ -404,7 +493,17 @@ def _train_in_background(stylist) -> None:
     import subprocess
 
     subprocess.Popen(
-        [sys.executable, "-m", "stylist", "--home", str(stylist.paths.data_dir), "train", "--wait"],
+        [
+            sys.executable,
+            "-m",
+            "stylist",
+            "--home",
+            str(stylist.paths.data_dir),
+            "--config",
+            str(stylist.paths.config_dir),
+            "train",
+            "--wait",
+        ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -425,7 +524,11 @@ def cmd_train(stylist, args) -> int:
 def cmd_model(stylist, args) -> int:
     if args.action == "use":
         if args.version is None:
-            raise UsageError("model use needs a VERSION (see `stylist model list`)")
+            raise UsageError("model use needs a VERSION or general (see `stylist model list`)")
+        if args.version == "general":
+            stylist.library.use_general_model(stylist.settings.backbone)
+            print("The general model is in use now; your versions are kept.")
+            return EXIT_OK
         version = stylist.use_model_version(args.version)
         print(f"Version {version.id} is in use now.")
         return EXIT_OK
@@ -494,7 +597,12 @@ def cmd_favourite(stylist, args) -> int:
 
 
 def cmd_export(stylist, args) -> int:
-    path = stylist.export_favourites(args.file, args.format, ids=args.ids or None)
+    if args.file.is_dir():
+        raise UsageError(f"{args.file} is a folder: give the file to write, e.g. {args.file}/x.png")
+    try:
+        path = stylist.export_favourites(args.file, args.format, ids=args.ids or None)
+    except OSError as exc:
+        raise StylistError(f"cannot export to {args.file}: {exc.strerror or exc}") from None
     print(f"Exported to {path}.")
     return EXIT_OK
 
@@ -514,7 +622,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Stylist: outfits from your own wardrobe. Without a command, opens the app.",
     )
     parser.add_argument("--version", action="version", version=f"stylist {__version__}")
-    parser.add_argument("--home", metavar="DIR", help="keep the library and settings in DIR")
+    parser.add_argument(
+        "--home", metavar="DIR", type=_folder, help="keep the library and settings in DIR"
+    )
+    parser.add_argument(
+        "--config",
+        metavar="DIR",
+        type=_folder,
+        help="keep the settings in DIR (default: the platform's, or DIR/config with --home)",
+    )
     parser.add_argument(
         "--demo", action="store_true", help="work on the demo wardrobe (see `stylist demo`)"
     )
@@ -539,6 +655,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the analysis (features, colours, categories) after the import",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--progress",
+        choices=("bar", "lines"),
+        default="bar",
+        help="bar: drawn on a terminal; lines: one line per photo on stderr, for scripts",
+    )
 
     p = command("items", cmd_items, "list the items in the library")
     p.add_argument("--category", type=_category)
@@ -555,7 +677,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = command("check", cmd_check, "check the library's database and files")
-    p.add_argument("--repair", action="store_true", help="remove orphans, remake lost copies")
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="mend what can be mended: remake lost copies, rebuild items from stored photos, "
+        "move stray files to lost+found/ (nothing is deleted)",
+    )
+    p.add_argument(
+        "--deep", action="store_true", help="also hash every original against its name (slower)"
+    )
+    p.add_argument(
+        "--adopt", action="store_true", help="import the photos kept in lost+found/ again"
+    )
 
     p = command("demo", cmd_demo, "load the demo wardrobe into a home of its own")
     p.add_argument("--reset", action="store_true", help="load it afresh")
@@ -621,7 +754,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, metavar="OUT", help="also write the figures as JSON")
 
     p = command("suggest", cmd_suggest, "the best outfits of your wardrobe")
-    p.add_argument("-k", type=int, default=10, help="how many outfits (default 10)")
+    p.add_argument(
+        "-k",
+        type=_positive,
+        default=10,
+        help="how many outfits (default 10; at most as many as the wardrobe makes)",
+    )
     p.add_argument(
         "--with",
         dest="with_items",
@@ -642,18 +780,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tag", action="append", help="only items with this tag")
     p.add_argument(
-        "--not-worn-days", type=int, metavar="N", help="leave out items worn in the last N days"
+        "--not-worn-days",
+        type=_whole_number_up_to(1, 36_500),
+        metavar="N",
+        help="leave out items worn in the last N days (1 to 36500)",
     )
     p.add_argument(
         "--max-per-item",
-        type=int,
+        type=_positive,
         default=3,
         metavar="N",
         help="no item in more than N of the outfits shown (default 3)",
     )
     p.add_argument(
         "--explore",
-        type=float,
+        type=_share,
         default=0.0,
         metavar="SHARE",
         help="share of outfits the model is unsure of (they teach it most)",
@@ -685,7 +826,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("model", cmd_model, "your style model's versions")
     p.add_argument("action", choices=("list", "use"))
-    p.add_argument("version", nargs="?", type=int)
+    p.add_argument("version", nargs="?", type=_version, help="use: a version number, or general")
     p.add_argument("--json", action="store_true")
 
     p = command("favourite", cmd_favourite, "keep, list or remove favourite outfits")
@@ -745,18 +886,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     from stylist.service import Stylist
 
     try:
-        base = paths_mod.resolve(args.home)
+        base = paths_mod.resolve(args.home, config=args.config)
         if args.demo and args.command != "demo":
             stylist, _ = Stylist.open_demo(base)
         else:
             stylist = Stylist(base)
         with stylist:
+            if args.command != "check":
+                for message in stylist.library.recovered:
+                    print(f"stylist: recovered: {message}", file=sys.stderr)
             return args.func(stylist, args)
     except UsageError as exc:
         print(f"stylist: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except StylistError as exc:
         print(f"stylist: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except sqlite3.DatabaseError as exc:
+        from stylist.library.backups import is_damage
+
+        if is_damage(exc):
+            # found in the middle of a command; opening the library again restores it
+            print(
+                f"stylist: the library's database is damaged ({exc}); run `stylist check` to "
+                "restore it from its backup",
+                file=sys.stderr,
+            )
+        else:
+            print(f"stylist: the library's database cannot be used now ({exc})", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("\nstylist: cancelled; everything finished before stays stored.", file=sys.stderr)

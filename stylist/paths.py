@@ -63,6 +63,11 @@ class Paths:
         return self.data_dir / "models"
 
     @property
+    def lost_found(self) -> Path:
+        """Files a check found without a place in the library: kept here, never deleted."""
+        return self.data_dir / "lost+found"
+
+    @property
     def settings_file(self) -> Path:
         return self.config_dir / "settings.json"
 
@@ -87,8 +92,18 @@ def for_home(home: str | os.PathLike[str]) -> Paths:
     return Paths(data_dir=root, config_dir=root / "config")
 
 
-def resolve(home: str | os.PathLike[str] | None = None) -> Paths:
-    """The home to use: an explicit folder, else ``STYLIST_HOME``, else the platform's folders."""
+def resolve(
+    home: str | os.PathLike[str] | None = None, config: str | os.PathLike[str] | None = None
+) -> Paths:
+    """The home to use: an explicit folder, else ``STYLIST_HOME``, else the platform's folders;
+    ``config`` names the settings folder apart (the background trainer is given both)."""
+    found = _resolve_home(home)
+    if config:
+        found = Paths(data_dir=found.data_dir, config_dir=Path(config).expanduser().resolve())
+    return found
+
+
+def _resolve_home(home: str | os.PathLike[str] | None) -> Paths:
     if home:
         return for_home(home)
     env = os.environ.get(HOME_ENV)
@@ -115,6 +130,13 @@ def save_location(config_dir: Path, data_dir: Path) -> None:
     tmp = config_dir / (LOCATION_FILE + ".tmp")
     tmp.write_text(str(data_dir), encoding="utf-8")
     os.replace(tmp, config_dir / LOCATION_FILE)
+
+
+def printable(name: str | os.PathLike[str]) -> str:
+    """A file name as text that can be stored and printed: bytes that are not valid in the
+    file system's encoding (kept by Python as surrogates) show as U+FFFD."""
+    raw = os.fsencode(name)
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
 
 
 def repo_root() -> Path:

@@ -42,6 +42,18 @@ def personal_epochs(verdicts: int, steps: int = 120, pairs_per_batch: int = 30) 
     return max(10, min(200, steps // batches))
 
 
+def most_outfits(ranker, max_per_item: int | None) -> int:
+    """How many outfits a suggestion can return at most: every combination of both families
+    (a one-piece only where the net has its pair network), and with a cap per item no more than
+    the cap times the number of shoes (every outfit has a pair)."""
+    tops, bottoms, shoes = (len(ids) for ids in ranker.ids)
+    one_pieces = len(ranker.one_piece_ids) if ranker.matrices.one_piece_shoes is not None else 0
+    most = tops * bottoms * shoes + one_pieces * shoes
+    if max_per_item is not None:
+        most = min(most, max_per_item * shoes)
+    return most
+
+
 @dataclass
 class TrainReport:
     accepted: bool  # the new version is now in use
@@ -195,8 +207,28 @@ class Stylist:
             counts=self.library.counts(),
         )
 
-    def check(self, repair: bool = False) -> CheckReport:
-        return self.library.check(repair=repair)
+    def check(self, repair: bool = False, deep: bool = False, adopt: bool = False) -> CheckReport:
+        """Check the library (see ``library.repair``); ``adopt`` imports the photos kept in
+        lost+found/ again (a copy is removed from there once its photo is in the library)."""
+        adopted = None
+        if adopt:
+            adopted = self.adopt_lost_found()
+        report = self.library.check(repair=repair, deep=deep)
+        if adopted is not None:
+            report.repaired[:0] = adopted
+        return report
+
+    def adopt_lost_found(self) -> list[str]:
+        """Import the photos in lost+found/ again; returns what was done."""
+        folder = self.paths.lost_found
+        if not folder.is_dir():
+            return []
+        report = import_photos(self.library, [folder])
+        done = [f"{i.original_name} adopted from lost+found/ as item {i.id}" for i in report.added]
+        for path in [*report.added_from, *report.duplicates]:
+            Path(path).unlink(missing_ok=True)  # its bytes are stored in the library now
+        done += [f"{p} stays in lost+found/: {reason}" for p, reason in report.failed]
+        return done
 
     def set_tags(self, item_id: int, tags: Iterable[str]) -> None:
         self.library.set_tags(item_id, tags)
@@ -225,6 +257,16 @@ class Stylist:
             self.analyse_colours(progress=progress, cancel=cancel)
             self.categorise(progress=progress, cancel=cancel)
         return report
+
+    def analysis_unfinished(self) -> bool:
+        """Some item lacks the backbone's features or its colours: an analysis was cut off."""
+        try:
+            spec = self.backbone()
+        except StylistError:
+            return False  # the backbone itself is the problem; `stylist features` says so
+        if self.library.items_without_features(spec.id, spec.sha256):
+            return True
+        return any(not item.colours for item in self.library.items())
 
     def analyse_colours(self, progress=None, cancel=None) -> int:
         """Dominant garment colours of the items that have none yet; returns how many."""
@@ -301,16 +343,25 @@ class Stylist:
         from stylist.rank.matching import MatchingNet
 
         spec = self.backbone()
+        unusable = ""
         for version in reversed(self.library.model_versions(spec.id)):
             if version.active and version.net == net:
-                return MatchingNet.load(self.library.file_path(version.file)), (
-                    f"your model, version {version.id}"
-                )
+                try:
+                    return MatchingNet.load(self.library.file_path(version.file)), (
+                        f"your model, version {version.id}"
+                    )
+                except StylistError as exc:
+                    # a damaged personal model never stops suggestions: the general one ranks
+                    unusable = (
+                        f" (your model version {version.id} could not be read: {exc}; "
+                        "`stylist check --repair` sets it aside)"
+                    )
+                break
         shipped = paths_mod.models_dir() / f"fashionnet-{net.lower()}-{spec.id}.npz"
         if shipped.is_file():
             loaded = MatchingNet.load(shipped)
             if loaded.config.get("backbone_sha256") in (None, spec.sha256):
-                return loaded, "the general model"
+                return loaded, "the general model" + unusable
         return MatchingNet.untrained(spec.feature_dim, net=net), (
             "an untrained model: no general model exists for this backbone yet"
         )
@@ -394,6 +445,7 @@ class Stylist:
         from stylist.rank.query import Query
 
         ranker = self.ranker()
+        k = min(k, most_outfits(ranker, max_per_item))  # asking for more only costs time
         if by_b and ranker.b_scorer is None:
             raise StylistError(
                 f"there is no trained net B for the backbone {self.settings.backbone} yet: "
@@ -456,8 +508,14 @@ class Stylist:
 
     # ----------------------------------------------------------------- the personal model
     def _base_net_file(self, spec) -> Path | None:
+        from stylist.rank.matching import MatchingNet
+
         for version in reversed(self.library.model_versions(spec.id)):
             if version.active and version.net == "C":
+                try:
+                    MatchingNet.load(self.library.file_path(version.file))
+                except StylistError:
+                    break  # a damaged personal model: training starts from the general one
                 return self.library.file_path(version.file)
         shipped = paths_mod.models_dir() / f"fashionnet-c-{spec.id}.npz"
         return shipped if shipped.is_file() else None
@@ -538,6 +596,10 @@ class Stylist:
 
     def use_model_version(self, version_id: int):
         return self.library.use_model_version(version_id)
+
+    def use_general_model(self) -> int:
+        """Rank with the general model again; the person's versions are kept for later."""
+        return self.library.use_general_model(self.settings.backbone)
 
     # ----------------------------------------------------------------- favourites
     def add_favourite(self, outfit: Outfit) -> int:

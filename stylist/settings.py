@@ -21,8 +21,18 @@ class Settings:
             data = json.loads(paths.settings_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return cls()  # missing or unreadable: the defaults, and the file is rewritten on save
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        if not isinstance(data, dict):
+            return cls()  # not the settings object (say, a list): the defaults, as above
+        defaults = cls()
+        kept = {}
+        for f in fields(cls):
+            if f.name not in data:
+                continue
+            default = getattr(defaults, f.name)
+            # a value of the wrong type (a hand-edited file) falls back to its default
+            if default is None or isinstance(data[f.name], type(default)):
+                kept[f.name] = data[f.name]
+        return cls(**kept)
 
     def save(self, paths: Paths) -> None:
         paths.config_dir.mkdir(parents=True, exist_ok=True)

@@ -81,15 +81,17 @@ def test_usage_errors_exit_2(capsys, args, message):
     assert message in capsys.readouterr().err
 
 
-def test_check_repair_removes_orphans(capsys, some_photos, stylist_home):
+def test_check_repair_moves_stray_files_to_lost_and_found(capsys, some_photos, stylist_home):
     run(capsys, "import", str(some_photos[0]))
     orphan = stylist_home / "thumbnails" / "00" / "stray.jpg"
     orphan.parent.mkdir(parents=True)
     orphan.write_bytes(b"x")
     code, out, _ = run(capsys, "check")
-    assert code == 1 and "orphan file: thumbnails/00/stray.jpg" in out
+    assert code == 1 and "not the library's: thumbnails/00/stray.jpg" in out
+    assert "- thumbnails/00/stray.jpg moved to lost+found/" in out
     code, out, _ = run(capsys, "check", "--repair")
     assert code == 0 and not orphan.exists()
+    assert (stylist_home / "lost+found" / "thumbnails" / "00" / "stray.jpg").read_bytes() == b"x"
 
 
 def test_home_option_moves_the_library(capsys, some_photos, tmp_path, stylist_home):

@@ -138,7 +138,7 @@ def small_mango(shared_data, tmp_path_factory):
             for e in entries
             if e["kind"] != "incomplete" and (e["shoes"] or "").startswith(f"images/{year}")
         ]
-        chosen += [e for e in mine if e["kind"] == "top_bottom_shoes"][:25]
+        chosen += [e for e in mine if e["kind"] == "top_bottom_shoes"][:50]
         chosen += [e for e in mine if e["kind"] == "one_piece_shoes"][:25]
     root = tmp_path_factory.mktemp("mango")
     (root / "images").mkdir()

@@ -127,8 +127,17 @@ def test_check_finds_and_repairs_orphans_and_lost_copies(library, some_photos):
     assert any("thumbnail file made again" in m for m in repaired.repaired)
     assert library.file_path(items[0].thumbnail_file).is_file()
     assert not orphan.exists()
-    assert [i.id for i in library.items()] == [items[0].id, items[2].id]  # its photo was gone
-    assert library.check().consistent
+    assert (library.paths.lost_found / "photos" / "zz" / "orphan.jpg").read_bytes() == (
+        b"left behind"
+    )
+    # its original is gone but its working copy survives: the item stays
+    assert [i.id for i in library.items()] == [i.id for i in items]
+    assert any(f"item {items[1].id}" in m for m in repaired.kept)
+    again = library.check()
+    assert not again.orphans and not again.damaged
+    assert again.missing_files == [
+        f"item {items[1].id}: original file {items[1].stored_file} missing"
+    ]
 
 
 def test_the_journal_finishes_an_add_interrupted_after_its_commit(paths, some_photos):

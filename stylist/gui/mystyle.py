@@ -254,6 +254,11 @@ class MyStylePage(QScrollArea):
         self.use_button = button("Go back to this version", "undo", "", "Use the selected version")
         self.use_button.clicked.connect(self._use_selected)
         head.addWidget(self.use_button)
+        self.general_button = button(
+            "Use the general model", "", "", "Rank with the general model; your versions stay"
+        )
+        self.general_button.clicked.connect(self._use_general)
+        head.addWidget(self.general_button)
         v.addLayout(head)
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["Version", "Created", "Model", "NDCG", "In use"])
@@ -288,6 +293,7 @@ class MyStylePage(QScrollArea):
         self.trained.setText(self.versions[-1].created_at[:10] if self.versions else "never")
         self.trained_card.setToolTip(self.versions[-1].created_at if self.versions else "")
         active = next((v for v in self.versions if v.active), None)
+        self.general_button.setEnabled(active is not None)
         if not self.session.can("train"):
             self.model_text.setText(missing_text("train"))
             self.train_button.setEnabled(False)
@@ -346,6 +352,10 @@ class MyStylePage(QScrollArea):
         if chosen is not None:
             self.session.use_model_version(chosen)
             self.session.status.emit(f"Now using version {chosen} of your style model.")
+
+    def _use_general(self) -> None:
+        self.session.use_general_model()
+        self.session.status.emit("Now using the general model; your versions are kept.")
 
     def _tasks_changed(self) -> None:
         task = self.session.tasks.running("train")

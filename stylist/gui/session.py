@@ -371,6 +371,10 @@ class Session(QObject):
             self.library.use_model_version(version_id)
         self.modelChanged.emit()
 
+    def use_general_model(self) -> None:
+        self.service.use_general_model()
+        self.modelChanged.emit()
+
     # ----------------------------------------------------------------- favourites
     def favourites(self) -> list[Any]:
         if self.can("favourites"):

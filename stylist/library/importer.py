@@ -27,6 +27,7 @@ Progress = Callable[[int, int, str], None]
 @dataclass
 class ImportReport:
     added: list[Item] = field(default_factory=list)
+    added_from: list[Path] = field(default_factory=list)  # the file each added item came from
     duplicates: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)  # (path, reason)
     cancelled: bool = False
@@ -46,10 +47,8 @@ def collect(
         path = Path(raw).expanduser()
         if path.is_dir():
             photos.extend(find_photos(path))
-        elif path.is_file():
-            photos.append((path, None))
-        elif path.exists():
-            failed.append((path, "not a regular file or folder"))
+        elif path.exists() or path.is_symlink():
+            photos.append((path, None))  # read_photo says what is wrong with a non-photo
         else:
             failed.append((path, "no such file or folder"))
     return photos, failed
@@ -90,6 +89,7 @@ def import_photos(
                 report.duplicates.append(path)
             else:
                 report.added.append(item)
+                report.added_from.append(path)
         report.cancelled = bool(cancel is not None and cancel.is_set())
     if progress and not report.cancelled:
         progress(total, total, "")
@@ -135,3 +135,5 @@ def _prepare_one(path: Path, known: frozenset[str]):
         return exc
     except MemoryError:
         return PhotoError("not enough memory to decode this photo")
+    except (OSError, ValueError) as exc:  # anything else one file does ends with that file
+        return PhotoError(f"cannot be read ({exc})")

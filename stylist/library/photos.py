@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,16 +109,91 @@ class PreparedPhoto:
     thumbnail_jpeg: bytes
 
 
-def read_photo(path: Path) -> tuple[bytes, str]:
-    """The file's bytes and their sha256, or a ``PhotoError`` saying why it cannot be read."""
+MAX_FILE_BYTES = 200 * 1024 * 1024  # no garment photo is larger; a bigger file is refused unread
+
+# The first bytes of every format the library stores, and of image formats it names when it
+# refuses them. Nothing is handed to a decoder before its first bytes are recognised.
+_MAGIC_SUPPORTED = (
+    (0, b"\xff\xd8\xff"),  # JPEG, MPO
+    (0, b"\x89PNG\r\n\x1a\n"),
+    (0, b"GIF87a"),
+    (0, b"GIF89a"),
+    (0, b"BM"),
+    (0, b"II*\x00"),  # TIFF, little-endian
+    (0, b"MM\x00*"),  # TIFF, big-endian
+    (4, b"ftyp"),  # HEIF/HEIC (and AVIF, which the decoder then names)
+)
+_MAGIC_OTHER = {
+    b"8BPS": "PSD",
+    b"\x00\x00\x01\x00": "ICO",
+    b"\x00\x00\x00\x0cjP": "JPEG 2000",
+    b"gimp xcf": "XCF",
+    b"<svg": "SVG",
+    b"<?xm": "SVG",
+    **{f"P{n}".encode(): "PPM" for n in range(1, 8)},
+}
+
+
+def _recognised(head: bytes) -> bool:
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return True
+    return any(head[at : at + len(magic)] == magic for at, magic in _MAGIC_SUPPORTED)
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def read_photo(path: Path, limit: int = MAX_FILE_BYTES) -> tuple[bytes, str]:
+    """The file's bytes and their sha256, or a ``PhotoError`` saying why it cannot be read.
+
+    Only regular files are read (a pipe, a device or a socket named like a photo is refused
+    without waiting on it), no more than ``limit`` bytes, and only when the first bytes are
+    those of a supported picture format."""
     try:
-        original = path.read_bytes()
+        # O_NONBLOCK: opening a named pipe must not wait for a writer that never comes.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise PhotoError("no such file") from None
     except IsADirectoryError:
         raise PhotoError("is a folder, not a photo") from None
     except OSError as exc:
         raise PhotoError(f"cannot be read ({exc.strerror or exc})") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise PhotoError("is a folder, not a photo")
+        if not stat.S_ISREG(info.st_mode):
+            raise PhotoError(f"not a regular file ({_file_kind(info.st_mode)}); not read")
+        if info.st_size == 0:
+            raise PhotoError("empty file (0 bytes)")
+        if info.st_size > limit:
+            raise PhotoError(
+                f"file too large ({info.st_size / 1e6:,.0f} MB; the limit is {limit / 1e6:.0f} MB)"
+            )
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            head = handle.read(16)
+            if not _recognised(head):
+                other = next((n for m, n in _MAGIC_OTHER.items() if head.startswith(m)), None)
+                if other is not None:
+                    raise PhotoError(f"unsupported format ({other})")
+                raise PhotoError("not an image (the contents are not a known picture format)")
+            original = head + handle.read(limit + 1 - len(head))
+    except OSError as exc:
+        raise PhotoError(f"cannot be read ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+    if len(original) > limit:  # it grew while being read
+        raise PhotoError(f"file too large (over {limit / 1e6:.0f} MB)")
     if not original:
         raise PhotoError("empty file (0 bytes)")
     return original, hashlib.sha256(original).hexdigest()

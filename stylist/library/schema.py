@@ -133,18 +133,23 @@ def version_of(conn: sqlite3.Connection) -> int:
 
 
 def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> list[int]:
-    """Bring the database up to ``target``; returns the versions applied."""
+    """Bring the database up to ``target``; returns the versions applied.
+
+    Each step runs under ``BEGIN IMMEDIATE`` (the database's write lock) and reads the version
+    again inside it, so two processes opening a fresh or older library at once apply each
+    migration exactly once: the second finds the work done and moves on."""
     current = version_of(conn)
-    if current > SCHEMA_VERSION:
-        raise StylistError(
-            f"the library was written by a newer Stylist (schema {current}, this one knows "
-            f"{SCHEMA_VERSION}); update Stylist to open it"
-        )
+    _refuse_newer(current)
     applied = []
     for version in range(current + 1, target + 1):
         # executescript would commit on its own; run each statement inside one transaction.
-        conn.execute("BEGIN")
+        conn.execute("BEGIN IMMEDIATE")
         try:
+            inside = version_of(conn)
+            _refuse_newer(inside)
+            if inside >= version:
+                conn.execute("COMMIT")
+                continue
             for statement in _statements(MIGRATIONS[version - 1]):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version}")
@@ -154,6 +159,14 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> list[int]
             raise
         applied.append(version)
     return applied
+
+
+def _refuse_newer(version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise StylistError(
+            f"the library was written by a newer Stylist (schema {version}, this one knows "
+            f"{SCHEMA_VERSION}); update Stylist to open it"
+        )
 
 
 def _statements(script: str) -> list[str]:

@@ -10,6 +10,10 @@ at any moment leaves a consistent library:
 
 On open, whatever is left in ``incoming/`` is settled: files whose row exists are moved (back)
 into place, the others are deleted. So every row has its files and no file is without its row.
+
+Several processes may share a library (see ``library.lock``): every write that touches stored
+files holds the library's lock exclusively, so ``incoming/`` is only ever settled while no writer
+is between its steps, and a check never sees an add half done.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,9 +32,10 @@ import numpy as np
 
 from stylist.domain import Category, CategorySource, Item, Outfit, Verdict
 from stylist.errors import StylistError, UsageError
-from stylist.library import schema
-from stylist.library.photos import PreparedPhoto, derived_files
-from stylist.paths import Paths
+from stylist.library import backups, schema
+from stylist.library.lock import LOCK_NAME, LibraryLock
+from stylist.library.photos import PreparedPhoto
+from stylist.paths import Paths, printable
 
 # An outfit's columns in the feedback and favourites tables, in ``Outfit`` field order.
 _OUTFIT_COLUMNS = "top_id, bottom_id, shoes_id, one_piece_id"
@@ -58,10 +64,27 @@ class CheckReport:
     orphans: list[str] = field(default_factory=list)  # stored files without a row
     settled_on_open: int = 0  # journal files settled when the library was opened
     repaired: list[str] = field(default_factory=list)
+    damaged: list[str] = field(default_factory=list)  # files that do not decode, load or hash
+    unregistered: list[str] = field(default_factory=list)  # stored originals without a row
+    planned: list[str] = field(default_factory=list)  # what a repair would do (check alone)
+    kept: list[str] = field(default_factory=list)  # what a repair left as it is, and why
+    recovered: list[str] = field(default_factory=list)  # database recovery done on open
+
+    @property
+    def database_lost(self) -> bool:
+        """The database knows no item while stored originals of ours are there: it was lost or
+        replaced, and the library can be rebuilt from the originals."""
+        return self.items == 0 and bool(self.unregistered)
 
     @property
     def consistent(self) -> bool:
-        return self.database_ok and not self.missing_files and not self.orphans
+        return (
+            self.database_ok
+            and not self.missing_files
+            and not self.orphans
+            and not self.damaged
+            and not self.unregistered
+        )
 
 
 @dataclass
@@ -95,33 +118,91 @@ class ModelVersion:
 class Library:
     """The one owner of the database and the stored photos of one Stylist home."""
 
-    def __init__(self, paths: Paths, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self, paths: Paths, conn: sqlite3.Connection, lock: LibraryLock | None = None
+    ) -> None:
         self.paths = paths
         self._conn = conn
         self._lock = threading.RLock()
         self.settled_on_open = 0
+        self.recovered: list[str] = []  # what opening did to mend a damaged database
+        self.process_lock = lock or LibraryLock(paths.data_dir / LOCK_NAME)
 
     # ----------------------------------------------------------------- opening and closing
     @classmethod
     def open(cls, paths: Paths) -> Library:
-        paths.ensure()
+        """Open (creating, migrating or recovering as needed) the library of ``paths``.
+
+        Opening holds the library's lock exclusively for a moment: migrations, the recovery of
+        a damaged database and the settling of ``incoming/`` never run beside a writer."""
         try:
-            conn = sqlite3.connect(
-                paths.database, isolation_level=None, check_same_thread=False, timeout=30
-            )
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            schema.migrate(conn)
-        except sqlite3.DatabaseError as exc:
-            raise StylistError(f"the library {paths.database} cannot be opened: {exc}") from None
-        library = cls(paths, conn)
-        library.settled_on_open = library._settle_journal()
+            paths.ensure()
+        except OSError as exc:
+            raise StylistError(
+                f"the library folder {paths.data_dir} cannot be used: {exc}"
+            ) from None
+        lock = LibraryLock(paths.data_dir / LOCK_NAME)
+        try:
+            with lock.exclusive():
+                conn, recovered = cls._connect(paths)
+                library = cls(paths, conn, lock)
+                library.recovered = recovered
+                library.settled_on_open = library._settle_journal()
+                if recovered:
+                    library.recovered.extend(library._adopt_after_recovery())
+                backups.rolling_backup(conn, paths)
+        except OSError as exc:
+            lock.close()
+            raise StylistError(
+                f"the library in {paths.data_dir} cannot be opened: {exc.strerror or exc}"
+            ) from None
+        except BaseException:
+            lock.close()
+            raise
         return library
+
+    @staticmethod
+    def _connect(paths: Paths) -> tuple[sqlite3.Connection, list[str]]:
+        """A connection to a sound, current database; a damaged one is first set aside and
+        replaced by its newest good backup with every row that could be salvaged."""
+        recovered: list[str] = []
+        for attempt in range(2):
+            conn = None
+            try:
+                conn = sqlite3.connect(
+                    paths.database, isolation_level=None, check_same_thread=False, timeout=30
+                )
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA foreign_keys = ON")
+                problems = backups.damage(conn)
+                if problems is None:
+                    schema.migrate(conn)
+                    return conn, recovered
+                reason = "; ".join(problems[:3])
+            except sqlite3.DatabaseError as exc:
+                if conn is not None:
+                    conn.close()
+                if not backups.is_damage(exc):
+                    # busy, locked, unreadable: not damage, and nothing is set aside for it
+                    raise StylistError(
+                        f"the library {paths.database} cannot be opened: {exc}"
+                    ) from None
+                conn, reason = None, str(exc)
+            if conn is not None:
+                conn.close()
+            if attempt:
+                break
+            recovered.extend(backups.recover(paths, reason))
+        raise StylistError(
+            f"the library {paths.database} cannot be opened: {reason}. Your photos are safe in "
+            f"{paths.originals}"
+        )
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+            self.process_lock.close()
 
     def __enter__(self) -> Library:
         return self
@@ -137,6 +218,18 @@ class Library:
                 self._conn.backup(copy)
             finally:
                 copy.close()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """This thread and this process alone write (the library's lock, held exclusively)."""
+        with self._lock, self.process_lock.exclusive():
+            yield
+
+    @contextmanager
+    def reading_files(self) -> Iterator[None]:
+        """No writer is between its steps while the stored files are read (a shared hold)."""
+        with self._lock, self.process_lock.shared():
+            yield
 
     # ----------------------------------------------------------------- file layout
     def file_path(self, relative: str) -> Path:
@@ -167,7 +260,7 @@ class Library:
     def _settle_journal(self) -> int:
         """Finish or undo whatever a crash left in incoming/ (see the module docstring)."""
         settled = 0
-        with self._lock:
+        with self.writing():
             for entry in sorted(self.paths.incoming.iterdir()):
                 parts = entry.name.split(".", 2)
                 known = len(parts) == 3 and parts[1] in ROLES
@@ -291,7 +384,7 @@ class Library:
             "working": photo.working_jpeg,
             "thumbnail": photo.thumbnail_jpeg,
         }
-        with self._lock:
+        with self.writing():
             if self._has_sha(photo.sha256):
                 return None
             journal = {role: self._journal_path(role, rel[role]) for role in ROLES}
@@ -309,7 +402,7 @@ class Library:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         photo.sha256,
-                        photo.source.name,
+                        printable(photo.source.name),
                         rel["original"],
                         rel["working"],
                         rel["thumbnail"],
@@ -320,6 +413,11 @@ class Library:
                         now_iso(),
                     ),
                 )
+            except sqlite3.IntegrityError:
+                # the same photo, added by another process since the check above
+                for path in journal.values():
+                    path.unlink(missing_ok=True)
+                return None
             except BaseException:
                 for path in journal.values():
                     path.unlink(missing_ok=True)
@@ -335,7 +433,7 @@ class Library:
     def remove_items(self, item_ids: Iterable[int]) -> list[int]:
         """Remove items, their files, features, verdicts and favourites. Returns removed ids."""
         removed = []
-        with self._lock:
+        with self.writing():
             for item_id in item_ids:
                 row = self._conn.execute(
                     "SELECT stored_file, working_file, thumbnail_file FROM items WHERE id = ?",
@@ -440,7 +538,7 @@ class Library:
         for item_id, vector in vectors.items():
             v = np.ascontiguousarray(vector, dtype=np.float32).ravel()
             rows.append((item_id, backbone_id, model_sha256, v.size, v.tobytes()))
-        with self._lock:
+        with self.writing():
             self._conn.execute("BEGIN")
             try:
                 self._conn.executemany(
@@ -481,7 +579,7 @@ class Library:
                 raise UsageError(f"there is no item {item_id} in the library (the {what})")
 
     def add_verdict(self, outfit: Outfit, verdict: Verdict, source: str) -> int:
-        with self._lock:
+        with self.writing():
             self._check_outfit(outfit)
             cur = self._conn.execute(
                 f"INSERT INTO feedback ({_OUTFIT_COLUMNS}, verdict, source, created_at)"
@@ -491,7 +589,7 @@ class Library:
             return cur.lastrowid
 
     def remove_verdict(self, verdict_id: int) -> None:
-        with self._lock:
+        with self.writing():
             self._conn.execute("DELETE FROM feedback WHERE id = ?", (verdict_id,))
 
     def verdicts(self) -> list[VerdictRow]:
@@ -503,7 +601,7 @@ class Library:
         return [VerdictRow(r[0], Outfit(*r[1:5]), Verdict(r[5]), r[6], r[7]) for r in rows]
 
     def add_favourite(self, outfit: Outfit) -> int:
-        with self._lock:
+        with self.writing():
             self._check_outfit(outfit)
             self._conn.execute(
                 f"INSERT OR IGNORE INTO favourites ({_OUTFIT_COLUMNS}, created_at) "
@@ -517,7 +615,7 @@ class Library:
             ).fetchone()[0]
 
     def remove_favourite(self, favourite_id: int) -> None:
-        with self._lock:
+        with self.writing():
             cur = self._conn.execute("DELETE FROM favourites WHERE id = ?", (favourite_id,))
             if cur.rowcount == 0:
                 raise UsageError(f"there is no favourite {favourite_id}")
@@ -533,7 +631,7 @@ class Library:
     def add_model_version(
         self, backbone: str, net: str, file: str, config: dict, metrics: dict, active: bool
     ) -> int:
-        with self._lock:
+        with self.writing():
             self._conn.execute("BEGIN")
             try:
                 if active:
@@ -579,7 +677,7 @@ class Library:
         ]
 
     def use_model_version(self, version_id: int) -> ModelVersion:
-        with self._lock:
+        with self.writing():
             found = [v for v in self.model_versions() if v.id == version_id]
             if not found:
                 raise UsageError(f"there is no model version {version_id}")
@@ -593,56 +691,45 @@ class Library:
         version.active = True
         return version
 
+    def set_aside_model_version(self, version_id: int) -> None:
+        """Stop using a version (its files stay): the general model ranks instead."""
+        with self.writing():
+            self._conn.execute("UPDATE model_versions SET active = 0 WHERE id = ?", (version_id,))
+
+    def use_general_model(self, backbone: str, net: str = "C") -> int:
+        """Use the general model again: no personal version of ``net`` is active. Returns how
+        many were set aside (0 when the general model was in use already)."""
+        with self.writing():
+            cur = self._conn.execute(
+                "UPDATE model_versions SET active = 0 WHERE backbone = ? AND net = ? AND active",
+                (backbone, net),
+            )
+            return cur.rowcount
+
     # ----------------------------------------------------------------- integrity
-    def check(self, repair: bool = False) -> CheckReport:
-        """Check the database and the stored files; with ``repair``, mend what can be mended:
-        orphan files are removed, lost working copies and thumbnails are made again from the
-        original, and rows whose original photo is gone are removed."""
-        report = CheckReport(settled_on_open=self.settled_on_open)
-        with self._lock:
-            messages = [r[0] for r in self._conn.execute("PRAGMA integrity_check")]
-            if messages != ["ok"]:
-                report.database_ok = False
-                report.database_messages.extend(messages)
-            bad_keys = self._conn.execute("PRAGMA foreign_key_check").fetchall()
-            if bad_keys:
-                report.database_ok = False
-                report.database_messages.append(f"{len(bad_keys)} rows with broken references")
-            rows = self._conn.execute(
-                "SELECT id, stored_file, working_file, thumbnail_file FROM items"
-            ).fetchall()
-            report.items = len(rows)
-            referenced = set()
-            lost_originals = []
-            for item_id, *files in rows:
-                for role, relative in zip(ROLES, files, strict=True):
-                    referenced.add(relative)
-                    if self.file_path(relative).is_file():
-                        continue
-                    report.missing_files.append(f"item {item_id}: {role} file {relative} missing")
-                    if not repair:
-                        continue
-                    if role == "original":
-                        lost_originals.append(item_id)
-                    elif self.file_path(files[0]).is_file():
-                        working, thumbnail = derived_files(self.file_path(files[0]).read_bytes())
-                        data = working if role == "working" else thumbnail
-                        _write_file(self.file_path(relative), data, atomic=True)
-                        report.repaired.append(f"item {item_id}: {role} file made again")
-            for folder in self.paths.stored_dirs():
-                for path in sorted(folder.rglob("*")):
-                    if path.is_file():
-                        relative = path.relative_to(self.paths.data_dir).as_posix()
-                        if relative not in referenced:
-                            report.orphans.append(relative)
-                            if repair:
-                                path.unlink()
-                                report.repaired.append(f"orphan {relative} removed")
-            if repair and lost_originals:
-                for item_id in sorted(set(lost_originals)):
-                    self.remove_items([item_id])
-                    report.repaired.append(f"item {item_id} removed: its photo is gone")
+    def check(self, repair: bool = False, deep: bool = False) -> CheckReport:
+        """Check the database and every stored file and say what a repair would do; with
+        ``repair``, mend what can be mended without destroying anything (see
+        ``library.repair``). ``deep`` also hashes every original against its name."""
+        from stylist.library.repair import check_library
+
+        report = CheckReport(settled_on_open=self.settled_on_open, recovered=list(self.recovered))
+        hold = self.writing() if repair else self.reading_files()
+        with hold:
+            check_library(self, report, repair=repair, deep=deep)
         return report
+
+    def _adopt_after_recovery(self) -> list[str]:
+        """After a database was restored from a backup: items again for the photos stored
+        since (their originals are in photos/, named by their content hash)."""
+        from stylist.library.repair import adopt_stored, unregistered_originals
+
+        return adopt_stored(self, unregistered_originals(self))
+
+    def backup(self) -> Path:
+        """A backup of the database now (the rolling backups are made on open, once a day)."""
+        with self._lock:
+            return backups.backup_now(self._conn, self.paths)
 
 
 def _write_file(path: Path, data: bytes, atomic: bool = False) -> None:

@@ -81,8 +81,11 @@ class PairCache:
         return out
 
     def _write(self, key: str, ids: Sequence[np.ndarray], m: PairMatrices) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".pairs-", suffix=".tmp", dir=self.folder)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".pairs-", suffix=".tmp", dir=self.folder)
+        except OSError:
+            return  # no cache folder (a file took its place): `stylist check --repair` mends it
         os.close(fd)
         try:
             with open(tmp, "wb") as fh:
@@ -101,7 +104,11 @@ class PairCache:
             return  # a cache that cannot be written only costs time next run
         finally:
             Path(tmp).unlink(missing_ok=True)
-        files = sorted(self.folder.glob("pairs-*.npz"), key=lambda p: p.stat().st_mtime)
+        try:
+            # another process may be pruning the same folder at the same moment
+            files = sorted(self.folder.glob("pairs-*.npz"), key=lambda p: p.stat().st_mtime)
+        except OSError:
+            return
         for old in files[:-KEEP]:
             old.unlink(missing_ok=True)
 

@@ -182,6 +182,20 @@ def forget_hash_cache() -> None:
         _memory_cache.clear()
 
 
+def _rehash(path: Path, paths: Paths | None) -> str:
+    """Hash the file again and put the fresh figure in both caches."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    digest = sha256_file(path)
+    with _cache_lock:
+        _memory_cache[key] = digest
+        cache_file = _cache_file(paths)
+        disk = _read_disk_cache(cache_file)
+        disk[key[0]] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
+        _write_disk_cache(cache_file, disk)
+    return digest
+
+
 def verify_file(path: Path, expected_sha256: str, what: str, paths: Paths | None = None) -> None:
     """ModelError unless ``path`` exists, is a file and has the expected sha256."""
     if not path.exists():
@@ -189,6 +203,10 @@ def verify_file(path: Path, expected_sha256: str, what: str, paths: Paths | None
     if not path.is_file():
         raise ModelError(f"{path}: {what} is not a file")
     actual = file_sha256_cached(path, paths)
+    if actual != expected_sha256:
+        # the remembered hash may be the wrong one (a damaged or edited hash-cache.json): only
+        # the file itself can say it is corrupt
+        actual = _rehash(path, paths)
     if actual != expected_sha256:
         raise ModelError(
             f"{path}: {what} is corrupt or not the expected file "
