@@ -100,6 +100,16 @@ def random_figures(ds, table, seed: int) -> dict:
     return average(randoms).to_dict()
 
 
+def earlier_net(old_dir: Path):
+    """The net C shipped before (three pair networks), as a stage model."""
+    from stylist.learn import stages as st
+    from stylist.learn.io import input_normalisation, load_matching_net, net_from_arrays
+
+    arrays, config = load_matching_net(old_dir / f"fashionnet-c-{BACKBONE}")
+    mean, std = input_normalisation(arrays, int(config["feature_dim"]))
+    return st.Trained("C", "cnn", net_from_arrays(arrays, config, "three"), mean, std)
+
+
 def ccp_check(old_dir: Path, new_net, paths, device: str, seeds: list[int]) -> dict:
     """Net C (three pairs) on the street photos of outfits-ccp, test split, leak-matched
     negatives (the lists the earlier shipped net was measured on), beside that earlier net."""
@@ -108,7 +118,6 @@ def ccp_check(old_dir: Path, new_net, paths, device: str, seeds: list[int]) -> d
     from stylist.learn.datasets import load_dataset
     from stylist.learn.evaluate import AUGMENT_VIEWS
     from stylist.learn.features import crop_features
-    from stylist.learn.io import input_normalisation, load_matching_net, net_from_arrays
 
     ds = load_dataset(CCP)
     crops = crop_features(
@@ -120,9 +129,7 @@ def ccp_check(old_dir: Path, new_net, paths, device: str, seeds: list[int]) -> d
         cache_name=ds.path,
     )
     table = item_table(ds, crops)
-    arrays, config = load_matching_net(old_dir / f"fashionnet-c-{BACKBONE}")
-    mean, std = input_normalisation(arrays, int(config["feature_dim"]))
-    old = st.Trained("C", "cnn", net_from_arrays(arrays, config, "three"), mean, std)
+    old = earlier_net(old_dir)
     out: dict = {"seeds": seeds, "old": [], "new": [], "old_relit": [], "new_relit": []}
     for seed in seeds:
         test = ranked_lists(ds, table, ds.users(), "test", mode="matched", seed=seed)
@@ -144,6 +151,7 @@ NAMES = {
     "B": "net B (shipped)",
     "size": "net C on size statistics",
     "colour": "net C on colour statistics",
+    "before": "net C shipped before (street photos)",
 }
 FAMILY_TITLES = {
     "three": "three-piece outfits (top, bottom, shoes)",
@@ -209,7 +217,8 @@ def _test_table(runs: dict, rnd: dict, family: str, seeds: list[int], meta: dict
         f"{rnd[family]['positives_top_10']:.2f} | {rnd[family]['mean_ndcg']:.3f} | "
         f"{rnd[family]['mean_ndcg']:.3f} |",
     ]
-    for model in MODELS[family]:
+    shown = [*MODELS[family], *(["before"] if "before" in runs[seeds[0]][family] else [])]
+    for model in shown:
         rows = [runs[s][family][model] for s in seeds]
         key = f"test_{NEGATIVES}"
         m = [r[key]["mean_ndcg"] for r in rows]
@@ -295,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="a folder holding the earlier shipped net C: score both on outfits-ccp",
     )
+    parser.add_argument(
+        "--skip-b", action="store_true", help="train net C only (the shipped net B stays)"
+    )
     parser.add_argument("--home", type=Path, help="Stylist home for the feature cache")
     parser.add_argument("--out", type=Path, default=REPO / "models")
     parser.add_argument("--device", default="cpu", help="where torch trains: cpu or cuda")
@@ -305,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from stylist.learn import stages as st
     from stylist.learn.calibrate import calibrate
-    from stylist.learn.data import item_table
+    from stylist.learn.data import item_table, ranked_lists
     from stylist.learn.evaluate import AUGMENT_VIEWS
     from stylist.learn.features import crop_features
     from stylist.learn.io import make_config, merge_pair_nets, net_arrays, save_matching_net
@@ -314,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.skip_b:
+        MODELS["three"] = tuple(m for m in MODELS["three"] if m != "B")
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.ship_seed not in seeds:
         parser.error("--ship-seed must be one of --seeds")
@@ -377,6 +391,18 @@ def main(argv: list[str] | None = None) -> int:
 
     ccp = None
     if args.ccp_check:
+        before = earlier_net(args.ccp_check)
+        for seed in seeds:
+            ds, table = datasets["three"], tables["three"]
+            lists = ranked_lists(ds, table, ds.users(), "test", mode=NEGATIVES, seed=seed)
+            runs[seed]["three"]["before"] = {
+                f"test_{NEGATIVES}": st.score(before, table, lists, seed=seed).to_dict(),
+                "test_random": st.score(
+                    before,
+                    table,
+                    ranked_lists(ds, table, ds.users(), "test", mode="random", seed=seed),
+                ).to_dict(),
+            }
         ccp = ccp_check(args.ccp_check, shipped["three-C"][0], paths, args.device, seeds)
         log(f"outfits-ccp: earlier net C {ccp['old']}, this one {ccp['new']}")
 
@@ -409,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
         "test 20 %)"
     )
     for kind in ("C", "B"):
+        if f"three-{kind}" not in shipped:
+            continue
         trained, figures, val = shipped[f"three-{kind}"]
         name = f"fashionnet-{kind.lower()}-{BACKBONE}"
         metrics = {

@@ -148,7 +148,15 @@ def untrained(
     dim = x.shape[-1]
     if reduce is not None and reduce < dim:
         rows = ((x[:, items] - mean) / std).reshape(-1, dim)
-        projection = whitening(rows, reduce)
+        if inputs == "cnn+colour":
+            # the features' leading components and every colour statistic, each whitened
+            d = table.crops.features.shape[-1]
+            cnn, colour = whitening(rows[:, :d], reduce), whitening(rows[:, d:], dim - d)
+            projection = np.zeros((dim, cnn.shape[1] + colour.shape[1]), dtype=np.float32)
+            projection[:d, : cnn.shape[1]] = cnn
+            projection[d:, cnn.shape[1] :] = colour
+        else:
+            projection = whitening(rows, reduce)
         dim = projection.shape[1]
     if family != "three" and kind != "C":
         raise ValueError(f"net {kind} scores three-piece outfits only; use C for {family}")
@@ -252,7 +260,7 @@ def stage_one(
     Returns B/C with the projection folded in (a net over the backbone's features).
     """
     through_cnn = kind == "A"
-    base = cfg or (THROUGH_CNN if through_cnn else STAGE_ONE if inputs == "cnn" else BASELINE)
+    base = cfg or (THROUGH_CNN if through_cnn else STAGE_ONE if inputs.startswith("cnn") else BASELINE)
     cfg = dataclasses.replace(base, seed=seed)
     task = training_task(dataset, table, users, mode=negatives, val_lists=val_lists)
     model = untrained(
@@ -261,7 +269,7 @@ def stage_one(
         inputs=inputs,
         seed=seed,
         train_items=task.positives,
-        reduce=None if through_cnn or inputs != "cnn" else reduce,
+        reduce=None if through_cnn or inputs not in ("cnn", "cnn+colour") else reduce,
         init="authors" if through_cnn else init,
         family=dataset.family,
     )
