@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -379,19 +380,46 @@ def _verdict_command(verdict: str):
             stylist.rate(outfit, Verdict(verdict), source="cli")
             print(f"Recorded: you {verdict} {outfit.top}, {outfit.bottom}, {outfit.shoes}.")
         if stylist.training_due():
-            _train_in_background(stylist)
-            print("Your style model is retraining in the background (`stylist model list`).")
+            _request_training(stylist)
         return EXIT_OK
 
     return run
 
 
-def _train_in_background(stylist) -> None:
-    """A detached `stylist train --wait` on the same home: it outlives this command."""
+def _request_training(stylist) -> None:
+    """Start a background trainer, unless one runs: then it trains once more when done."""
+    lock = stylist.trainer_lock()
+    outcome = lock.request()
+    if lock.cleared_stale is not None:
+        print(f"Cleared the lock of a training that had stopped (process {lock.cleared_stale}).")
+    if outcome == "pending":
+        print("Your style model is training; it learns from this verdict when that ends.")
+        return
+    try:
+        child = _train_in_background(stylist)
+    except BaseException:
+        lock.release()
+        raise
+    lock.hand_over(child.pid)
+    print("Your style model is retraining in the background (`stylist model list`).")
+
+
+def _train_in_background(stylist):
+    """A detached `stylist train --wait --background` on the same home: it outlives this
+    command and takes over the trainer lock this process claimed for it."""
     import subprocess
 
-    subprocess.Popen(
-        [sys.executable, "-m", "stylist", "--home", str(stylist.paths.data_dir), "train", "--wait"],
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stylist",
+            "--home",
+            str(stylist.paths.data_dir),
+            "train",
+            "--wait",
+            "--background",
+        ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -401,20 +429,53 @@ def _train_in_background(stylist) -> None:
 
 def cmd_train(stylist, args) -> int:
     if not args.wait:
-        _train_in_background(stylist)
-        print("Training in the background; `stylist model list` shows the result.")
+        _request_training(stylist)
         return EXIT_OK
-    report = stylist.train(progress=ProgressBar("Training"))
-    print(f"Trained: {report.message}.")
+    lock = stylist.trainer_lock()
+    held = lock.take_over() if args.background else lock.acquire()
+    if not held:
+        if not args.background:
+            lock.mark_dirty()
+            print(
+                f"A training is running already (process {lock.holder()}); it trains once "
+                "more on all your verdicts when it ends."
+            )
+        return EXIT_OK
+    # Scripts (and tests) know from this line that the training has started.
+    print(f"Training started (process {os.getpid()}).", flush=True)
+    for report in stylist.train_while_dirty(progress=ProgressBar("Training")):
+        print(f"Trained: {report.message}.")
     return EXIT_OK
+
+
+def _version_label(v) -> str:
+    """How a version's check reads: its validation figures, or that it has none yet."""
+    m = v.metrics
+    old, new = m.get("old_val_mean_ndcg"), m.get("new_val_mean_ndcg")
+    if m.get("validated") is False or new is None:
+        return "not yet validated"
+    if old is not None:
+        return f"validation mean NDCG {old:.3f} -> {new:.3f}"
+    return f"validation mean NDCG {new:.3f}"
 
 
 def cmd_model(stylist, args) -> int:
     if args.action == "use":
         if args.version is None:
-            raise UsageError("model use needs a VERSION (see `stylist model list`)")
-        version = stylist.use_model_version(args.version)
-        print(f"Version {version.id} is in use now.")
+            raise UsageError("model use needs a VERSION or `general` (see `stylist model list`)")
+        if args.version.strip().lower() == "general":
+            stylist.use_general_model()
+            print("The general model is in use now; your versions stay, to go back to.")
+            return EXIT_OK
+        try:
+            number = int(args.version)
+        except ValueError:
+            raise UsageError(
+                f"{args.version!r} is not a version: give its number or `general`"
+            ) from None
+        version = stylist.use_model_version(number)
+        note = " (not yet validated)" if _version_label(version) == "not yet validated" else ""
+        print(f"Version {version.id} is in use now{note}.")
         return EXIT_OK
     versions = stylist.model_versions()
     if args.json:
@@ -426,6 +487,7 @@ def cmd_model(stylist, args) -> int:
                         "net": v.net,
                         "backbone": v.backbone,
                         "active": v.active,
+                        "validated": _version_label(v) != "not yet validated",
                         "created_at": v.created_at,
                         "metrics": v.metrics,
                     }
@@ -437,17 +499,16 @@ def cmd_model(stylist, args) -> int:
         return EXIT_OK
     for v in versions:
         m = v.metrics
-        ndcg = m.get("new_val_mean_ndcg")
-        figure = f"validation mean NDCG {ndcg:.3f}" if ndcg is not None else "not validated"
         mark = "*" if v.active else " "
         print(
-            f"{mark} {v.id:4d}  {v.created_at}  net {v.net}  {figure}  "
+            f"{mark} {v.id:4d}  {v.created_at}  net {v.net}  {_version_label(v)}  "
             f"({m.get('likes', 0)} likes, {m.get('dislikes', 0)} dislikes)"
         )
     if not versions:
         print("No personal model yet: rate some outfits, then `stylist train`.")
     else:
-        print("(* in use)")
+        in_use = "" if any(v.active for v in versions) else "; the general model is in use"
+        print(f"(* in use{in_use}; `stylist model use general` goes back to the general model)")
     return EXIT_OK
 
 
@@ -673,10 +734,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("train", cmd_train, "fine-tune your style model on your verdicts")
     p.add_argument("--wait", action="store_true", help="train now and wait for the result")
+    p.add_argument("--background", action="store_true", help=argparse.SUPPRESS)
 
     p = command("model", cmd_model, "your style model's versions")
     p.add_argument("action", choices=("list", "use"))
-    p.add_argument("version", nargs="?", type=int)
+    p.add_argument("version", nargs="?", help="use: a version number, or `general`")
     p.add_argument("--json", action="store_true")
 
     p = command("favourite", cmd_favourite, "keep, list or remove favourite outfits")

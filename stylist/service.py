@@ -410,13 +410,14 @@ class Stylist:
 
         since = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat(timespec="seconds")
         worn = set()
-        for row in self.library.verdicts():
-            if row.source == "wore" and row.created_at >= since:
+        for row in self.library.wears():
+            if row.worn_at >= since:
                 worn.update(row.outfit.ids())
         return worn
 
     def rate(self, outfit: Outfit, verdict: Verdict, source: str = "suggestion") -> int:
-        """Record a thumbs up or down; returns its id (for undo)."""
+        """Record a thumbs up or down; it replaces an earlier verdict on the same outfit.
+        Returns its id (for undo)."""
         for slot, item_id in zip(OUTFIT_SLOTS, outfit.ids(), strict=True):
             item = self.library.item(item_id)
             if item.category != slot:
@@ -424,11 +425,17 @@ class Stylist:
                     f"item {item_id} is {item.category.value}, not {slot.value}: an outfit is "
                     "a top, a bottom and a pair of shoes, in that order"
                 )
-        return self.library.add_verdict(outfit, Verdict(verdict), source)
+        verdict_id = self.library.add_verdict(outfit, Verdict(verdict), source)
+        # A training running now learns from this verdict when it has finished.
+        self.trainer_lock().mark_dirty()
+        return verdict_id
 
     def wore(self, outfit: Outfit) -> int:
-        """Record that the outfit was worn today; it counts as a like."""
-        return self.rate(outfit, Verdict.LIKE, "wore")
+        """Record that the outfit was worn today: a wear, and one like (however often it is
+        worn). Returns the like's id; undoing it removes the wear as well."""
+        verdict_id = self.rate(outfit, Verdict.LIKE, "wore")
+        self.library.add_wear(outfit, verdict_id)
+        return verdict_id
 
     def undo_verdict(self, verdict_id: int) -> None:
         self.library.remove_verdict(verdict_id)
@@ -441,10 +448,27 @@ class Stylist:
         shipped = paths_mod.models_dir() / f"fashionnet-c-{spec.id}.npz"
         return shipped if shipped.is_file() else None
 
+    def trainer_lock(self):
+        """The lock that lets one personal trainer at a time run on this library."""
+        from stylist.trainer import TrainerLock
+
+        lock = getattr(self, "_trainer_lock", None)
+        if lock is None or lock.lock_file.parent != self.paths.data_dir:
+            lock = self._trainer_lock = TrainerLock(self.paths.data_dir)
+        return lock
+
     def verdicts_since_training(self) -> int:
+        """Verdicts the latest version did not learn from (those given while it trained
+        included): a verdict newer than the last one it was trained on."""
         versions = self.library.model_versions(self.settings.backbone)
-        since = versions[-1].created_at if versions else ""
-        return sum(1 for v in self.library.verdicts() if v.created_at > since)
+        verdicts = self.library.verdicts()
+        if not versions:
+            return len(verdicts)
+        last = versions[-1]
+        through = last.metrics.get("through_verdict")
+        if through is None:  # a version made before verdicts were counted by id
+            return sum(1 for v in verdicts if v.created_at > last.created_at)
+        return sum(1 for v in verdicts if v.id > int(through))
 
     def training_due(self) -> bool:
         """Enough new verdicts (and at least one like) for a retraining to be worth it."""
@@ -454,21 +478,56 @@ class Stylist:
             and self.verdicts_since_training() >= TRAIN_EVERY
         )
 
+    def train_while_dirty(self, progress=None, cancel=None, seed: int = 0) -> list[TrainReport]:
+        """The trainer's loop, run by the holder of the trainer lock: train, and train once
+        more on everything while verdicts arrived meanwhile (the library marked dirty) and a
+        retraining is due. The lock is released at the end, whatever happens."""
+        lock = self.trainer_lock()
+        reports = []
+        lock.log("started")
+        try:
+            while True:
+                report = self.train(progress=progress, cancel=cancel, seed=seed)
+                reports.append(report)
+                lock.log(f"trained: {report.message}")
+                if cancel is not None and cancel.is_set():
+                    break
+                if not lock.finish_or_continue(self.training_due):
+                    break
+                lock.log("again: verdicts arrived while it trained")
+        except BaseException as exc:
+            lock.log(f"failed: {exc}")
+            raise
+        finally:
+            lock.release()
+        return reports
+
     def train(self, progress=None, cancel=None, seed: int = 0) -> TrainReport:
         """Fine-tune the person's matching network on their verdicts (stage two, partial).
 
-        Starts from their model in use, else the general model, else an untrained net. The new
-        version is kept either way, with its metrics, and put in use only when it validates at
-        least as well as the old one on held-out verdicts. A crash or cancel leaves the model in
-        use as it was."""
+        Starts from their model in use, else the general model, else an untrained net. It
+        trains on the verdicts not flagged for validation only; the old and the new net are
+        compared once on the validation verdicts. The new version is kept either way, with its
+        metrics, and put in use when it is not worse; with fewer than a few held-out likes it
+        is put in use unvalidated (``metrics["validated"]`` False, shown as "not yet
+        validated"). A crash or cancel leaves the model in use as it was."""
         from stylist.learn.personal import fine_tune_partial
 
         spec = self.backbone()
         verdicts = self.library.verdicts()
-        likes = [v.outfit.ids() for v in verdicts if v.verdict == Verdict.LIKE]
-        dislikes = [v.outfit.ids() for v in verdicts if v.verdict == Verdict.DISLIKE]
+        training = [v for v in verdicts if not v.holdout]
+        held_out = [v for v in verdicts if v.holdout]
+
+        def outfits(rows, verdict):
+            return [v.outfit.ids() for v in rows if v.verdict == verdict]
+
+        likes, dislikes = outfits(training, Verdict.LIKE), outfits(training, Verdict.DISLIKE)
         if not likes:
-            raise StylistError("there is nothing to learn from yet: give some outfits a thumbs up")
+            raise StylistError(
+                "there is nothing to learn from yet: give some more outfits a thumbs up"
+                if verdicts
+                else "there is nothing to learn from yet: give some outfits a thumbs up"
+            )
         tops, bottoms, shoes = self._slot_features(spec)
         base = self._base_net_file(spec)
         result = fine_tune_partial(
@@ -476,6 +535,8 @@ class Stylist:
             likes,
             dislikes,
             {"top": tops, "bottom": bottoms, "shoes": shoes},
+            val_likes=outfits(held_out, Verdict.LIKE),
+            val_dislikes=outfits(held_out, Verdict.DISLIKE),
             epochs=personal_epochs(len(likes) + len(dislikes)),
             seed=seed,
             progress=progress,
@@ -492,17 +553,25 @@ class Stylist:
         accepted = result.not_worse
         metrics = {
             **result.metrics,
-            "likes": len(likes),
-            "dislikes": len(dislikes),
+            "likes": len(likes) + result.metrics["val_likes"],
+            "dislikes": len(dislikes) + result.metrics["val_dislikes"],
+            "through_verdict": max(v.id for v in verdicts),
             "started_from": str(base) if base else "untrained",
         }
         version = self.library.add_model_version(
             spec.id, "C", relative + ".npz", result.config, metrics, active=accepted
         )
         old, new = result.old_val_mean_ndcg, result.new_val_mean_ndcg
-        figures = f" (validation mean NDCG {old:.3f} -> {new:.3f})" if old and new else ""
-        if accepted and (old is None or new is None):
-            message = f"version {version} is now in use (too few verdicts yet to validate it)"
+        figures = (
+            f" (validation mean NDCG {old:.3f} -> {new:.3f})"
+            if old is not None and new is not None
+            else ""
+        )
+        if accepted and not result.validated:
+            message = (
+                f"version {version} is now in use, not yet validated (too few verdicts held "
+                "out to check it on yet)"
+            )
         elif accepted:
             message = f"version {version} is now in use{figures}"
         else:
@@ -514,6 +583,10 @@ class Stylist:
 
     def use_model_version(self, version_id: int):
         return self.library.use_model_version(version_id)
+
+    def use_general_model(self) -> None:
+        """Rank with the general model again; the person's versions stay, to go back to."""
+        self.library.use_general_model(self.settings.backbone, "C")
 
     # ----------------------------------------------------------------- favourites
     def add_favourite(self, outfit: Outfit) -> int:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stylist.domain import Category, CategorySource, Item, Outfit, Verdict
+from stylist.domain import Category, CategorySource, Item, Outfit, Verdict, is_holdout
 from stylist.errors import StylistError, UsageError
 from stylist.library import schema
 from stylist.library.photos import PreparedPhoto, derived_files
@@ -70,6 +70,14 @@ class VerdictRow:
     verdict: Verdict
     source: str
     created_at: str
+    holdout: bool = False  # a validation verdict: no personal version trains on it
+
+
+@dataclass
+class WearRow:
+    id: int
+    outfit: Outfit
+    worn_at: str
 
 
 @dataclass
@@ -109,6 +117,7 @@ class Library:
             raise StylistError(f"the library {paths.database} cannot be opened: {exc}") from None
         library = cls(paths, conn)
         library.settled_on_open = library._settle_journal()
+        library._assign_holdout_flags()
         return library
 
     def close(self) -> None:
@@ -472,26 +481,98 @@ class Library:
                 raise UsageError(f"there is no item {item_id} in the library (the {slot})")
 
     def add_verdict(self, outfit: Outfit, verdict: Verdict, source: str) -> int:
+        """Record a verdict; it replaces any earlier verdict on the same outfit (the latest
+        counts, once). Returns its id."""
+        ids = outfit.ids()
+        with self._lock:
+            self._check_outfit(outfit)
+            self._conn.execute("BEGIN")
+            try:
+                self._conn.execute(
+                    "DELETE FROM feedback WHERE top_id IS ? AND bottom_id IS ? AND shoes_id IS ?",
+                    ids,
+                )
+                verdict_id = self._conn.execute(
+                    "INSERT INTO verdict_ids DEFAULT VALUES"
+                ).lastrowid  # never handed out before, unlike a plain rowid
+                self._conn.execute("DELETE FROM verdict_ids")
+                self._conn.execute(
+                    "INSERT INTO feedback (id, top_id, bottom_id, shoes_id, verdict, source, "
+                    "created_at, holdout) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        verdict_id,
+                        *ids,
+                        Verdict(verdict).value,
+                        source,
+                        now_iso(),
+                        int(is_holdout(ids)),
+                    ),
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            return verdict_id
+
+    def add_wear(self, outfit: Outfit, verdict_id: int | None) -> int:
+        """Record that the outfit was worn now (with the like it counts as, for undo)."""
         with self._lock:
             self._check_outfit(outfit)
             cur = self._conn.execute(
-                "INSERT INTO feedback (top_id, bottom_id, shoes_id, verdict, source, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (*outfit.ids(), Verdict(verdict).value, source, now_iso()),
+                "INSERT INTO wears (top_id, bottom_id, shoes_id, verdict_id, worn_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (*outfit.ids(), verdict_id, now_iso()),
             )
             return cur.lastrowid
 
     def remove_verdict(self, verdict_id: int) -> None:
+        """Undo a verdict (and the wear recorded with it)."""
         with self._lock:
-            self._conn.execute("DELETE FROM feedback WHERE id = ?", (verdict_id,))
+            self._conn.execute("BEGIN")
+            try:
+                self._conn.execute("DELETE FROM feedback WHERE id = ?", (verdict_id,))
+                self._conn.execute("DELETE FROM wears WHERE verdict_id = ?", (verdict_id,))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
 
     def verdicts(self) -> list[VerdictRow]:
+        """One verdict per outfit, oldest first."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT id, top_id, bottom_id, shoes_id, verdict, source, created_at "
+                "SELECT id, top_id, bottom_id, shoes_id, verdict, source, created_at, holdout "
                 "FROM feedback ORDER BY id"
             ).fetchall()
-        return [VerdictRow(r[0], Outfit(*r[1:4]), Verdict(r[4]), r[5], r[6]) for r in rows]
+        return [
+            VerdictRow(r[0], Outfit(*r[1:4]), Verdict(r[4]), r[5], r[6], bool(r[7])) for r in rows
+        ]
+
+    def wears(self) -> list[WearRow]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, top_id, bottom_id, shoes_id, worn_at FROM wears ORDER BY id"
+            ).fetchall()
+        return [WearRow(r[0], Outfit(*r[1:4]), r[4]) for r in rows]
+
+    def _assign_holdout_flags(self) -> None:
+        """Verdicts recorded by an older Stylist get their validation flag once, here."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, top_id, bottom_id, shoes_id FROM feedback WHERE holdout IS NULL"
+            ).fetchall()
+            if not rows:
+                return
+            self._conn.execute("BEGIN")
+            try:
+                self._conn.executemany(
+                    "UPDATE feedback SET holdout = ? WHERE id = ?",
+                    [(int(is_holdout(tuple(r[1:4]))), r[0]) for r in rows],
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
 
     def add_favourite(self, outfit: Outfit) -> int:
         with self._lock:
@@ -582,6 +663,14 @@ class Library:
             self._conn.execute("COMMIT")
         version.active = True
         return version
+
+    def use_general_model(self, backbone: str, net: str) -> None:
+        """No personal version in use for this backbone and net: the general model ranks."""
+        with self._lock:
+            self._conn.execute(
+                "UPDATE model_versions SET active = 0 WHERE backbone = ? AND net = ?",
+                (backbone, net),
+            )
 
     # ----------------------------------------------------------------- integrity
     def check(self, repair: bool = False) -> CheckReport:
