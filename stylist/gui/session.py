@@ -327,15 +327,28 @@ class Session(QObject):
         if self.tasks.running("train") is not None:
             self._train_again = True
             return None
+        service = self.service
+        # One trainer per library, this window's worker or a command-line trainer alike: when
+        # one runs already, the library is marked dirty and it trains once more when it ends.
+        lock = service.trainer_lock() if self.can("trainer_lock") else None
+        if lock is not None and lock.request() == "pending":
+            self.status.emit(
+                "Your style model is training in another Stylist process; it learns from your "
+                "latest verdicts when that ends."
+            )
+            return None
         self._train_again = False
         self._new_verdicts = 0
-        service = self.service
 
-        def finished(report: Any) -> None:
+        def finished(result: Any) -> None:
+            reports = result if isinstance(result, list) else [result]
+            if not reports:
+                return
+            report = reports[-1]
             self.trainingFinished.emit(report)
             message = getattr(report, "message", "") or "training finished"
             self.status.emit(f"Your style model: {message}")
-            if getattr(report, "accepted", False):
+            if any(getattr(r, "accepted", False) for r in reports):
                 self.modelChanged.emit()
             self.verdictsChanged.emit()  # "since last training" counts start again
 
@@ -350,14 +363,34 @@ class Session(QObject):
             if self._train_again and self.training_due():
                 self._train_timer.start()
 
-        return self.tasks.start(
-            lambda progress, cancel: service.train(progress=progress, cancel=cancel),
-            "Learning your style",
-            kind="train",
-            on_done=finished,
-            on_failed=failed,
-            on_finished=ended,
-        )
+        if lock is not None:
+
+            def work(progress, cancel):
+                return service.train_while_dirty(progress=progress, cancel=cancel)
+
+        else:
+
+            def work(progress, cancel):
+                return service.train(progress=progress, cancel=cancel)
+
+        try:
+            return self.tasks.start(
+                work,
+                "Learning your style",
+                kind="train",
+                on_done=finished,
+                on_failed=failed,
+                on_finished=ended,
+            )
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+
+    def use_general_model(self) -> None:
+        """Rank with the general model again (the person's versions stay)."""
+        self.service.use_general_model()
+        self.modelChanged.emit()
 
     def model_versions(self) -> list[Any]:
         if self.can("model_versions"):
