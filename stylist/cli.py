@@ -251,7 +251,40 @@ def cmd_features(stylist, args) -> int:
         print(f"  item {item_id} ({path.name}): {reason}", file=sys.stderr)
     if args.backbone or args.device:
         stylist.settings.save(stylist.paths)
+    _offer_category_review(stylist)
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _offer_category_review(stylist) -> None:
+    try:
+        proposals = stylist.category_review()
+    except StylistError:
+        return  # an offer only: never a reason to fail the command
+    if proposals:
+        n = len(proposals)
+        print(
+            f"{n} item{'s' if n != 1 else ''} may be in the wrong category — review: "
+            "`stylist review-categories`"
+        )
+
+
+def cmd_review_categories(stylist, args) -> int:
+    proposals = stylist.category_review()
+    for item, category, confidence in proposals:
+        sure = f" ({confidence:.2f})" if confidence is not None else ""
+        print(
+            f"{item.id:6d}  {item.category.value:<9} -> {category.value:<9}{sure}  "
+            f"{item.original_name}"
+        )
+    if not proposals:
+        print("Every automatic category still agrees with the guesser.")
+        return EXIT_OK
+    if not args.accept:
+        print("Nothing moved. `stylist review-categories --accept` moves them.")
+        return EXIT_OK
+    moved = stylist.accept_category_review(proposals)
+    print(f"Moved {moved} item(s).")
+    return EXIT_OK
 
 
 def cmd_models(stylist, args) -> int:
@@ -626,6 +659,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", help="efficientnet-lite0 (shipped) or vgg16 (once installed)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"))
     p.add_argument("--force", action="store_true", help="compute every item again")
+
+    p = command(
+        "review-categories",
+        cmd_review_categories,
+        "automatic categories your corrections would change (moves them only with --accept)",
+    )
+    p.add_argument("--accept", action="store_true", help="move the items listed")
 
     p = command("models", cmd_models, "list, install, verify or export backbones")
     p.add_argument("action", choices=("list", "install", "verify", "export"))

@@ -34,6 +34,26 @@ def personal_epochs(verdicts: int, steps: int = 120, pairs_per_batch: int = 30) 
     return max(10, min(200, steps // batches))
 
 
+class _ProposedCategories:
+    """A library stand-in for a dry run of the guesser: it reads the real items and keeps the
+    categories the guesser would set, writing nothing."""
+
+    def __init__(self, library: Library) -> None:
+        self._library = library
+        self.categories: dict[int, tuple[Category, float | None]] = {}
+        self.guesses: dict[int, tuple[Category | None, float | None]] = {}
+
+    def items(self, *args, **kwargs):
+        return self._library.items(*args, **kwargs)
+
+    def set_guess(self, item_id: int, category, confidence) -> None:
+        self.guesses[item_id] = (category, confidence)
+
+    def set_category(self, item_id: int, category, source, confidence=None) -> bool:
+        self.categories[item_id] = (Category(category), confidence)
+        return True
+
+
 @dataclass
 class TrainReport:
     accepted: bool  # the new version is now in use
@@ -238,9 +258,8 @@ class Stylist:
             done += 1
         return done
 
-    def categorise(self, progress=None, cancel=None):
-        """Guess the category of every item the person has not sorted (see vision.categories)."""
-        from stylist.vision.categories import CategoryClassifier, categorise_library, logits_key
+    def _category_inputs(self):
+        from stylist.vision.categories import CategoryClassifier, logits_key
 
         spec = self.backbone()
         classifier = CategoryClassifier.load(spec)
@@ -248,9 +267,61 @@ class Stylist:
         logits = None
         if classifier.needs_logits:
             logits = self.library.features(logits_key(spec.id), spec.sha256)
-        return categorise_library(
-            self.library, classifier, features, logits, progress=progress, cancel=cancel
+        return classifier, features, logits
+
+    def categorise(self, progress=None, cancel=None):
+        """Guess the category of the items never guessed before (see vision.categories).
+
+        Guesses never move silently: an item guessed once keeps its category, whatever the
+        person's corrections teach the guesser since; ``category_review`` proposes those
+        changes and ``accept_category_review`` makes them, when the person agrees."""
+        from stylist.vision.categories import categorise_library
+
+        classifier, features, logits = self._category_inputs()
+        items = self.library.items()
+        # The person's own categories stay in: they adapt the guesser to their photos.
+        wanted = {
+            i.id for i in items if i.category_source == CategorySource.USER or i.guess is None
+        }
+        report = categorise_library(
+            self.library,
+            classifier,
+            {k: v for k, v in features.items() if k in wanted},
+            logits,
+            progress=progress,
+            cancel=cancel,
         )
+        report.without_features -= sum(1 for i in items if i.id not in wanted and i.id in features)
+        return report
+
+    def category_review(self) -> list[tuple[Item, Category, float | None]]:
+        """Items whose automatic category the guesser, taught by the person's corrections,
+        would now change: (item, proposed category, confidence). Nothing is changed."""
+        from stylist.vision.categories import categorise_library
+
+        classifier, features, logits = self._category_inputs()
+        dry = _ProposedCategories(self.library)
+        categorise_library(dry, classifier, features, logits)
+        proposals = []
+        for item in self.library.items():
+            proposed = dry.categories.get(item.id)
+            if (
+                item.category_source != CategorySource.USER
+                and item.guess is not None
+                and proposed is not None
+                and proposed[0] != item.category
+            ):
+                proposals.append((item, proposed[0], proposed[1]))
+        return proposals
+
+    def accept_category_review(self, proposals) -> int:
+        """Move the items of a review the person accepted; returns how many moved."""
+        moved = 0
+        for item, category, confidence in proposals:
+            self.library.set_guess(item.id, category, confidence)
+            if self.library.set_category(item.id, category, CategorySource.AUTO, confidence):
+                moved += 1
+        return moved
 
     def install_backbone(self, backbone_id: str, weights_file=None, progress=None, cancel=None):
         """Install VGG-16 (torchvision's hash-checked download, or a local weights file)."""

@@ -167,7 +167,7 @@ def fine_tune_partial(
     backbone_sha256: str | None = None,
     negatives_per_positive: int = NEGATIVES_PER_POSITIVE,
     config: TrainConfig | None = None,
-    anchor: float = ANCHOR,
+    anchor: float | None = None,
 ) -> FineTuneResult:
     """Stage two, partial, for one person; returns the new net and old/new validation figures.
 
@@ -180,13 +180,15 @@ def fine_tune_partial(
     wardrobe_features_by_category: ``{"top": {id: (D,) features}, "bottom": …, "shoes": …}``
     (Category members work as keys); random negatives are drawn from it. ``epochs`` is fixed
     beforehand: no checkpoint is chosen on anything. ``anchor``: the L2 pull toward the
-    starting weights. On cancel, training stops at the next batch (``metrics["cancelled"]``).
+    starting weights (default ``ANCHOR``). On cancel, training stops at the next batch
+    (``metrics["cancelled"]``).
     """
     from stylist.learn.io import input_normalisation, make_config, net_arrays, net_from_arrays
     from stylist.learn.nets import build_net
     from stylist.learn.train import RankTask, evaluate_lists, fit, normalisation, projected_scorer
 
     started = time.perf_counter()
+    anchor = ANCHOR if anchor is None else anchor
     items = _Items(wardrobe_features_by_category)
 
     def rows(outfits: Sequence[Sequence[Any]]) -> list[tuple[int, int, int]]:
