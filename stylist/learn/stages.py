@@ -272,12 +272,13 @@ def stage_one(
     return folded(model)
 
 
-def _slot_items(dataset: Dataset, table: ItemTable, user, task, lists) -> list[np.ndarray]:
-    """Per slot, every item the person's training, validation and test will put there."""
+def _slot_items(dataset: Dataset, table: ItemTable, user, task) -> list[np.ndarray]:
+    """Per slot, the items the person's training puts there (never validation or test items:
+    with Adam the basis they span shapes the training, see ``train.projected_scorer``)."""
     g = group_split(dataset, table, user, "train")
     out = []
     for k in range(3):
-        seen = [task.positives[:, k], g.pools[k], g.rejected[:, k], *[t[:, k] for t, _ in lists]]
+        seen = [task.positives[:, k], g.pools[k], g.rejected[:, k]]
         out.append(np.unique(np.concatenate(seen)))
     return out
 
@@ -302,8 +303,8 @@ def stage_two(
     """Stage two for one person: ``partial``, ``whole`` or ``direct`` (see the module doc).
 
     ``start``: the stage-one model (``partial``, ``whole``) or an untrained one (``direct``);
-    never changed. ``test_lists`` are the lists the result will be scored on: partial training
-    precomputes its first layer for their items too.
+    never changed. ``test_lists``: the lists the result will be scored on; they change nothing
+    in the training (kept for callers that pass them).
     """
     if mode not in ("partial", "whole", "direct"):
         raise ValueError(f"unknown stage two {mode!r} (use partial, whole or direct)")
@@ -327,7 +328,7 @@ def stage_two(
         scorer.cpu()
     else:
         x = model_inputs(start, table)[0]  # (N, D) view 0: the crops as they are
-        slots = _slot_items(dataset, table, user, task, [*val_lists, *test_lists])
+        slots = _slot_items(dataset, table, user, task)
         scorer = _device(projected_scorer(start.net, x, slots), device)
         fitted = fit(scorer, task, cfg, progress=progress, cancel=cancel)
         model = dataclasses.replace(start, net=scorer.cpu().to_net(), fit=fitted)
