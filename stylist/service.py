@@ -519,6 +519,16 @@ class Stylist:
         shipped = paths_mod.models_dir() / f"fashionnet-c-{spec.id}.npz"
         return shipped if shipped.is_file() else None
 
+    def _general_net_file(self, spec) -> Path | None:
+        """The shipped general net C for this backbone, when it was made on this very file."""
+        from stylist.learn.io import load_matching_net
+
+        shipped = paths_mod.models_dir() / f"fashionnet-c-{spec.id}.npz"
+        if not shipped.is_file():
+            return None
+        _, config = load_matching_net(shipped)
+        return shipped if config.get("backbone_sha256") in (None, spec.sha256) else None
+
     def trainer_lock(self):
         """The lock that lets one personal trainer at a time run on this library."""
         from stylist.trainer import TrainerLock
@@ -600,7 +610,11 @@ class Stylist:
                 else "there is nothing to learn from yet: give some outfits a thumbs up"
             )
         tops, bottoms, shoes = self._slot_features(spec)
-        base = self._base_net_file(spec)
+        # Every version starts afresh from the general model, on all the verdicts: versions do
+        # not drift away from it one fine-tune after another. It must beat the version in use.
+        in_use = self._base_net_file(spec)
+        general = self._general_net_file(spec)
+        base = general or in_use
         result = fine_tune_partial(
             base,
             likes,
@@ -614,6 +628,7 @@ class Stylist:
             cancel=cancel,
             backbone=spec.id,
             backbone_sha256=spec.sha256,
+            incumbent=in_use,
         )
         if result.metrics.get("cancelled"):
             return TrainReport(False, None, result.metrics, "training cancelled; nothing changed")
@@ -628,6 +643,7 @@ class Stylist:
             "dislikes": len(dislikes) + result.metrics["val_dislikes"],
             "through_verdict": max(v.id for v in verdicts),
             "started_from": str(base) if base else "untrained",
+            "compared_with": str(in_use) if in_use else "untrained",
         }
         version = self.library.add_model_version(
             spec.id, "C", relative + ".npz", result.config, metrics, active=accepted

@@ -139,13 +139,30 @@ class ItemPicture(QLabel):
                 self.setPixmap(pix)
 
 
+WEAKER_BY = 0.10  # a pair is marked weakest only when it is this much below the others
+
+
+def match_text(match: float) -> str:
+    """A match share as a person reads it: a whole percentage, never "100 %" nor "0 %" (no
+    model is certain, and a page of 100 % tells nothing apart)."""
+    return f"{min(99, max(1, round(100 * float(match))))}%"
+
+
+def marked_weakest(pair_scores: dict[str, float], weakest: str) -> str:
+    """The weakest pair, when it really is weaker than the others; else none is marked."""
+    if weakest not in pair_scores or len(pair_scores) < 2:
+        return ""
+    others = [v for k, v in pair_scores.items() if k != weakest]
+    return weakest if pair_scores[weakest] <= min(others) - WEAKER_BY else ""
+
+
 class PairBars(QWidget):
     """The three pair scores as small bars, the weakest pair marked."""
 
     def __init__(self, pair_scores: dict[str, float], weakest: str, parent=None) -> None:
         super().__init__(parent)
         self.pair_scores = pair_scores
-        self.weakest = weakest
+        self.weakest = marked_weakest(pair_scores, weakest)
         self.setMinimumHeight(3 * 20)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         tips = [f"{PAIR_LABELS[k]}: {pair_scores.get(k, 0):.0%}" for k in PAIR_KEYS]
@@ -213,7 +230,7 @@ class OutfitCard(QFrame):
 
         head = QHBoxLayout()
         match = self.data.match()
-        self.score_label = label(f"{match:.0%} match" if match is not None else "", "h2")
+        self.score_label = label(f"{match_text(match)} match" if match is not None else "", "h2")
         head.addWidget(self.score_label)
         head.addStretch(1)
         if self.data.exploration:
@@ -314,7 +331,7 @@ class MiniOutfit(QFrame):
         layout.addStretch(1)
         match = self.data.match()
         if match is not None:
-            layout.addWidget(label(f"{match:.0%}", "h2"))
+            layout.addWidget(label(match_text(match), "h2"))
 
     def mouseReleaseEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.clicked.emit(self.data)

@@ -38,7 +38,7 @@ from stylist.gui.items import (
     display_name,
     filter_items,
 )
-from stylist.gui.outfits import OutfitCard, shown
+from stylist.gui.outfits import OutfitCard, match_text, shown
 from stylist.gui.session import Session, missing_text
 from stylist.gui.thumbnails import ThumbnailCache
 from stylist.gui.widgets import EmptyState, FlowBox, button, chip, label
@@ -496,7 +496,7 @@ class ComposeDialog(QDialog):
                 data = shown(match[0])
                 weakest = data.weakest.replace("_", " + ") if data.weakest else ""
                 self.score.setText(
-                    f"{data.match():.0%} match"
+                    f"{match_text(data.match())} match"
                     + (f"  ·  weakest pair: {weakest}" if weakest else "")
                 )
             else:

@@ -297,8 +297,8 @@ def projected_scorer(net: Any, features: np.ndarray, slot_items: Sequence[np.nda
 
     ``slot_items``: the items the training puts in each slot (its positives, negatives and
     their pools): they span the basis the change of fc1 is learnt in. Validation and test items
-    need not be among them (they are scored through their projection, as ``to_net()`` does). The returned module has ``to_net()``: the plain net with the
-    learnt change folded into fc1.
+    need not be among them (they are scored through their projection, as ``to_net()`` does).
+    The returned module has ``to_net()``: the plain net with the learnt change folded into fc1.
     """
     import torch
 

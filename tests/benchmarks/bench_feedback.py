@@ -3,12 +3,13 @@ version only when it validates no worse on held-out verdicts, and ranks the late
 
 People are built from outfits-ccp by garment label, as in tests/test_learn_people.py: each likes
 the outfits with one kind of garment and rejects those with another. Four have a taste; one has
-none (likes at random). Each person's wardrobe is the items of their outfits. Their verdicts come
-in a random order; after every ``TRAIN_EVERY`` the app's retraining runs as the service runs it
-(training verdicts only, the validation ones apart by their permanent flag, adopted when not
-worse or not yet validated). After ``LEARN`` verdicts, the general model (shipped net C) and the
-adopted personal model rank the person's later verdicts (liked 1, rejected 0); mean NDCG of both
-is printed, with how often a version was adopted.
+none (likes at random). Each person's wardrobe is the items of their outfits, and every ccp
+outfit their taste speaks of gets a verdict. The verdicts come in a random order; after every
+``TRAIN_EVERY`` the app's retraining runs as the service runs it (from the general model, on the
+training verdicts only, the validation ones apart by their permanent flag; adopted when not
+worse than the version in use, or when not yet validated). After ``LEARN`` verdicts the general
+model (shipped net C) and the adopted personal model rank the person's later verdicts (liked 1,
+rejected 0); mean NDCG of both is printed, with how often a version was adopted.
 
 Targets: the tasteful people gain (≥ +0.25 mean NDCG after 40 verdicts); the taste-free person's
 adopted model is not worse than the general model on average.
@@ -31,7 +32,6 @@ REPO = Path(__file__).resolve().parents[2]
 CCP = REPO.parent / "shared" / "data" / "outfits-ccp"
 TRAIN_EVERY = 5
 LEARN = 40  # verdicts given before the later ones are ranked
-PER_SIDE = 40  # liked and rejected outfits of each person
 SEEDS = (0, 1, 2)
 
 # name: (slot, labels liked, labels rejected)
@@ -49,17 +49,17 @@ def _label(outfit: dict, slot: str) -> str:
 
 
 def people(outfits: list[dict]) -> dict[str, list[tuple[dict, int]]]:
-    """Each person's outfits with their verdict (1 like, 0 reject)."""
+    """Each person's outfits with their verdict (1 like, 0 reject): every outfit of ccp their
+    taste has a verdict on (the taste-free person: a random half of all, liked at random)."""
     out = {}
     for name, (slot, liked, rejected) in PEOPLE.items():
-        rng = np.random.default_rng(len(out))
-        yes = [o for o in outfits if _label(o, slot) in liked]
-        no = [o for o in outfits if _label(o, slot) in rejected]
-        yes = [yes[i] for i in rng.permutation(len(yes))[:PER_SIDE]]
-        no = [no[i] for i in rng.permutation(len(no))[:PER_SIDE]]
-        out[name] = [(o, 1) for o in yes] + [(o, 0) for o in no]
+        out[name] = [
+            (o, int(_label(o, slot) in liked))
+            for o in outfits
+            if _label(o, slot) in liked | rejected
+        ]
     rng = np.random.default_rng(99)
-    chosen = [outfits[i] for i in rng.permutation(len(outfits))[: 2 * PER_SIDE]]
+    chosen = [outfits[i] for i in rng.permutation(len(outfits))[: len(outfits) // 2]]
     out["no-taste"] = [(o, int(rng.random() < 0.5)) for o in chosen]
     return out
 
@@ -90,7 +90,7 @@ def simulate(person, features, index, general, seed: int) -> dict:
             continue
         dislikes = [t for t, v in train if not v]
         result = fine_tune_partial(
-            current,
+            general,  # every version afresh from the general model, as the app trains
             likes,
             dislikes,
             wardrobe,
@@ -98,6 +98,7 @@ def simulate(person, features, index, general, seed: int) -> dict:
             val_dislikes=[t for t, v in held if not v],
             epochs=personal_epochs(len(likes) + len(dislikes)),
             seed=seed,
+            incumbent=current,
         )
         trained += 1
         validated += result.validated
@@ -143,8 +144,8 @@ def main() -> None:
     index = crops.index()
     general = load_matching_net(REPO / "models" / "fashionnet-c-efficientnet-lite0.npz")
     print(
-        f"{LEARN} verdicts learned from (retraining every {TRAIN_EVERY}), then the later "
-        f"{2 * PER_SIDE - LEARN} ranked; mean over seeds {SEEDS}"
+        f"{LEARN} verdicts learned from (retraining every {TRAIN_EVERY}), then every later "
+        f"verdict of the person ranked; mean over seeds {SEEDS}"
     )
     print(f"{'person':<16}{'general':>9}{'personal':>10}{'gain':>8}{'adopted':>10}{'valid.':>8}")
     gains = []
