@@ -115,7 +115,7 @@ class NdcgChart(QWidget):
             painter.drawText(
                 self.rect(),
                 Qt.AlignmentFlag.AlignCenter,
-                "No trained versions yet: the chart fills in as your model learns.",
+                "No validated versions yet: the chart fills in as your model learns.",
             )
             return
         values = [v for _, v, _ in self.points]

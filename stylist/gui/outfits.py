@@ -165,7 +165,7 @@ class PairBars(QWidget):
         self.weakest = marked_weakest(pair_scores, weakest)
         self.setMinimumHeight(3 * 20)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        tips = [f"{PAIR_LABELS[k]}: {pair_scores.get(k, 0):.0%}" for k in PAIR_KEYS]
+        tips = [f"{PAIR_LABELS[k]}: {match_text(pair_scores.get(k, 0))}" for k in PAIR_KEYS]
         self.setToolTip(
             "How well each pair goes together (the model's P(match)).\n" + "\n".join(tips)
         )
@@ -204,7 +204,7 @@ class PairBars(QWidget):
             painter.drawText(
                 QRectF(label_w + bar_w + 6, y, value_w, 18),
                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                f"{value:.0%}",
+                match_text(value),
             )
 
 
