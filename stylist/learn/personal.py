@@ -285,6 +285,7 @@ def fine_tune_partial(
         old_x = ((x - old_mean) / old_std).astype(np.float32)
         old_scorer = projected_scorer(net_from_arrays(old_arrays, old_config), old_x, slots)
         old = evaluate_lists(old_scorer, val_lists, seed=seed).mean_ndcg
+        del in_use, old_arrays, old_scorer, old_x  # a training's memory stays near one net's
     elif val_lists:
         old = evaluate_lists(scorer, val_lists, seed=seed).mean_ndcg
     _anchor(scorer, anchor)
