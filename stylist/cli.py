@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import sys
 import time
@@ -339,7 +340,40 @@ def cmd_features(stylist, args) -> int:
         print(f"  item {item_id} ({path.name}): {reason}", file=sys.stderr)
     if args.backbone or args.device:
         stylist.settings.save(stylist.paths)
+    _offer_category_review(stylist)
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _offer_category_review(stylist) -> None:
+    try:
+        proposals = stylist.category_review()
+    except StylistError:
+        return  # an offer only: never a reason to fail the command
+    if proposals:
+        n = len(proposals)
+        print(
+            f"{n} item{'s' if n != 1 else ''} may be in the wrong category — review: "
+            "`stylist review-categories`"
+        )
+
+
+def cmd_review_categories(stylist, args) -> int:
+    proposals = stylist.category_review()
+    for item, category, confidence in proposals:
+        sure = f" ({confidence:.2f})" if confidence is not None else ""
+        print(
+            f"{item.id:6d}  {item.category.value:<9} -> {category.value:<9}{sure}  "
+            f"{item.original_name}"
+        )
+    if not proposals:
+        print("Every automatic category still agrees with the guesser.")
+        return EXIT_OK
+    if not args.accept:
+        print("Nothing moved. `stylist review-categories --accept` moves them.")
+        return EXIT_OK
+    moved = stylist.accept_category_review(proposals)
+    print(f"Moved {moved} item(s).")
+    return EXIT_OK
 
 
 def cmd_models(stylist, args) -> int:
@@ -481,18 +515,36 @@ def _verdict_command(verdict: str):
             stylist.rate(outfit, Verdict(verdict), source="cli")
             print(f"Recorded: you {verdict} {_outfit_text(outfit)}.")
         if stylist.training_due():
-            _train_in_background(stylist)
-            print("Your style model is retraining in the background (`stylist model list`).")
+            _request_training(stylist)
         return EXIT_OK
 
     return run
 
 
-def _train_in_background(stylist) -> None:
-    """A detached `stylist train --wait` on the same home: it outlives this command."""
+def _request_training(stylist) -> None:
+    """Start a background trainer, unless one runs: then it trains once more when done."""
+    lock = stylist.trainer_lock()
+    outcome = lock.request()
+    if lock.cleared_stale is not None:
+        print(f"Cleared the lock of a training that had stopped (process {lock.cleared_stale}).")
+    if outcome == "pending":
+        print("Your style model is training; it learns from this verdict when that ends.")
+        return
+    try:
+        child = _train_in_background(stylist)
+    except BaseException:
+        lock.release()
+        raise
+    lock.hand_over(child.pid)
+    print("Your style model is retraining in the background (`stylist model list`).")
+
+
+def _train_in_background(stylist):
+    """A detached `stylist train --wait --background` on the same home: it outlives this
+    command and takes over the trainer lock this process claimed for it."""
     import subprocess
 
-    subprocess.Popen(
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -503,6 +555,7 @@ def _train_in_background(stylist) -> None:
             str(stylist.paths.config_dir),
             "train",
             "--wait",
+            "--background",
         ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -513,12 +566,34 @@ def _train_in_background(stylist) -> None:
 
 def cmd_train(stylist, args) -> int:
     if not args.wait:
-        _train_in_background(stylist)
-        print("Training in the background; `stylist model list` shows the result.")
+        _request_training(stylist)
         return EXIT_OK
-    report = stylist.train(progress=ProgressBar("Training"))
-    print(f"Trained: {report.message}.")
+    lock = stylist.trainer_lock()
+    held = lock.take_over() if args.background else lock.acquire()
+    if not held:
+        if not args.background:
+            lock.mark_dirty()
+            print(
+                f"A training is running already (process {lock.holder()}); it trains once "
+                "more on all your verdicts when it ends."
+            )
+        return EXIT_OK
+    # Scripts (and tests) know from this line that the training has started.
+    print(f"Training started (process {os.getpid()}).", flush=True)
+    for report in stylist.train_while_dirty(progress=ProgressBar("Training")):
+        print(f"Trained: {report.message}.")
     return EXIT_OK
+
+
+def _version_label(v) -> str:
+    """How a version's check reads: its validation figures, or that it has none yet."""
+    m = v.metrics
+    old, new = m.get("old_val_mean_ndcg"), m.get("new_val_mean_ndcg")
+    if m.get("validated") is False or new is None:
+        return "not yet validated"
+    if old is not None:
+        return f"validation mean NDCG {old:.3f} -> {new:.3f}"
+    return f"validation mean NDCG {new:.3f}"
 
 
 def cmd_model(stylist, args) -> int:
@@ -526,11 +601,12 @@ def cmd_model(stylist, args) -> int:
         if args.version is None:
             raise UsageError("model use needs a VERSION or general (see `stylist model list`)")
         if args.version == "general":
-            stylist.library.use_general_model(stylist.settings.backbone)
-            print("The general model is in use now; your versions are kept.")
+            stylist.use_general_model()
+            print("The general model is in use now; your versions stay, to go back to.")
             return EXIT_OK
         version = stylist.use_model_version(args.version)
-        print(f"Version {version.id} is in use now.")
+        note = " (not yet validated)" if _version_label(version) == "not yet validated" else ""
+        print(f"Version {version.id} is in use now{note}.")
         return EXIT_OK
     versions = stylist.model_versions()
     if args.json:
@@ -542,6 +618,7 @@ def cmd_model(stylist, args) -> int:
                         "net": v.net,
                         "backbone": v.backbone,
                         "active": v.active,
+                        "validated": _version_label(v) != "not yet validated",
                         "created_at": v.created_at,
                         "metrics": v.metrics,
                     }
@@ -553,17 +630,16 @@ def cmd_model(stylist, args) -> int:
         return EXIT_OK
     for v in versions:
         m = v.metrics
-        ndcg = m.get("new_val_mean_ndcg")
-        figure = f"validation mean NDCG {ndcg:.3f}" if ndcg is not None else "not validated"
         mark = "*" if v.active else " "
         print(
-            f"{mark} {v.id:4d}  {v.created_at}  net {v.net}  {figure}  "
+            f"{mark} {v.id:4d}  {v.created_at}  net {v.net}  {_version_label(v)}  "
             f"({m.get('likes', 0)} likes, {m.get('dislikes', 0)} dislikes)"
         )
     if not versions:
         print("No personal model yet: rate some outfits, then `stylist train`.")
     else:
-        print("(* in use)")
+        in_use = "" if any(v.active for v in versions) else "; the general model is in use"
+        print(f"(* in use{in_use}; `stylist model use general` goes back to the general model)")
     return EXIT_OK
 
 
@@ -702,6 +778,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"))
     p.add_argument("--force", action="store_true", help="compute every item again")
 
+    p = command(
+        "review-categories",
+        cmd_review_categories,
+        "automatic categories your corrections would change (moves them only with --accept)",
+    )
+    p.add_argument("--accept", action="store_true", help="move the items listed")
+
     p = command("models", cmd_models, "list, install, verify or export backbones")
     p.add_argument("action", choices=("list", "install", "verify", "export"))
     p.add_argument("backbone", nargs="?")
@@ -823,6 +906,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("train", cmd_train, "fine-tune your style model on your verdicts")
     p.add_argument("--wait", action="store_true", help="train now and wait for the result")
+    p.add_argument("--background", action="store_true", help=argparse.SUPPRESS)
 
     p = command("model", cmd_model, "your style model's versions")
     p.add_argument("action", choices=("list", "use"))

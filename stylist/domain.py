@@ -54,6 +54,19 @@ class Verdict(str, enum.Enum):
     DISLIKE = "dislike"
 
 
+HOLDOUT_SHARE = 0.2  # of verdicts kept for validation: no personal version ever trains on them
+
+
+def is_holdout(outfit_ids: tuple[int | None, ...]) -> bool:
+    """The permanent validation flag of a verdict on this outfit: a hash of the outfit, so the
+    same outfit is on the same side at every retraining (and after an undo and a new verdict)."""
+    import hashlib
+
+    key = ",".join("-" if i is None else str(int(i)) for i in outfit_ids)
+    digest = hashlib.sha256(f"stylist-verdict:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < HOLDOUT_SHARE
+
+
 @dataclass
 class Item:
     id: int

@@ -54,6 +54,26 @@ def most_outfits(ranker, max_per_item: int | None) -> int:
     return most
 
 
+class _ProposedCategories:
+    """A library stand-in for a dry run of the guesser: it reads the real items and keeps the
+    categories the guesser would set, writing nothing."""
+
+    def __init__(self, library: Library) -> None:
+        self._library = library
+        self.categories: dict[int, tuple[Category, float | None]] = {}
+        self.guesses: dict[int, tuple[Category | None, float | None]] = {}
+
+    def items(self, *args, **kwargs):
+        return self._library.items(*args, **kwargs)
+
+    def set_guess(self, item_id: int, category, confidence) -> None:
+        self.guesses[item_id] = (category, confidence)
+
+    def set_category(self, item_id: int, category, source, confidence=None) -> bool:
+        self.categories[item_id] = (Category(category), confidence)
+        return True
+
+
 @dataclass
 class TrainReport:
     accepted: bool  # the new version is now in use
@@ -288,9 +308,8 @@ class Stylist:
             done += 1
         return done
 
-    def categorise(self, progress=None, cancel=None):
-        """Guess the category of every item the person has not sorted (see vision.categories)."""
-        from stylist.vision.categories import CategoryClassifier, categorise_library, logits_key
+    def _category_inputs(self):
+        from stylist.vision.categories import CategoryClassifier, logits_key
 
         spec = self.backbone()
         classifier = CategoryClassifier.load(spec)
@@ -298,9 +317,61 @@ class Stylist:
         logits = None
         if classifier.needs_logits:
             logits = self.library.features(logits_key(spec.id), spec.sha256)
-        return categorise_library(
-            self.library, classifier, features, logits, progress=progress, cancel=cancel
+        return classifier, features, logits
+
+    def categorise(self, progress=None, cancel=None):
+        """Guess the category of the items never guessed before (see vision.categories).
+
+        Guesses never move silently: an item guessed once keeps its category, whatever the
+        person's corrections teach the guesser since; ``category_review`` proposes those
+        changes and ``accept_category_review`` makes them, when the person agrees."""
+        from stylist.vision.categories import categorise_library
+
+        classifier, features, logits = self._category_inputs()
+        items = self.library.items()
+        # The person's own categories stay in: they adapt the guesser to their photos.
+        wanted = {
+            i.id for i in items if i.category_source == CategorySource.USER or i.guess is None
+        }
+        report = categorise_library(
+            self.library,
+            classifier,
+            {k: v for k, v in features.items() if k in wanted},
+            logits,
+            progress=progress,
+            cancel=cancel,
         )
+        report.without_features -= sum(1 for i in items if i.id not in wanted and i.id in features)
+        return report
+
+    def category_review(self) -> list[tuple[Item, Category, float | None]]:
+        """Items whose automatic category the guesser, taught by the person's corrections,
+        would now change: (item, proposed category, confidence). Nothing is changed."""
+        from stylist.vision.categories import categorise_library
+
+        classifier, features, logits = self._category_inputs()
+        dry = _ProposedCategories(self.library)
+        categorise_library(dry, classifier, features, logits)
+        proposals = []
+        for item in self.library.items():
+            proposed = dry.categories.get(item.id)
+            if (
+                item.category_source != CategorySource.USER
+                and item.guess is not None
+                and proposed is not None
+                and proposed[0] != item.category
+            ):
+                proposals.append((item, proposed[0], proposed[1]))
+        return proposals
+
+    def accept_category_review(self, proposals) -> int:
+        """Move the items of a review the person accepted; returns how many moved."""
+        moved = 0
+        for item, category, confidence in proposals:
+            self.library.set_guess(item.id, category, confidence)
+            if self.library.set_category(item.id, category, CategorySource.AUTO, confidence):
+                moved += 1
+        return moved
 
     def install_backbone(self, backbone_id: str, weights_file=None, progress=None, cancel=None):
         """Install VGG-16 (torchvision's hash-checked download, or a local weights file)."""
@@ -478,8 +549,8 @@ class Stylist:
 
         since = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat(timespec="seconds")
         worn = set()
-        for row in self.library.verdicts():
-            if row.source == "wore" and row.created_at >= since:
+        for row in self.library.wears():
+            if row.worn_at >= since:
                 worn.update(row.outfit.ids())
         return worn
 
@@ -495,13 +566,20 @@ class Stylist:
                 )
 
     def rate(self, outfit: Outfit, verdict: Verdict, source: str = "suggestion") -> int:
-        """Record a thumbs up or down; returns its id (for undo)."""
+        """Record a thumbs up or down; it replaces an earlier verdict on the same outfit.
+        Returns its id (for undo)."""
         self.check_outfit(outfit)
-        return self.library.add_verdict(outfit, Verdict(verdict), source)
+        verdict_id = self.library.add_verdict(outfit, Verdict(verdict), source)
+        # A training running now learns from this verdict when it has finished.
+        self.trainer_lock().mark_dirty()
+        return verdict_id
 
     def wore(self, outfit: Outfit) -> int:
-        """Record that the outfit was worn today; it counts as a like."""
-        return self.rate(outfit, Verdict.LIKE, "wore")
+        """Record that the outfit was worn today: a wear, and one like (however often it is
+        worn). Returns the like's id; undoing it removes the wear as well."""
+        verdict_id = self.rate(outfit, Verdict.LIKE, "wore")
+        self.library.add_wear(outfit, verdict_id)
+        return verdict_id
 
     def undo_verdict(self, verdict_id: int) -> None:
         self.library.remove_verdict(verdict_id)
@@ -520,10 +598,37 @@ class Stylist:
         shipped = paths_mod.models_dir() / f"fashionnet-c-{spec.id}.npz"
         return shipped if shipped.is_file() else None
 
+    def _general_net_file(self, spec) -> Path | None:
+        """The shipped general net C for this backbone, when it was made on this very file."""
+        from stylist.learn.io import load_matching_net
+
+        shipped = paths_mod.models_dir() / f"fashionnet-c-{spec.id}.npz"
+        if not shipped.is_file():
+            return None
+        _, config = load_matching_net(shipped)
+        return shipped if config.get("backbone_sha256") in (None, spec.sha256) else None
+
+    def trainer_lock(self):
+        """The lock that lets one personal trainer at a time run on this library."""
+        from stylist.trainer import TrainerLock
+
+        lock = getattr(self, "_trainer_lock", None)
+        if lock is None or lock.lock_file.parent != self.paths.data_dir:
+            lock = self._trainer_lock = TrainerLock(self.paths.data_dir)
+        return lock
+
     def verdicts_since_training(self) -> int:
+        """Verdicts the latest version did not learn from (those given while it trained
+        included): a verdict newer than the last one it was trained on."""
         versions = self.library.model_versions(self.settings.backbone)
-        since = versions[-1].created_at if versions else ""
-        return sum(1 for v in self.library.verdicts() if v.created_at > since)
+        verdicts = self.library.verdicts()
+        if not versions:
+            return len(verdicts)
+        last = versions[-1]
+        through = last.metrics.get("through_verdict")
+        if through is None:  # a version made before verdicts were counted by id
+            return sum(1 for v in verdicts if v.created_at > last.created_at)
+        return sum(1 for v in verdicts if v.id > int(through))
 
     def training_due(self) -> bool:
         """Enough new verdicts (and at least one like) for a retraining to be worth it."""
@@ -533,37 +638,80 @@ class Stylist:
             and self.verdicts_since_training() >= TRAIN_EVERY
         )
 
+    def train_while_dirty(self, progress=None, cancel=None, seed: int = 0) -> list[TrainReport]:
+        """The trainer's loop, run by the holder of the trainer lock: train, and train once
+        more on everything while verdicts arrived meanwhile (the library marked dirty) and a
+        retraining is due. The lock is released at the end, whatever happens."""
+        lock = self.trainer_lock()
+        reports = []
+        lock.log("started")
+        try:
+            while True:
+                report = self.train(progress=progress, cancel=cancel, seed=seed)
+                reports.append(report)
+                lock.log(f"trained: {report.message}")
+                if cancel is not None and cancel.is_set():
+                    break
+                if not lock.finish_or_continue(self.training_due):
+                    break
+                lock.log("again: verdicts arrived while it trained")
+        except BaseException as exc:
+            lock.log(f"failed: {exc}")
+            raise
+        finally:
+            lock.release()
+        return reports
+
     def train(self, progress=None, cancel=None, seed: int = 0) -> TrainReport:
         """Fine-tune the person's matching network on their verdicts (stage two, partial).
 
-        Starts from their model in use, else the general model, else an untrained net. The new
-        version is kept either way, with its metrics, and put in use only when it validates at
-        least as well as the old one on held-out verdicts. A crash or cancel leaves the model in
-        use as it was."""
+        Starts from their model in use, else the general model, else an untrained net. It
+        trains on the verdicts not flagged for validation only; the old and the new net are
+        compared once on the validation verdicts. The new version is kept either way, with its
+        metrics, and put in use when it is not worse; with fewer than a few held-out likes it
+        is put in use unvalidated (``metrics["validated"]`` False, shown as "not yet
+        validated"). A crash or cancel leaves the model in use as it was."""
         from stylist.learn.personal import fine_tune_partial
 
         spec = self.backbone()
         verdicts = self.library.verdicts()
         # Personal training learns from three-piece verdicts (one-piece ones wait for it to
-        # train the one-piece pair).
+        # train the one-piece pair); every verdict counts toward the next retraining.
+        through = max((v.id for v in verdicts), default=0)
         verdicts = [v for v in verdicts if not v.outfit.is_one_piece]
-        likes = [v.outfit.ids() for v in verdicts if v.verdict == Verdict.LIKE]
-        dislikes = [v.outfit.ids() for v in verdicts if v.verdict == Verdict.DISLIKE]
+        training = [v for v in verdicts if not v.holdout]
+        held_out = [v for v in verdicts if v.holdout]
+
+        def outfits(rows, verdict):
+            return [v.outfit.ids() for v in rows if v.verdict == verdict]
+
+        likes, dislikes = outfits(training, Verdict.LIKE), outfits(training, Verdict.DISLIKE)
         if not likes:
-            raise StylistError("there is nothing to learn from yet: give some outfits a thumbs up")
+            raise StylistError(
+                "there is nothing to learn from yet: give some more outfits a thumbs up"
+                if verdicts
+                else "there is nothing to learn from yet: give some outfits a thumbs up"
+            )
         tops, bottoms, shoes, _ = self._slot_features(spec)
-        base = self._base_net_file(spec)
+        # Every version starts afresh from the general model, on all the verdicts: versions do
+        # not drift away from it one fine-tune after another. It must beat the version in use.
+        in_use = self._base_net_file(spec)
+        general = self._general_net_file(spec)
+        base = general or in_use
         result = fine_tune_partial(
             base,
             likes,
             dislikes,
             {"top": tops, "bottom": bottoms, "shoes": shoes},
+            val_likes=outfits(held_out, Verdict.LIKE),
+            val_dislikes=outfits(held_out, Verdict.DISLIKE),
             epochs=personal_epochs(len(likes) + len(dislikes)),
             seed=seed,
             progress=progress,
             cancel=cancel,
             backbone=spec.id,
             backbone_sha256=spec.sha256,
+            incumbent=in_use,
         )
         if result.metrics.get("cancelled"):
             return TrainReport(False, None, result.metrics, "training cancelled; nothing changed")
@@ -574,17 +722,26 @@ class Stylist:
         accepted = result.not_worse
         metrics = {
             **result.metrics,
-            "likes": len(likes),
-            "dislikes": len(dislikes),
+            "likes": len(likes) + result.metrics["val_likes"],
+            "dislikes": len(dislikes) + result.metrics["val_dislikes"],
+            "through_verdict": through,
             "started_from": str(base) if base else "untrained",
+            "compared_with": str(in_use) if in_use else "untrained",
         }
         version = self.library.add_model_version(
             spec.id, "C", relative + ".npz", result.config, metrics, active=accepted
         )
         old, new = result.old_val_mean_ndcg, result.new_val_mean_ndcg
-        figures = f" (validation mean NDCG {old:.3f} -> {new:.3f})" if old and new else ""
-        if accepted and (old is None or new is None):
-            message = f"version {version} is now in use (too few verdicts yet to validate it)"
+        figures = (
+            f" (validation mean NDCG {old:.3f} -> {new:.3f})"
+            if old is not None and new is not None
+            else ""
+        )
+        if accepted and not result.validated:
+            message = (
+                f"version {version} is now in use, not yet validated (too few verdicts held "
+                "out to check it on yet)"
+            )
         elif accepted:
             message = f"version {version} is now in use{figures}"
         else:

@@ -142,24 +142,35 @@ def _test_ndcg(arrays, config, wardrobe, test, labels) -> float:
     return list_metrics(net.score_outfits(*feats), labels).mean_ndcg
 
 
+def _held(outfits):
+    """Outfits split by their permanent validation flag, as the app splits verdicts."""
+    from stylist.domain import is_holdout
+
+    return [o for o in outfits if not is_holdout(o)], [o for o in outfits if is_holdout(o)]
+
+
 def test_fine_tune_partial_from_an_untrained_net(person) -> None:
     from stylist.learn.personal import fine_tune_partial
     from stylist.rank.matching import MatchingNet
 
     wardrobe, likes, dislikes, test, labels, sha = person
+    (train_likes, val_likes), (train_dislikes, val_dislikes) = _held(likes), _held(dislikes)
     result = fine_tune_partial(
         None,
-        likes,
-        dislikes,
+        train_likes,
+        train_dislikes,
         wardrobe,
+        val_likes=val_likes,
+        val_dislikes=val_dislikes,
         epochs=10,
         seed=0,
         backbone="efficientnet-lite0",
         backbone_sha256=sha,
     )
     m = result.metrics
-    assert m["train_likes"] + m["val_likes"] == len(likes) and m["val_likes"] >= 2
-    assert m["train_dislikes"] + m["val_dislikes"] == len(dislikes)
+    assert m["train_likes"] == len(train_likes) and m["val_likes"] == len(val_likes) >= 3
+    assert m["train_dislikes"] == len(train_dislikes) and m["val_dislikes"] == len(val_dislikes)
+    assert result.validated
     assert result.config["base"] == "untrained" and result.config["net"] == "C"
     assert result.config["backbone_sha256"] == sha
     old, new = result.old_val_mean_ndcg, result.new_val_mean_ndcg
@@ -206,7 +217,10 @@ def test_fine_tune_partial_continues_a_saved_net_and_can_be_cancelled(person, tm
     assert again.config["base"] == str(npz)
     stop = threading.Event()
     stop.set()
-    cancelled = fine_tune_partial(npz, likes, dislikes, wardrobe, epochs=3, cancel=stop)
+    (train_likes, val_likes), _ = _held(likes), None
+    cancelled = fine_tune_partial(
+        npz, train_likes, dislikes, wardrobe, val_likes=val_likes, epochs=3, cancel=stop
+    )
     assert cancelled.metrics["cancelled"] and cancelled.metrics["epochs_run"] == 0
     assert cancelled.new_val_mean_ndcg == pytest.approx(cancelled.old_val_mean_ndcg)
 

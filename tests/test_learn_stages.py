@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -157,3 +158,33 @@ def test_eval_command_prints_the_table_and_writes_json(tiny, stylist_home, tmp_p
     with pytest.raises(SystemExit) as stop:
         main(["eval", str(tiny), "--augment-views", "-1"])
     assert stop.value.code == 2 and "-1 is below 0" in capsys.readouterr().err
+
+
+def test_partial_training_is_the_same_whatever_it_is_scored_on_later(tiny, paths) -> None:
+    """The basis fc1's change is learnt in comes from training items only: with the real
+    optimiser (Adam with weight decay, where the basis shapes every step), handing stage two the
+    test lists changes nothing it learns."""
+    from stylist.learn.data import item_table, ranked_lists
+    from stylist.learn.datasets import load_dataset
+    from stylist.learn.evaluate import load_shipped
+    from stylist.learn.features import crop_features
+    from stylist.learn.stages import STAGE_TWO, score, stage_two
+
+    ds = load_dataset(tiny)
+    crops = crop_features(ds.root, ds.crops(), paths=paths, cache_name=ds.path)
+    table = item_table(ds, crops)
+    start = load_shipped("C", "efficientnet-lite0", table)
+    assert STAGE_TWO.optimizer == "adam" and STAGE_TWO.weight_decay > 0
+    cfg = dataclasses.replace(STAGE_TWO, epochs=3)
+    user = next(u for u in ("person-0", "person-1") if ranked_lists(ds, table, [u], "test", seed=0))
+    val = ranked_lists(ds, table, [user], "val", seed=0)
+    test = ranked_lists(ds, table, [user], "test", seed=0)
+    blind = stage_two("partial", start, ds, table, user, val, (), cfg=cfg, seed=0)
+    told = stage_two("partial", start, ds, table, user, val, test, cfg=cfg, seed=0)
+    moved = False
+    for name, pair in blind.net.pairs.items():
+        w_blind = pair.fc1.weight.detach().numpy()
+        np.testing.assert_allclose(w_blind, told.net.pairs[name].fc1.weight.detach().numpy())
+        moved |= not np.allclose(w_blind, start.net.pairs[name].fc1.weight.detach().numpy())
+    assert moved  # the optimiser did train
+    assert score(blind, table, test, seed=0).mean_ndcg == score(told, table, test, seed=0).mean_ndcg

@@ -143,6 +143,19 @@ class MainWindow(QMainWindow):
         self.leave_demo_button.clicked.connect(self.session.leave_demo)
         d.addWidget(self.leave_demo_button)
         side.addWidget(self.demo_box)
+        # Guesses never move on their own: when corrections would change some, this offers it.
+        self.review_box = QFrame()
+        self.review_box.setObjectName("banner")
+        r = QVBoxLayout(self.review_box)
+        r.setContentsMargins(10, 8, 10, 8)
+        self.review_text = label("", "small", wrap=True)
+        r.addWidget(self.review_text)
+        self.review_button = button("Review", kind="ghost")
+        self.review_button.clicked.connect(self.review_categories)
+        r.addWidget(self.review_button)
+        self.review_box.hide()
+        session.categoryReview.connect(self._category_review)
+        side.addWidget(self.review_box)
         self.settings_button = button("Settings", "settings", "ghost", "Settings (Ctrl+,)")
         self.settings_button.clicked.connect(self.open_settings)
         self.settings_button.setStyleSheet("text-align: left; padding-left: 12px;")
@@ -370,6 +383,39 @@ class MainWindow(QMainWindow):
     def export_favourites(self) -> None:
         self.show_page(2)
         self.favourites.export()
+
+    def _category_review(self, proposals: list[Any]) -> None:
+        n = len(proposals)
+        self.review_text.setText(
+            f"{n} item{'s' if n != 1 else ''} may be in the wrong category — review"
+        )
+        self.review_box.setVisible(bool(proposals))
+
+    def review_categories(self) -> None:
+        """Show what would move; move it only when the person says so."""
+        from PySide6.QtWidgets import QMessageBox
+
+        proposals = self.session.category_proposals
+        if not proposals:
+            return
+        lines = [
+            f"{item.original_name}: {item.category.value} → {category.value}"
+            for item, category, _ in proposals[:15]
+        ]
+        if len(proposals) > 15:
+            lines.append(f"… and {len(proposals) - 15} more")
+        box = QMessageBox(self)
+        box.setWindowTitle("Categories to review")
+        box.setText("Your corrections suggest these items are in the wrong category. Move them?")
+        box.setDetailedText("\n".join(lines))
+        box.setInformativeText("\n".join(lines[:6]) + ("\n…" if len(lines) > 6 else ""))
+        move = box.addButton("Move them", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Leave them", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        if box.clickedButton() is move:
+            self.session.accept_category_review()
+        else:
+            self.session.dismiss_category_review()
 
     def open_settings(self) -> None:
         self.settings_dialog = SettingsDialog(self.session, self)

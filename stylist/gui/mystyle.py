@@ -57,6 +57,25 @@ def ndcg_of(metrics: dict) -> float | None:
     return None
 
 
+def validated(metrics: dict) -> bool:
+    """Whether a version was checked on held-out verdicts (older versions: when they have a
+    validation figure)."""
+    if "validated" in (metrics or {}):
+        return bool(metrics["validated"])
+    return ndcg_of(metrics) is not None
+
+
+def check_text(metrics: dict) -> str:
+    """How a version's check on held-out verdicts reads, for the page and its table."""
+    if not validated(metrics):
+        return "not yet validated"
+    old, new = metrics.get("old_val_mean_ndcg"), metrics.get("new_val_mean_ndcg")
+    if _number(old) and _number(new):
+        return f"{new:.3f} (was {old:.3f})"
+    ndcg = ndcg_of(metrics)
+    return f"{ndcg:.3f}" if ndcg is not None else "not yet validated"
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -96,7 +115,7 @@ class NdcgChart(QWidget):
             painter.drawText(
                 self.rect(),
                 Qt.AlignmentFlag.AlignCenter,
-                "No trained versions yet: the chart fills in as your model learns.",
+                "No validated versions yet: the chart fills in as your model learns.",
             )
             return
         values = [v for _, v, _ in self.points]
@@ -190,8 +209,11 @@ class MyStylePage(QScrollArea):
         layout.addWidget(
             label(
                 "Stylist learns your taste from every thumb: after a few new verdicts your "
-                "model is fine-tuned in the background, checked on verdicts it has not seen, "
-                "and kept only if it is not worse. Every version stays, so you can go back.",
+                "model is fine-tuned in the background. About one verdict in five is set aside "
+                "and never learned from; a new version is compared with the old one on those "
+                "and used only if it is not worse. Until enough are set aside (3 likes), a new "
+                "version is used but marked \u201cnot yet validated\u201d. Every version stays, "
+                "so you can go back, or to the general model.",
                 "muted",
                 wrap=True,
             )
@@ -224,6 +246,14 @@ class MyStylePage(QScrollArea):
         )
         self.train_button.clicked.connect(lambda: self.session.train())
         row.addWidget(self.train_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.general_button = button(
+            "Use the general model",
+            "undo",
+            "",
+            "Rank with the general model again; your versions stay, to go back to",
+        )
+        self.general_button.clicked.connect(self._use_general)
+        row.addWidget(self.general_button, 0, Qt.AlignmentFlag.AlignTop)
         t.addLayout(row)
         self.auto = QCheckBox("Learn automatically as I judge outfits")
         self.auto.setChecked(session.auto_train)
@@ -261,7 +291,9 @@ class MyStylePage(QScrollArea):
         head.addWidget(self.general_button)
         v.addLayout(head)
         self.table = QTableWidget(0, 5)
-        self.table.setHorizontalHeaderLabels(["Version", "Created", "Model", "NDCG", "In use"])
+        self.table.setHorizontalHeaderLabels(
+            ["Version", "Created", "Model", "Validation NDCG", "In use"]
+        )
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -283,7 +315,8 @@ class MyStylePage(QScrollArea):
 
     def refresh(self) -> None:
         rows = self.session.verdict_rows()
-        worn = sum(1 for r in rows if r.source == "wore")
+        wears = getattr(self.session.library, "wears", None)
+        worn = len(wears()) if wears else sum(1 for r in rows if r.source == "wore")
         likes = sum(1 for r in rows if r.verdict == Verdict.LIKE and r.source != "wore")
         dislikes = sum(1 for r in rows if r.verdict == Verdict.DISLIKE)
         self.likes.setText(str(likes))
@@ -298,10 +331,19 @@ class MyStylePage(QScrollArea):
             self.model_text.setText(missing_text("train"))
             self.train_button.setEnabled(False)
         elif active is not None:
-            ndcg = ndcg_of(active.metrics)
+            check = check_text(active.metrics)
             self.model_text.setText(
-                f"Version {active.id} is in use ({active.backbone}, net {active.net})"
-                + (f", validation NDCG {ndcg:.3f}." if ndcg is not None else ".")
+                f"Version {active.id} is in use ({active.backbone}, net {active.net}), "
+                + (
+                    "not yet validated: too few verdicts are set aside to check it on yet."
+                    if check == "not yet validated"
+                    else f"validation NDCG {check}."
+                )
+            )
+            self.train_button.setEnabled(True)
+        elif self.versions:
+            self.model_text.setText(
+                "Suggestions use the general model; your versions are kept below, to go back to."
             )
             self.train_button.setEnabled(True)
         else:
@@ -310,21 +352,21 @@ class MyStylePage(QScrollArea):
                 "outfits and your own model is trained from them."
             )
             self.train_button.setEnabled(True)
+        self.general_button.setEnabled(active is not None)
         self.chart.set_points(
             [
                 (f"v{ver.id}", ndcg_of(ver.metrics), ver.active)
                 for ver in self.versions
-                if ndcg_of(ver.metrics) is not None
+                if validated(ver.metrics) and ndcg_of(ver.metrics) is not None
             ]
         )
         self.table.setRowCount(len(self.versions))
         for r, ver in enumerate(reversed(self.versions)):
-            ndcg = ndcg_of(ver.metrics)
             cells = [
                 f"v{ver.id}",
                 ver.created_at.replace("T", " ")[:16],
                 f"{ver.backbone} · {ver.net}",
-                f"{ndcg:.3f}" if ndcg is not None else "–",
+                check_text(ver.metrics),
                 "✓ in use" if ver.active else "",
             ]
             for c, text in enumerate(cells):
@@ -355,7 +397,7 @@ class MyStylePage(QScrollArea):
 
     def _use_general(self) -> None:
         self.session.use_general_model()
-        self.session.status.emit("Now using the general model; your versions are kept.")
+        self.session.status.emit("Now using the general model; your versions stay below.")
 
     def _tasks_changed(self) -> None:
         task = self.session.tasks.running("train")

@@ -41,8 +41,11 @@ SLOT_LABELS = {"top": "top", "bottom": "bottom", "shoes": "shoes", "one_piece": 
 
 
 def match_text(match: float | None, suffix: str = " match") -> str:
-    """How an outfit's match (0..1) reads everywhere in the window: '64% match'."""
-    return f"{match:.0%}{suffix}" if match is not None else ""
+    """How a match (0..1) reads everywhere in the window: '64% match', a whole percentage, never
+    "100 %" nor "0 %" (no model is certain, and a page of 100 % tells nothing apart)."""
+    if match is None:
+        return ""
+    return f"{min(99, max(1, round(100 * float(match))))}%{suffix}"
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,17 @@ class ItemPicture(QLabel):
                 self.setPixmap(pix)
 
 
+WEAKER_BY = 0.10  # a pair is marked weakest only when it is this much below the others
+
+
+def marked_weakest(pair_scores: dict[str, float], weakest: str) -> str:
+    """The weakest pair, when it really is weaker than the others; else none is marked."""
+    if weakest not in pair_scores or len(pair_scores) < 2:
+        return ""
+    others = [v for k, v in pair_scores.items() if k != weakest]
+    return weakest if pair_scores[weakest] <= min(others) - WEAKER_BY else ""
+
+
 class PairBars(QWidget):
     """The outfit's pair scores as small bars (three, or one for a one-piece outfit), the weakest
     pair marked."""
@@ -160,8 +174,8 @@ class PairBars(QWidget):
         super().__init__(parent)
         self.pair_scores = pair_scores
         self.keys = [k for k in PAIR_KEYS if k in pair_scores]
-        # One bar alone is not "the weakest": marking it would only alarm.
-        self.weakest = weakest if len(self.keys) > 1 else ""
+        # One bar alone is never "the weakest"; of several, only one really weaker is marked.
+        self.weakest = marked_weakest(pair_scores, weakest)
         self.setMinimumHeight(len(self.keys) * 20)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         tips = [f"{PAIR_LABELS[k]}: {match_text(pair_scores[k], '')}" for k in self.keys]

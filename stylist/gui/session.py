@@ -52,6 +52,8 @@ class Session(QObject):
     importFinished = Signal(object)  # ImportReport
     analysisFinished = Signal(object)  # FeatureReport
     trainingFinished = Signal(object)  # TrainReport
+    categoryReview = Signal(object)  # [(item, proposed category, confidence)]: never applied
+    # until the person accepts
     status = Signal(str)  # a short line for the status bar
     problem = Signal(str, str, str)  # title, message, details: shown as a dialog
     undoChanged = Signal(str)  # what Undo would undo now ("" = nothing)
@@ -74,6 +76,7 @@ class Session(QObject):
         self._new_verdicts = 0
         self._train_again = False
         self._analyse_again = False
+        self.category_proposals: list[Any] = []
         self._train_timer = QTimer(self)
         self._train_timer.setSingleShot(True)
         self._train_timer.setInterval(AUTO_TRAIN_DELAY_MS)
@@ -146,6 +149,46 @@ class Session(QObject):
             self.service.set_category(item_id, Category(category))
             self._refresh_item(item_id)
         self.itemsChanged.emit()  # the grid's order and category filters depend on it
+        self.check_categories()  # a correction may show other guesses wrong: offer, not move
+
+    def check_categories(self) -> Task | None:
+        """Find the automatic categories the person's corrections would change, and offer them
+        (``categoryReview``); nothing moves until ``accept_category_review``."""
+        if not self.can("category_review"):
+            return None
+        service = self.service
+
+        def found(proposals: list[Any]) -> None:
+            if service is not self.service:
+                return
+            self.category_proposals = list(proposals)
+            self.categoryReview.emit(self.category_proposals)
+
+        return self.tasks.start(
+            lambda progress, cancel: service.category_review(),
+            "Checking categories",
+            kind="category-review",
+            on_done=found,
+            on_failed=lambda message, details: None,  # an offer, never worth a dialog
+            quiet=True,
+        )
+
+    def accept_category_review(self) -> int:
+        proposals, self.category_proposals = self.category_proposals, []
+        moved = self.service.accept_category_review(proposals) if proposals else 0
+        for item, _, _ in proposals:
+            self._refresh_item(item.id)
+        self.categoryReview.emit([])
+        if moved:
+            self.itemsChanged.emit()
+            self.status.emit(
+                f"Moved {moved} item{'s' if moved != 1 else ''} to the guessed category"
+            )
+        return moved
+
+    def dismiss_category_review(self) -> None:
+        self.category_proposals = []
+        self.categoryReview.emit([])
 
     def set_tags(self, item_id: int, tags: Iterable[str]) -> None:
         setter = getattr(self.service, "set_tags", None) or self.library.set_tags
@@ -201,6 +244,7 @@ class Session(QObject):
         def finished(report: Any) -> None:
             self.analysisFinished.emit(report)
             self.reload_items()
+            self.check_categories()
             failed = getattr(report, "failed", [])
             computed = getattr(report, "computed", 0)
             if failed:
@@ -327,15 +371,28 @@ class Session(QObject):
         if self.tasks.running("train") is not None:
             self._train_again = True
             return None
+        service = self.service
+        # One trainer per library, this window's worker or a command-line trainer alike: when
+        # one runs already, the library is marked dirty and it trains once more when it ends.
+        lock = service.trainer_lock() if self.can("trainer_lock") else None
+        if lock is not None and lock.request() == "pending":
+            self.status.emit(
+                "Your style model is training in another Stylist process; it learns from your "
+                "latest verdicts when that ends."
+            )
+            return None
         self._train_again = False
         self._new_verdicts = 0
-        service = self.service
 
-        def finished(report: Any) -> None:
+        def finished(result: Any) -> None:
+            reports = result if isinstance(result, list) else [result]
+            if not reports:
+                return
+            report = reports[-1]
             self.trainingFinished.emit(report)
             message = getattr(report, "message", "") or "training finished"
             self.status.emit(f"Your style model: {message}")
-            if getattr(report, "accepted", False):
+            if any(getattr(r, "accepted", False) for r in reports):
                 self.modelChanged.emit()
             self.verdictsChanged.emit()  # "since last training" counts start again
 
@@ -350,14 +407,34 @@ class Session(QObject):
             if self._train_again and self.training_due():
                 self._train_timer.start()
 
-        return self.tasks.start(
-            lambda progress, cancel: service.train(progress=progress, cancel=cancel),
-            "Learning your style",
-            kind="train",
-            on_done=finished,
-            on_failed=failed,
-            on_finished=ended,
-        )
+        if lock is not None:
+
+            def work(progress, cancel):
+                return service.train_while_dirty(progress=progress, cancel=cancel)
+
+        else:
+
+            def work(progress, cancel):
+                return service.train(progress=progress, cancel=cancel)
+
+        try:
+            return self.tasks.start(
+                work,
+                "Learning your style",
+                kind="train",
+                on_done=finished,
+                on_failed=failed,
+                on_finished=ended,
+            )
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+
+    def use_general_model(self) -> None:
+        """Rank with the general model again (the person's versions stay)."""
+        self.service.use_general_model()
+        self.modelChanged.emit()
 
     def model_versions(self) -> list[Any]:
         if self.can("model_versions"):
@@ -369,10 +446,6 @@ class Session(QObject):
             self.service.use_model_version(version_id)
         else:
             self.library.use_model_version(version_id)
-        self.modelChanged.emit()
-
-    def use_general_model(self) -> None:
-        self.service.use_general_model()
         self.modelChanged.emit()
 
     # ----------------------------------------------------------------- favourites

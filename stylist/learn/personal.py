@@ -1,11 +1,18 @@
 """Personal retraining (stage two, partial) on one person's verdicts and wardrobe features.
 
 The app calls ``fine_tune_partial`` in the background after a few new thumbs: it starts from the
-general model (or the person's last model, or an untrained net when there is neither), trains the
-matching layers on the person's liked outfits against random outfits of their own wardrobe and
-their disliked ones, and measures validation mean NDCG on held-out verdicts for the old and the new
-net, so the caller keeps the new one only when it is not worse. Features come from the library's
-cache; nothing here touches photos or the library itself.
+general model (or the person's last model, or an untrained net when there is neither) and trains
+the matching layers on the person's training verdicts, liked outfits against random outfits of
+their own wardrobe and their disliked ones. The validation verdicts (each verdict's permanent
+flag, see ``domain.is_holdout``) are never trained on and choose nothing: the number of epochs is
+fixed beforehand, and the old and the new net are compared on them once, at the end, so the
+caller keeps the new net only when it is not worse. Below ``MIN_VALIDATION_LIKES`` held-out likes
+there is nothing to compare on: the result says it is not validated.
+
+Fine-tuning stays near the starting net: an L2 pull toward the starting weights (not toward
+zero) keeps a few dozen verdicts from driving pair probabilities to 0 and 1, so scores keep
+separating outfits. Features come from the library's cache; nothing here touches photos or the
+library itself.
 """
 
 from __future__ import annotations
@@ -26,12 +33,15 @@ from stylist.learn.train import TrainConfig
 Progress = Callable[[int, int, str], None]
 SLOT_NAMES = ("top", "bottom", "shoes")
 
-# Fine-tuning a trained net: the paper's ten epochs, Adam at a small rate (validated on people
-# built from outfits-ccp, see the model card). From an untrained net the rate is higher.
-FINE_TUNE = TrainConfig(epochs=10, lr=1e-4, optimizer="adam", weight_decay=5e-4)
+# Fine-tuning a trained net: Adam at a small rate, no decay toward zero (the pull goes toward the
+# starting weights instead, see ANCHOR). From an untrained net the rate is higher.
+FINE_TUNE = TrainConfig(epochs=10, lr=1e-4, optimizer="adam", weight_decay=0.0)
 FROM_SCRATCH = TrainConfig(epochs=10, lr=1e-3, optimizer="adam", weight_decay=5e-4)
-MIN_VALIDATION_LIKES = 2
-MIN_LIKES_TO_CHOOSE_CHECKPOINT = 10
+# Strength of the L2 pull toward the starting weights (0: none). Chosen with
+# tests/benchmarks/bench_feedback.py: people with a taste gain about as much as without it,
+# a person without one loses nothing, and scores stay apart instead of going to 0 and 1.
+ANCHOR = 10.0
+MIN_VALIDATION_LIKES = 3  # held-out likes needed before a version counts as validated
 
 
 class FineTuneError(StylistError):
@@ -55,13 +65,16 @@ class FineTuneResult:
         return self.metrics.get("new_val_mean_ndcg")
 
     @property
+    def validated(self) -> bool:
+        """Whether enough held-out likes existed to compare the old and the new net on."""
+        return bool(self.metrics.get("validated"))
+
+    @property
     def not_worse(self) -> bool:
         """Whether the new net validates at least as well as the old (True when there is too
-        little held out to validate on)."""
+        little held out to validate on: then ``validated`` is False, and the caller says so)."""
         old, new = self.old_val_mean_ndcg, self.new_val_mean_ndcg
-        if old is None or new is None:
-            # Too few verdicts held out to compare on: no evidence that it is worse, and the
-            # person's own verdicts are what it learned from.
+        if not self.validated or old is None or new is None:
             return True
         return new >= old - 1e-9
 
@@ -128,10 +141,16 @@ def _load_base(base: Any) -> tuple[dict[str, np.ndarray], dict[str, Any], str] |
     return arrays, config, str(base)
 
 
-def _split(n: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    order = rng.permutation(n)
-    n_val = int(round(fraction * n)) if n >= 2 * MIN_VALIDATION_LIKES + 1 else 0
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+def _anchor(scorer: Any, strength: float) -> None:
+    """Add the gradient of ``strength / 2 · ‖θ − θ₀‖²`` to every trainable parameter, θ₀ the
+    starting weights: the optimiser then trades the verdicts against staying near the start."""
+    if strength <= 0:
+        return
+    for param in scorer.parameters():
+        if not param.requires_grad:
+            continue
+        start = param.detach().clone()
+        param.register_hook(lambda grad, p=param, p0=start: grad + strength * (p.detach() - p0))
 
 
 def fine_tune_partial(
@@ -140,9 +159,10 @@ def fine_tune_partial(
     dislikes: Sequence[Sequence[Any]],
     wardrobe_features_by_category: Mapping[Any, Mapping[int, np.ndarray]],
     *,
+    val_likes: Sequence[Sequence[Any]] = (),
+    val_dislikes: Sequence[Sequence[Any]] = (),
     epochs: int = 10,
     seed: int = 0,
-    val_fraction: float = 0.2,
     progress: Progress | None = None,
     cancel: Any = None,
     net: str = "C",
@@ -150,27 +170,39 @@ def fine_tune_partial(
     backbone_sha256: str | None = None,
     negatives_per_positive: int = NEGATIVES_PER_POSITIVE,
     config: TrainConfig | None = None,
+    anchor: float | None = None,
+    incumbent: str | Path | tuple[Mapping[str, np.ndarray], Mapping[str, Any]] | None = None,
 ) -> FineTuneResult:
     """Stage two, partial, for one person; returns the new net and old/new validation figures.
 
     base: the net to start from (a saved net's path, or ``(arrays, config)``), or None for an
     untrained net (then ``net``, ``backbone`` and ``backbone_sha256`` say what to build).
-    likes / dislikes: outfits as (top, bottom, shoes) item ids of the wardrobe, or as three
-    feature vectors. wardrobe_features_by_category: ``{"top": {id: (D,) features}, "bottom": …,
-    "shoes": …}`` (Category members work as keys); random negatives are drawn from it.
-    A share ``val_fraction`` of likes and dislikes (at least two likes) is held out: their mean
-    NDCG against random wardrobe outfits is measured before and after. On cancel, training stops
-    at the next batch and the best net so far is returned (``metrics["cancelled"]``).
+    likes / dislikes: the training verdicts, outfits as (top, bottom, shoes) item ids of the
+    wardrobe or as three feature vectors. val_likes / val_dislikes: the validation verdicts,
+    never trained on; with at least ``MIN_VALIDATION_LIKES`` likes among them the old and the
+    new net are compared on them once (mean NDCG against random wardrobe outfits).
+    wardrobe_features_by_category: ``{"top": {id: (D,) features}, "bottom": …, "shoes": …}``
+    (Category members work as keys); random negatives are drawn from it. ``epochs`` is fixed
+    beforehand: no checkpoint is chosen on anything. ``anchor``: the L2 pull toward the
+    starting weights (default ``ANCHOR``). incumbent: the net the new one must not be worse
+    than (the version in use), when it is not ``base``. On cancel, training stops at the next
+    batch (``metrics["cancelled"]``).
     """
     from stylist.learn.io import input_normalisation, make_config, net_arrays, net_from_arrays
     from stylist.learn.nets import build_net
     from stylist.learn.train import RankTask, evaluate_lists, fit, normalisation, projected_scorer
 
     started = time.perf_counter()
+    anchor = ANCHOR if anchor is None else anchor
     items = _Items(wardrobe_features_by_category)
-    liked = [t for t in (items.triple(o) for o in likes) if t is not None]
-    disliked = [t for t in (items.triple(o) for o in dislikes) if t is not None]
-    skipped = len(likes) + len(dislikes) - len(liked) - len(disliked)
+
+    def rows(outfits: Sequence[Sequence[Any]]) -> list[tuple[int, int, int]]:
+        return [t for t in (items.triple(o) for o in outfits) if t is not None]
+
+    liked, disliked = rows(likes), rows(dislikes)
+    held_liked, held_disliked = rows(val_likes), rows(val_dislikes)
+    given = len(likes) + len(dislikes) + len(val_likes) + len(val_dislikes)
+    skipped = given - len(liked) - len(disliked) - len(held_liked) - len(held_disliked)
     if any(not pool for pool in items.pools):
         missing = [SLOT_NAMES[k] for k, pool in enumerate(items.pools) if not pool]
         raise FineTuneError(f"the wardrobe has no {' or '.join(missing)} with features")
@@ -187,6 +219,7 @@ def fine_tune_partial(
         base_config: dict[str, Any] = {"backbone": backbone, "backbone_sha256": backbone_sha256}
         base_name = "untrained"
         train_cfg = config or FROM_SCRATCH
+        anchor = 0.0  # nothing worth staying near
     else:
         arrays, base_config, base_name = loaded
         if int(base_config["feature_dim"]) != dim:
@@ -198,27 +231,23 @@ def fine_tune_partial(
         start = net_from_arrays(arrays, base_config)
         mean, std = input_normalisation(arrays, dim)
         train_cfg = config or FINE_TUNE
-    train_cfg = dataclasses.replace(train_cfg, epochs=epochs, seed=seed)
-    if len(liked) * val_fraction < MIN_LIKES_TO_CHOOSE_CHECKPOINT:
-        # A handful of held-out likes cannot pick a checkpoint; they can still veto a bad net.
-        train_cfg = dataclasses.replace(train_cfg, keep_best=False, evals_per_epoch=1)
+    # Nothing is chosen on validation: the last weights are the result.
+    train_cfg = dataclasses.replace(
+        train_cfg, epochs=epochs, seed=seed, keep_best=False, evals_per_epoch=1
+    )
     xn = ((x - mean) / std).astype(np.float32)
 
-    rng = np.random.default_rng([seed, 11])
-    liked_a = np.asarray(liked, dtype=np.int64).reshape(-1, 3)
-    disliked_a = np.asarray(disliked, dtype=np.int64).reshape(-1, 3)
-    like_train, like_val = _split(len(liked_a), val_fraction, rng)
-    dis_train, dis_val = _split(len(disliked_a), val_fraction, rng)
-    if like_val.size < MIN_VALIDATION_LIKES:
-        like_train, like_val = np.arange(len(liked_a)), np.zeros(0, dtype=np.int64)
-        dis_train, dis_val = np.arange(len(disliked_a)), np.zeros(0, dtype=np.int64)
-    positives = liked_a[like_train]
-    known = [tuple(t) for t in liked_a]
+    def as_array(triples: list[tuple[int, int, int]]) -> np.ndarray:
+        return np.asarray(triples, dtype=np.int64).reshape(-1, 3)
+
+    positives, train_dislikes = as_array(liked), as_array(disliked)
+    val_pos, val_dis = as_array(held_liked), as_array(held_disliked)
+    # Random negatives never land on a judged outfit, of either side.
+    known = [tuple(t) for t in (*liked, *held_liked, *held_disliked)]
     pools = [np.asarray(p, dtype=np.int64) for p in items.pools]
     sampler = NegativeSampler(
         positives, pools, known=known, mode="random", per_positive=negatives_per_positive
     )
-    train_dislikes = disliked_a[dis_train]
 
     def negatives(r: np.random.Generator) -> np.ndarray:
         drawn = sampler.sample(r)  # (P, K, 3)
@@ -229,38 +258,53 @@ def fine_tune_partial(
             [drawn, negatives_from_outfits(positives.shape[0], train_dislikes, k, r)], axis=1
         )
 
+    validated = val_pos.shape[0] >= MIN_VALIDATION_LIKES
     val_lists = []
-    if like_val.size:
-        val_pos = liked_a[like_val]
+    if validated:
         val_sampler = NegativeSampler(
             val_pos, pools, known=known, mode="random", per_positive=negatives_per_positive
         )
         val_neg = val_sampler.sample(np.random.default_rng([seed, 12])).reshape(-1, 3)
-        val_neg = np.concatenate([val_neg, disliked_a[dis_val]])
+        val_neg = np.concatenate([val_neg, val_dis])
         triples = np.concatenate([val_pos, val_neg])
         labels = np.concatenate([np.ones(len(val_pos)), np.zeros(len(val_neg))]).astype(np.int64)
         val_lists.append((triples, labels))
 
-    task = RankTask(positives=positives, negatives=negatives, val_lists=val_lists)
-    slots = [
-        np.unique(np.concatenate([pools[k], liked_a[:, k], disliked_a[:, k]])) for k in range(3)
-    ]
+    # The training task holds no validation verdict at all.
+    task = RankTask(positives=positives, negatives=negatives, val_lists=[])
+    judged = [a for a in (positives, train_dislikes, val_pos, val_dis) if a.size]
+    slots = [np.unique(np.concatenate([pools[k], *(a[:, k] for a in judged)])) for k in range(3)]
     scorer = projected_scorer(start, xn, slots)
-    old = evaluate_lists(scorer, val_lists, seed=seed).mean_ndcg if val_lists else None
+    old = None
+    if val_lists and incumbent is not None:
+        in_use = _load_base(incumbent)
+        old_arrays, old_config, _ = in_use
+        if int(old_config["feature_dim"]) != dim:
+            raise FineTuneError("the net in use takes features of another size than the wardrobe")
+        old_mean, old_std = input_normalisation(old_arrays, dim)
+        old_x = ((x - old_mean) / old_std).astype(np.float32)
+        old_scorer = projected_scorer(net_from_arrays(old_arrays, old_config), old_x, slots)
+        old = evaluate_lists(old_scorer, val_lists, seed=seed).mean_ndcg
+        del in_use, old_arrays, old_scorer, old_x  # a training's memory stays near one net's
+    elif val_lists:
+        old = evaluate_lists(scorer, val_lists, seed=seed).mean_ndcg
+    _anchor(scorer, anchor)
     fitted = fit(scorer, task, train_cfg, progress=progress, cancel=cancel)
     new_net = scorer.to_net()
-    new_val = fitted.best_val if val_lists else None
+    new_val = evaluate_lists(scorer, val_lists, seed=seed).mean_ndcg if val_lists else None
 
     out_arrays = net_arrays(new_net, mean, std)
     metrics = {
         "old_val_mean_ndcg": old,
         "new_val_mean_ndcg": new_val,
+        "validated": bool(validated),
         "train_likes": int(positives.shape[0]),
-        "val_likes": int(like_val.size),
+        "val_likes": int(val_pos.shape[0]),
         "train_dislikes": int(train_dislikes.shape[0]),
-        "val_dislikes": int(dis_val.size),
+        "val_dislikes": int(val_dis.shape[0]),
         "skipped_outfits": skipped,
         "epochs_run": fitted.epochs_run,
+        "steps": fitted.steps,
         "cancelled": fitted.cancelled,
         "seconds": round(time.perf_counter() - started, 3),
         "base": base_name,
@@ -277,6 +321,8 @@ def fine_tune_partial(
         training={
             "optimizer": train_cfg.optimizer,
             "lr": train_cfg.lr,
+            "weight_decay": train_cfg.weight_decay,
+            "anchor": anchor,
             "epochs": train_cfg.epochs,
             "seed": seed,
             "negatives_per_positive": negatives_per_positive,

@@ -260,7 +260,8 @@ def stage_one(
     Returns B/C with the projection folded in (a net over the backbone's features).
     """
     through_cnn = kind == "A"
-    base = cfg or (THROUGH_CNN if through_cnn else STAGE_ONE if inputs.startswith("cnn") else BASELINE)
+    own = STAGE_ONE if inputs.startswith("cnn") else BASELINE
+    base = cfg or (THROUGH_CNN if through_cnn else own)
     cfg = dataclasses.replace(base, seed=seed)
     task = training_task(dataset, table, users, mode=negatives, val_lists=val_lists)
     model = untrained(
@@ -287,12 +288,13 @@ def stage_one(
     return folded(model)
 
 
-def _slot_items(dataset: Dataset, table: ItemTable, user, task, lists) -> list[np.ndarray]:
-    """Per slot, every item the person's training, validation and test will put there."""
+def _slot_items(dataset: Dataset, table: ItemTable, user, task) -> list[np.ndarray]:
+    """Per slot, the items the person's training puts there (never validation or test items:
+    with Adam the basis they span shapes the training, see ``train.projected_scorer``)."""
     g = group_split(dataset, table, user, "train")
     out = []
     for k in range(3):
-        seen = [task.positives[:, k], g.pools[k], g.rejected[:, k], *[t[:, k] for t, _ in lists]]
+        seen = [task.positives[:, k], g.pools[k], g.rejected[:, k]]
         out.append(np.unique(np.concatenate(seen)))
     return out
 
@@ -317,8 +319,8 @@ def stage_two(
     """Stage two for one person: ``partial``, ``whole`` or ``direct`` (see the module doc).
 
     ``start``: the stage-one model (``partial``, ``whole``) or an untrained one (``direct``);
-    never changed. ``test_lists`` are the lists the result will be scored on: partial training
-    precomputes its first layer for their items too.
+    never changed. ``test_lists``: the lists the result will be scored on; they change nothing
+    in the training (kept for callers that pass them).
     """
     if mode not in ("partial", "whole", "direct"):
         raise ValueError(f"unknown stage two {mode!r} (use partial, whole or direct)")
@@ -342,7 +344,7 @@ def stage_two(
         scorer.cpu()
     else:
         x = model_inputs(start, table)[0]  # (N, D) view 0: the crops as they are
-        slots = _slot_items(dataset, table, user, task, [*val_lists, *test_lists])
+        slots = _slot_items(dataset, table, user, task)
         scorer = _device(projected_scorer(start.net, x, slots), device)
         fitted = fit(scorer, task, cfg, progress=progress, cancel=cancel)
         model = dataclasses.replace(start, net=scorer.cpu().to_net(), fit=fitted)

@@ -11,9 +11,12 @@ kind of net:
 * ``FeatureScorer``: B or C on cached features (stage one, ``direct``).
 * ``ProjectedScorer``: B or C for stage two ``partial``, starting from a trained net. fc1 applied
   to concat(a, b) is W_a·a + W_b·b, so W·a is computed once per item; the change of W is learnt
-  as V·Qᵀ, with Q an orthonormal basis of the items' features (or the identity when there are more
-  items than dimensions). SGD's updates to W lie in that span anyway, so this is the same training
-  as updating W directly, only much cheaper; ``to_net()`` folds it back into a plain net.
+  as V·Qᵀ, with Q an orthonormal basis of the training items' features (or the identity when there
+  are more items than dimensions), so training is much cheaper; ``to_net()`` folds it back into a
+  plain net, which scores any item (one outside the basis through its projection). With plain SGD
+  and no weight decay this is the same training as updating W directly (those updates lie in the
+  span anyway); with Adam or weight decay it is not: the steps depend on the basis, so the basis is
+  built from the training items only, and items the training never sees cannot shape it.
 * ``ImageScorer``: A, or B/C with the backbone (``whole``), on preprocessed crops.
 
 torch is imported inside functions: the module is importable without it.
@@ -292,9 +295,10 @@ def feature_scorer(net: Any, features: np.ndarray, cfg: TrainConfig | None = Non
 def projected_scorer(net: Any, features: np.ndarray, slot_items: Sequence[np.ndarray]) -> Any:
     """Stage-two ``partial`` scorer for a trained B or C net on normalised (N, D) features.
 
-    ``slot_items``: the items that may appear in each slot (every item the training and the
-    validation will score there). The returned module has ``to_net()``: the plain net with the
-    learnt change folded into fc1.
+    ``slot_items``: the items the training puts in each slot (its positives, negatives and
+    their pools): they span the basis the change of fc1 is learnt in. Validation and test items
+    need not be among them (they are scored through their projection, as ``to_net()`` does).
+    The returned module has ``to_net()``: the plain net with the learnt change folded into fc1.
     """
     import torch
 

@@ -123,6 +123,32 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX favourites_outfit ON favourites
         (IFNULL(top_id, 0), IFNULL(bottom_id, 0), shoes_id, IFNULL(one_piece_id, 0));
     """,
+    # 5: verdicts as clean data: one per outfit (the latest), a permanent validation flag each
+    # (NULL until the library assigns it on open), wears apart from likes, and verdict ids that
+    # are never used twice (a new verdict is newer than every training, even after an undo).
+    """
+    ALTER TABLE feedback ADD COLUMN holdout INTEGER;
+    CREATE TABLE wears (
+        id INTEGER PRIMARY KEY,
+        top_id INTEGER REFERENCES items (id) ON DELETE CASCADE,
+        bottom_id INTEGER REFERENCES items (id) ON DELETE CASCADE,
+        shoes_id INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
+        one_piece_id INTEGER REFERENCES items (id) ON DELETE CASCADE,
+        verdict_id INTEGER,
+        worn_at TEXT NOT NULL
+    );
+    CREATE INDEX wears_worn_at ON wears (worn_at);
+    INSERT INTO wears (top_id, bottom_id, shoes_id, one_piece_id, verdict_id, worn_at)
+        SELECT top_id, bottom_id, shoes_id, one_piece_id, id, created_at
+        FROM feedback WHERE source = 'wore';
+    DELETE FROM feedback WHERE id NOT IN (
+        SELECT MAX(id) FROM feedback GROUP BY top_id, bottom_id, shoes_id, one_piece_id
+    );
+    CREATE INDEX feedback_outfit ON feedback (top_id, bottom_id, shoes_id, one_piece_id);
+    CREATE TABLE verdict_ids (id INTEGER PRIMARY KEY AUTOINCREMENT);
+    INSERT INTO verdict_ids (id) SELECT MAX(id) FROM feedback;
+    DELETE FROM verdict_ids;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

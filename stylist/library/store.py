@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stylist.domain import Category, CategorySource, Item, Outfit, Verdict
+from stylist.domain import Category, CategorySource, Item, Outfit, Verdict, is_holdout
 from stylist.errors import StylistError, UsageError
 from stylist.library import backups, schema
 from stylist.library.lock import LOCK_NAME, LibraryLock
@@ -101,6 +101,14 @@ class VerdictRow:
     verdict: Verdict
     source: str
     created_at: str
+    holdout: bool = False  # a validation verdict: no personal version trains on it
+
+
+@dataclass
+class WearRow:
+    id: int
+    outfit: Outfit
+    worn_at: str
 
 
 @dataclass
@@ -148,6 +156,7 @@ class Library:
                 library = cls(paths, conn, lock)
                 library.recovered = recovered
                 library.settled_on_open = library._settle_journal()
+                library._assign_holdout_flags()
                 if recovered:
                     library.recovered.extend(library._adopt_after_recovery())
                 backups.rolling_backup(conn, paths)
@@ -579,26 +588,100 @@ class Library:
                 raise UsageError(f"there is no item {item_id} in the library (the {what})")
 
     def add_verdict(self, outfit: Outfit, verdict: Verdict, source: str) -> int:
+        """Record a verdict; it replaces any earlier verdict on the same outfit (the latest
+        counts, once). Returns its id."""
+        row = _outfit_row(outfit)
+        with self.writing():
+            self._check_outfit(outfit)
+            self._conn.execute("BEGIN")
+            try:
+                self._conn.execute(
+                    "DELETE FROM feedback WHERE top_id IS ? AND bottom_id IS ? AND shoes_id IS ? "
+                    "AND one_piece_id IS ?",
+                    row,
+                )
+                verdict_id = self._conn.execute(
+                    "INSERT INTO verdict_ids DEFAULT VALUES"
+                ).lastrowid  # never handed out before, unlike a plain rowid
+                self._conn.execute("DELETE FROM verdict_ids")
+                self._conn.execute(
+                    f"INSERT INTO feedback (id, {_OUTFIT_COLUMNS}, verdict, source, created_at, "
+                    "holdout) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        verdict_id,
+                        *row,
+                        Verdict(verdict).value,
+                        source,
+                        now_iso(),
+                        int(is_holdout(outfit.ids())),
+                    ),
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            return verdict_id
+
+    def add_wear(self, outfit: Outfit, verdict_id: int | None) -> int:
+        """Record that the outfit was worn now (with the like it counts as, for undo)."""
         with self.writing():
             self._check_outfit(outfit)
             cur = self._conn.execute(
-                f"INSERT INTO feedback ({_OUTFIT_COLUMNS}, verdict, source, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (*_outfit_row(outfit), Verdict(verdict).value, source, now_iso()),
+                f"INSERT INTO wears ({_OUTFIT_COLUMNS}, verdict_id, worn_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (*_outfit_row(outfit), verdict_id, now_iso()),
             )
             return cur.lastrowid
 
     def remove_verdict(self, verdict_id: int) -> None:
+        """Undo a verdict (and the wear recorded with it)."""
         with self.writing():
-            self._conn.execute("DELETE FROM feedback WHERE id = ?", (verdict_id,))
+            self._conn.execute("BEGIN")
+            try:
+                self._conn.execute("DELETE FROM feedback WHERE id = ?", (verdict_id,))
+                self._conn.execute("DELETE FROM wears WHERE verdict_id = ?", (verdict_id,))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
 
     def verdicts(self) -> list[VerdictRow]:
+        """One verdict per outfit, oldest first."""
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT id, {_OUTFIT_COLUMNS}, verdict, source, created_at "
+                f"SELECT id, {_OUTFIT_COLUMNS}, verdict, source, created_at, holdout "
                 "FROM feedback ORDER BY id"
             ).fetchall()
-        return [VerdictRow(r[0], Outfit(*r[1:5]), Verdict(r[5]), r[6], r[7]) for r in rows]
+        return [
+            VerdictRow(r[0], Outfit(*r[1:5]), Verdict(r[5]), r[6], r[7], bool(r[8])) for r in rows
+        ]
+
+    def wears(self) -> list[WearRow]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT id, {_OUTFIT_COLUMNS}, worn_at FROM wears ORDER BY id"
+            ).fetchall()
+        return [WearRow(r[0], Outfit(*r[1:5]), r[5]) for r in rows]
+
+    def _assign_holdout_flags(self) -> None:
+        """Verdicts recorded by an older Stylist get their validation flag once (on open, under
+        the library's exclusive lock)."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT id, {_OUTFIT_COLUMNS} FROM feedback WHERE holdout IS NULL"
+            ).fetchall()
+            if not rows:
+                return
+            self._conn.execute("BEGIN")
+            try:
+                self._conn.executemany(
+                    "UPDATE feedback SET holdout = ? WHERE id = ?",
+                    [(int(is_holdout(Outfit(*r[1:5]).ids())), r[0]) for r in rows],
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
 
     def add_favourite(self, outfit: Outfit) -> int:
         with self.writing():

@@ -17,12 +17,13 @@ def test_ndcg_is_found_whatever_the_trainer_called_it():
 def test_versions_chart_and_going_back(qtbot, window):
     session = window.session
     library = session.library
-    top = library.items(Category.TOP)[0].id
+    tops = [i.id for i in library.items(Category.TOP)]
     bottom = library.items(Category.BOTTOM)[0].id
     shoes = library.items(Category.SHOES)[0].id
-    library.add_verdict(Outfit(top, bottom, shoes), Verdict.LIKE, "suggestion")
-    library.add_verdict(Outfit(top, bottom, shoes), Verdict.DISLIKE, "composed")
-    library.add_verdict(Outfit(top, bottom, shoes), Verdict.LIKE, "wore")
+    library.add_verdict(Outfit(tops[0], bottom, shoes), Verdict.LIKE, "suggestion")
+    library.add_verdict(Outfit(tops[1], bottom, shoes), Verdict.DISLIKE, "composed")
+    worn = Outfit(tops[2], bottom, shoes)
+    library.add_wear(worn, library.add_verdict(worn, Verdict.LIKE, "wore"))
     first = library.add_model_version(
         "efficientnet-lite0", "C", "models/v1.npz", {}, {"val_mean_ndcg": 0.52}, active=True
     )
@@ -47,3 +48,39 @@ def test_versions_chart_and_going_back(qtbot, window):
     active = [v.id for v in library.model_versions() if v.active]
     assert active == [first]
     assert page.table.item(1, 4).text() == "✓ in use"
+
+
+def test_unvalidated_versions_say_so_and_the_general_model_is_one_click_away(qtbot, window):
+    session = window.session
+    library = session.library
+    checked = library.add_model_version(
+        "efficientnet-lite0",
+        "C",
+        "models/v1.npz",
+        {},
+        {"validated": True, "old_val_mean_ndcg": 0.41, "new_val_mean_ndcg": 0.47},
+        active=False,
+    )
+    unchecked = library.add_model_version(
+        "efficientnet-lite0",
+        "C",
+        "models/v2.npz",
+        {},
+        {"validated": False, "old_val_mean_ndcg": None, "new_val_mean_ndcg": None},
+        active=True,
+    )
+    session.modelChanged.emit()
+    page = window.mystyle
+    window.show_page(3)
+    assert "not yet validated" in page.model_text.text()
+    assert f"Version {unchecked}" in page.model_text.text()
+    cells = {page.table.item(r, 0).text(): page.table.item(r, 3).text() for r in range(2)}
+    assert cells == {f"v{unchecked}": "not yet validated", f"v{checked}": "0.470 (was 0.410)"}
+    assert [name for name, _, _ in page.chart.points] == [f"v{checked}"]
+    assert page.general_button.isEnabled()
+    with qtbot.waitSignal(session.modelChanged):
+        page.general_button.click()
+    assert not any(v.active for v in library.model_versions())
+    assert "general model" in page.model_text.text()
+    assert not page.general_button.isEnabled()
+    assert window.session.service.matching_net("C")[1] == "the general model"
