@@ -110,7 +110,8 @@ def test_merged_four_pair_net_scores_each_family_exactly_as_its_own_net() -> Non
         assert torch.allclose(
             net_from_arrays(merged, config, family="three")(t, b, s), three(t, b, s)
         )
-        assert net_from_arrays(merged, {**config, "pairs": ["top_bottom"]}, "one_piece") is None
+        plain = {k: v for k, v in config.items() if k != "pairs"}
+        assert net_from_arrays(net_arrays(three, m0, s0), plain, "one_piece") is None
 
 
 def test_temperature_is_recovered_from_labels_drawn_at_that_temperature() -> None:
@@ -174,3 +175,49 @@ def test_eval_reports_three_piece_and_one_piece_lists_with_same_collection_negat
     table = report.table()
     assert "one-piece + shoes outfits" in table and table.count("Random ranking") >= 2
     assert report.to_json()["one_piece"]["family"] == "one_piece"
+
+
+def test_personal_training_keeps_the_one_piece_pair_and_the_calibration() -> None:
+    from stylist.learn.io import merge_pair_nets, net_arrays
+    from stylist.learn.nets import ONE_PIECE_PAIRS, build_net
+    from stylist.learn.personal import fine_tune_partial
+    from stylist.learn.train import TrainConfig
+    from stylist.rank.matching import FORMAT
+
+    d = 16
+    rng = np.random.default_rng(5)
+    three = build_net("C", d, hidden=8, seed=0, init="torch")
+    one = build_net("C", d, hidden=8, seed=1, init="torch", pairs=ONE_PIECE_PAIRS)
+    mean, std = np.zeros(d, np.float32), np.ones(d, np.float32)
+    arrays = merge_pair_nets(net_arrays(three, mean, std), net_arrays(one, mean, std))
+    calibration = {"method": "temperature", "temperature": {"one_piece_shoes": 2.0}}
+    config = {
+        "format": FORMAT,
+        "net": "C",
+        "feature_dim": d,
+        "hidden": 8,
+        "relu_after_fc1": True,
+        "pairs": ["top_bottom", "top_shoes", "bottom_shoes", "one_piece_shoes"],
+        "calibration": calibration,
+    }
+    wardrobe = {
+        slot: {100 * k + i: rng.normal(size=d).astype(np.float32) for i in range(6)}
+        for k, slot in enumerate(("top", "bottom", "shoes"))
+    }
+    likes = [(0, 100, 200), (1, 101, 201), (2, 102, 202)]
+    result = fine_tune_partial(
+        (arrays, config),
+        likes,
+        [(3, 103, 203)],
+        wardrobe,
+        epochs=2,
+        config=TrainConfig(epochs=2, lr=1e-2, optimizer="adam"),
+    )
+    for key in arrays:
+        if key.startswith("one_piece_shoes."):
+            assert np.array_equal(result.arrays[key], arrays[key]), key
+    assert not np.array_equal(
+        result.arrays["top_bottom.fc2.weight"], arrays["top_bottom.fc2.weight"]
+    )
+    assert result.config["pairs"] == config["pairs"]
+    assert result.config["calibration"] == calibration

@@ -228,7 +228,9 @@ def fine_tune_partial(
                 f"the wardrobe has {dim}-d ones"
             )
         kind = str(base_config["net"])
-        start = net_from_arrays(arrays, base_config)
+        # Verdicts are three-piece outfits: their pair networks learn; a one-piece pair network
+        # the base holds is carried over unchanged (below).
+        start = net_from_arrays(arrays, base_config, "three")
         mean, std = input_normalisation(arrays, dim)
         train_cfg = config or FINE_TUNE
     # Nothing is chosen on validation: the last weights are the result.
@@ -283,7 +285,8 @@ def fine_tune_partial(
             raise FineTuneError("the net in use takes features of another size than the wardrobe")
         old_mean, old_std = input_normalisation(old_arrays, dim)
         old_x = ((x - old_mean) / old_std).astype(np.float32)
-        old_scorer = projected_scorer(net_from_arrays(old_arrays, old_config), old_x, slots)
+        old_net = net_from_arrays(old_arrays, old_config, "three")
+        old_scorer = projected_scorer(old_net, old_x, slots)
         old = evaluate_lists(old_scorer, val_lists, seed=seed).mean_ndcg
         del in_use, old_arrays, old_scorer, old_x  # a training's memory stays near one net's
     elif val_lists:
@@ -294,6 +297,9 @@ def fine_tune_partial(
     new_val = evaluate_lists(scorer, val_lists, seed=seed).mean_ndcg if val_lists else None
 
     out_arrays = net_arrays(new_net, mean, std)
+    if loaded is not None:
+        for key, value in loaded[0].items():  # the one-piece pair network, as it was
+            out_arrays.setdefault(key, value)
     metrics = {
         "old_val_mean_ndcg": old,
         "new_val_mean_ndcg": new_val,
@@ -327,5 +333,8 @@ def fine_tune_partial(
             "seed": seed,
             "negatives_per_positive": negatives_per_positive,
         },
+        # The pair networks and their calibration carry over: the pull toward the starting
+        # weights keeps the fine-tuned pairs near the calibrated ones.
+        **{k: base_config[k] for k in ("pairs", "calibration") if k in base_config},
     )
     return FineTuneResult(out_arrays, new_config, metrics)
