@@ -2,8 +2,13 @@
 
     .venv/bin/python models/train_category_head.py [--backbone efficientnet-lite0]
 
-Data: ../shared/data/wardrobe-photos (items.json: file, label, slot, contributor_id). Classes:
-slot top/bottom/shoes; label Dress -> one-piece; the rest of slot "other" (hats) -> other.
+Data: ../shared/data/wardrobe-photos, people's own photos (items.json: file, label, slot,
+contributor_id). Classes: slot top/bottom/shoes; label Dress -> one-piece; the rest of slot
+"other" (hats) -> other. Beside them, for training only, the product photos of
+../shared/data/outfits-mango (each product of an outfit's ``garments`` once, by its slot:
+one_piece -> one-piece (dresses, jumpsuits), top (outerwear too), bottom, shoes, other (bags,
+jewellery, belts, hats ...); pyjamas, swimwear, underwear and home textiles MANGO files under
+"other" are left out). The product photos are never shipped and never measured on.
 
 1. Every photo is turned into the working copy the library would make of it (the importer's own
    code), then into backbone features with the shipped ONNX model through ``Extractor`` (the same
@@ -12,14 +17,17 @@ slot top/bottom/shoes; label Dress -> one-piece; the rest of slot "other" (hats)
 2. About 200 photos of randomly drawn contributors are set aside as a test set that nothing here
    looks at (listed in the JSON as ``test_contributors``; the test suite measures the shipped head
    on them through the real import and extraction path).
-3. Grouped k-fold cross-validation by contributor over the rest (no person's photos on both
-   sides) picks the configuration; a temperature is fitted on the out-of-fold scores. The demo
-   wardrobe (contributor 37) is never trained on: it sits in validation only, reported apart.
-4. The threshold below which an item stays unsorted is chosen on out-of-fold predictions; the
-   held-out figures use, for each fold, a threshold picked on the other folds only.
-5. The final head is trained on every contributor except 37 and the test set, and saved as plain
-   arrays (.npz) plus a JSON config with its metrics and the command that made it; its figures on
-   the untouched test contributors are reported too.
+3. Grouped k-fold cross-validation by contributor over the rest of the wardrobe photos (no
+   person's photos on both sides; the product photos join every fold's training side) compares
+   the configurations, with and without the product photos, over all five categories; a
+   temperature is fitted on the out-of-fold scores. The demo wardrobe (contributor 37) is never
+   trained on: it sits in validation only, reported apart.
+4. The thresholds below which an item stays unsorted (one common, or one per guessed category)
+   are chosen on out-of-fold predictions; the held-out figures use, for each fold, thresholds
+   picked on the other folds only.
+5. The final head is trained on every contributor except 37 and the test set (and the product
+   photos), and saved as plain arrays (.npz) plus a JSON config with its metrics and the command
+   that made it; its figures on the untouched test contributors are reported too.
 
 Training uses torch (a build-time tool); the app runs the head in numpy
 (``stylist.vision.categories.CategoryHead``), and so do the figures below.
@@ -88,38 +96,30 @@ AIM_UNSORTED = 0.08
 
 # input_power 0.5 (square root of the features before standardising) gained about one point of
 # accuracy over raw features in cross-validation; linear heads fall well short of the target.
-# mango_weight: what one product photo weighs against one wardrobe photo (0: not used).
+# balance 1 (fully class-balanced loss) raised dresses and hats by 3 points each over square-root
+# weights at the same precision. mango_weight: what one product photo weighs against one
+# wardrobe photo (0: not used); product_photos: the product photos as they are, or as phone
+# photos (``as_phone_photo``; both together did worse than phone photos alone).
+MLP512 = {
+    "hidden": 512,
+    "drop_in": 0.3,
+    "drop": 0.5,
+    "wd": 3e-2,
+    "epochs": 16,
+    "lr": 1e-3,
+    "balance": 1.0,
+    "input_power": 0.5,
+}
 CONFIGS = {
-    "mlp512-wardrobe": {
-        "hidden": 512,
-        "drop_in": 0.3,
-        "drop": 0.5,
-        "wd": 3e-2,
-        "epochs": 16,
-        "lr": 1e-3,
-        "mango_weight": 0.0,
-    },
-    "mlp512-mango": {
-        "hidden": 512,
-        "drop_in": 0.3,
-        "drop": 0.5,
-        "wd": 3e-2,
-        "epochs": 16,
-        "lr": 1e-3,
+    "mlp512-wardrobe": {**MLP512, "mango_weight": 0.0, "product_photos": None},
+    "mlp512-mango": {**MLP512, "mango_weight": 1.0, "epochs": 10, "product_photos": "as-is"},
+    "mlp512-mango-phone": {
+        **MLP512,
         "mango_weight": 1.0,
-    },
-    "mlp512-mango-half": {
-        "hidden": 512,
-        "drop_in": 0.3,
-        "drop": 0.5,
-        "wd": 3e-2,
-        "epochs": 16,
-        "lr": 1e-3,
-        "mango_weight": 0.5,
+        "epochs": 10,
+        "product_photos": "as-phone-photos",
     },
 }
-for _cfg in CONFIGS.values():
-    _cfg["input_power"] = 0.5
 
 
 def test_contributors(entries: list[dict], seed: int = 2024, photos: int = 200) -> list[int]:
@@ -211,13 +211,52 @@ def augment(image, rng: np.random.Generator):
     return image
 
 
-def compute_views(spec, files: list[Path], views: int, seed: int, cache: Path) -> dict:
-    """(V, N, D) features and (V, N, 1000) logits: view 0 plain, 1 mirrored, then random."""
-    key = hashlib.sha256(
-        json.dumps(
-            [spec.sha256, views, seed, [f"{f.parent.name}/{f.name}" for f in files]]
-        ).encode()
-    ).hexdigest()[:16]
+def as_phone_photo(image, rng: np.random.Generator):
+    """A product photo as a person's own photo of the garment might look: cropped close to the
+    garment (product photos leave wide margins; people fill the frame) and laid on a floor or
+    bed of a random colour with some grain instead of the studio background."""
+    from PIL import Image
+
+    pixels = np.asarray(image).astype(np.int16)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    background = np.median(border, axis=0)
+    garment = np.abs(pixels - background).max(axis=2) > 24  # (H, W)
+    h, w = garment.shape
+    # Rows and columns the garment really crosses (the studio light's gradient does not).
+    rows = np.flatnonzero(garment.sum(axis=1) > 0.03 * w)
+    cols = np.flatnonzero(garment.sum(axis=0) > 0.03 * h)
+    if len(rows) < 8 or len(cols) < 8:
+        return image
+    garment[:, : cols[0]] = garment[:, cols[-1] + 1 :] = False
+    margin = float(rng.uniform(0.04, 0.15))
+    top = max(0, int(rows[0] - margin * h))
+    bottom = min(h, int(rows[-1] + margin * h) + 1)
+    left = max(0, int(cols[0] - margin * w))
+    right = min(w, int(cols[-1] + margin * w) + 1)
+    # The silhouette row by row (from its leftmost to its rightmost pixel), so that a white
+    # garment's own white stays.
+    inside = np.zeros_like(garment)
+    for r in range(rows[0], rows[-1] + 1):
+        c = np.flatnonzero(garment[r])
+        if len(c):
+            inside[r, c[0] : c[-1] + 1] = True
+    tint = np.sort(rng.uniform(0.75, 1.05, 2))[::-1]  # wood, beige, grey: red >= green >= blue
+    floor = rng.uniform(40, 230) * np.array([1.0, *tint])
+    noise = rng.normal(0, rng.uniform(2, 12), pixels.shape)
+    out = np.where(inside[..., None], pixels, np.clip(floor + noise, 0, 255))
+    out = out[top:bottom, left:right].astype(np.uint8)
+    return Image.fromarray(out)
+
+
+def compute_views(
+    spec, files: list[Path], views: int, seed: int, cache: Path, product: bool = False
+) -> dict:
+    """(V, N, D) features and (V, N, 1000) logits: view 0 plain, 1 mirrored, then random.
+    With ``product`` (product photos): every view through ``as_phone_photo`` first, view 0 with
+    nothing else, the others also mirrored, turned, cropped and re-lit at random."""
+    names = [f"{f.parent.name}/{f.name}" for f in files]
+    keyed = [spec.sha256, views, seed, names] + (["as_phone_photo/1"] if product else [])
+    key = hashlib.sha256(json.dumps(keyed).encode()).hexdigest()[:16]
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as data:
             if str(data["key"]) == key:
@@ -240,7 +279,10 @@ def compute_views(spec, files: list[Path], views: int, seed: int, cache: Path) -
         part = files[start : start + chunk]
         photos = [working_copy(f) for f in part]
         for v in range(views):
-            if v == 0:
+            if product:
+                images = [as_phone_photo(p, rng) for p in photos]
+                images = images if v == 0 else [augment(p, rng) for p in images]
+            elif v == 0:
                 images = photos
             elif v == 1:
                 images = [ImageOps.mirror(p) for p in photos]
@@ -299,9 +341,11 @@ def train_head(
         layers += [torch.nn.Linear(dim, hidden), torch.nn.ReLU(), torch.nn.Dropout(cfg["drop"])]
     layers += [torch.nn.Linear(hidden or dim, classes)]
     net = torch.nn.Sequential(*layers)
-    # Class-balanced loss (square-root weights over the weighted rows): hats and dresses are few.
+    # Class-balanced loss (square-root weights over the weighted rows unless the config says
+    # otherwise): hats and dresses are few.
     counts = np.bincount(y, weights=wt.numpy(), minlength=classes).astype(np.float64)
-    balance = np.sqrt(counts.sum() / (classes * np.maximum(counts, 1e-6)))
+    power = cfg.get("balance", 0.5)
+    balance = (counts.sum() / (classes * np.maximum(counts, 1e-6))) ** power
     row_weight = torch.from_numpy(balance.astype(np.float32))[yt] * wt
     loss_fn = torch.nn.CrossEntropyLoss(reduction="none", label_smoothing=0.05)
     batch = 128
@@ -460,18 +504,21 @@ def confusion(prob: np.ndarray, y: np.ndarray) -> dict:
 # ------------------------------------------------------------------------------ main
 
 
-def training_rows(data, y, mask, views, mango, mango_views, mango_weight):
-    """Every view of the wardrobe photos in ``mask``, plus (when given) every view of the
-    product photos at ``mango_weight`` each."""
+def training_rows(data, y, mask, views, mango, cfg):
+    """Every view of the wardrobe photos in ``mask``, plus (when given, and the config weighs
+    them) the views of the product photos that ``cfg["product_photos"]`` names, at
+    ``cfg["mango_weight"]`` each."""
     features = data["features"]
     xs = [features[v][mask] for v in range(views)]
     ys = [y[mask]] * views
     ws = [np.ones(int(mask.sum()), np.float32)] * views
-    if mango is not None:
-        for v in range(mango_views):
-            xs.append(mango["features"][v])
-            ys.append(mango["y"])
-            ws.append(np.full(len(mango["y"]), mango_weight, np.float32))
+    if mango is not None and cfg["mango_weight"]:
+        kinds = {"as-is": ["as_is"], "as-phone-photos": ["phone"], "both": ["as_is", "phone"]}
+        for kind in kinds[cfg["product_photos"]]:
+            for view in mango[kind]:
+                xs.append(view)
+                ys.append(mango["y"])
+                ws.append(np.full(len(mango["y"]), cfg["mango_weight"], np.float32))
     return (
         np.concatenate(xs).astype(np.float32),
         np.concatenate(ys),
@@ -487,9 +534,7 @@ def cross_validate(data, y, folds, train_mask, cfg, args, mango) -> np.ndarray:
     out = np.zeros((len(y), len(CATEGORIES)))
     for f in range(folds.max() + 1):
         train = (folds != f) & train_mask
-        x, t, w = training_rows(
-            data, y, train, args.views, mango, args.mango_views, cfg["mango_weight"]
-        )
+        x, t, w = training_rows(data, y, train, args.views, mango, cfg)
         arrays = train_head(x, t, cfg, args.seed + f, w)
         held = folds == f
         out[held] = head_of(arrays, cfg, dim).logits(features[0][held].astype(np.float32))
@@ -536,6 +581,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backbone", default="efficientnet-lite0")
     parser.add_argument("--views", type=int, default=8, help="views per photo (plain, mirror, …)")
     parser.add_argument("--mango-views", type=int, default=4, help="views per product photo")
+    parser.add_argument(
+        "--phone-views", type=int, default=2, help="views per product photo as a phone photo"
+    )
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated names")
@@ -570,14 +618,26 @@ def main(argv: list[str] | None = None) -> int:
         cache / f"stylist-category-features-{tag}-v{args.views}-s{args.seed}.npz",
     )
     products = mango_products()
-    mango = compute_views(
-        spec,
-        [MANGO / p["file"] for p in products],
-        args.mango_views,
-        args.seed,
-        cache / f"stylist-category-mango-features-{tag}-v{args.mango_views}-s{args.seed}.npz",
-    )
-    mango["y"] = np.array([p["class"] for p in products])
+    product_files = [MANGO / p["file"] for p in products]
+    mango = {
+        "as_is": compute_views(
+            spec,
+            product_files,
+            args.mango_views,
+            args.seed,
+            cache / f"stylist-category-mango-features-{tag}-v{args.mango_views}-s{args.seed}.npz",
+        )["features"],
+        "phone": compute_views(
+            spec,
+            product_files,
+            args.phone_views,
+            args.seed,
+            cache / f"stylist-category-mango-phone-features-{tag}-v{args.phone_views}"
+            f"-s{args.seed}.npz",
+            product=True,
+        )["features"],
+        "y": np.array([p["class"] for p in products]),
+    }
     dim = data["features"].shape[2]
     folds = grouped_folds(groups, args.folds, args.seed)
     test_ids = test_contributors(entries)
@@ -592,9 +652,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.configs.split(","):
         cfg = CONFIGS[name]
         t0 = time.time()
-        logits = cross_validate(
-            data, y, folds, train_mask, cfg, args, mango if cfg["mango_weight"] else None
-        )
+        logits = cross_validate(data, y, folds, train_mask, cfg, args, mango)
         temperature = fit_temperature(logits[scope], y[scope])
         prob = softmax(logits, temperature)
         options = {"no": [False], "yes": [True], "both": [False, True]}[args.per_class]
@@ -638,15 +696,7 @@ def main(argv: list[str] | None = None) -> int:
     cv_demo = evaluate(prob[demo], y[demo], thresholds)
 
     # -- 2. final head: everyone but the demo wardrobe and the test set, and the products
-    x, t, w = training_rows(
-        data,
-        y,
-        train_mask,
-        args.views,
-        mango if cfg["mango_weight"] else None,
-        args.mango_views,
-        cfg["mango_weight"],
-    )
+    x, t, w = training_rows(data, y, train_mask, args.views, mango, cfg)
     arrays = train_head(x, t, cfg, args.seed + 100, w)
     head = head_of(arrays, cfg, dim, temperature)
     final_prob = head.probabilities(data["features"][0].astype(np.float32))
@@ -717,9 +767,17 @@ def main(argv: list[str] | None = None) -> int:
         "training": {
             **cfg,
             "views": args.views,
-            "product_views": args.mango_views if cfg["mango_weight"] else 0,
+            "product_views": {
+                "as-is": args.mango_views if cfg["product_photos"] != "as-phone-photos" else 0,
+                "as-phone-photos": args.phone_views if cfg["product_photos"] != "as-is" else 0,
+            }
+            if cfg["mango_weight"]
+            else None,
             "augmentation": "view 0 plain, 1 mirrored, others random mirror, rotation ±12°, "
-            "crop 65–100% area or zoom out 1.1–1.4×, brightness/contrast/colour ±20–25%",
+            "crop 65–100% area or zoom out 1.1–1.4×, brightness/contrast/colour ±20–25%; "
+            "product photos as phone photos: cropped close to the garment (4–15% margin), the "
+            "studio background outside the garment's silhouette replaced by a random floor "
+            "colour with grain, then (after view 0) augmented as above",
             "loss": "cross-entropy, square-root class-balanced weights (over wardrobe and "
             "product photos together), label smoothing 0.05; a product photo weighs "
             "mango_weight of a wardrobe photo",
