@@ -10,8 +10,8 @@ Two ways to guess, chosen by ``CategoryClassifier.load`` for a backbone:
   confidence is the softmax mass of the winning category's classes.
 
 A guess below the classifier's threshold (a head may set one per guessed category: ``thresholds``
-in its JSON) leaves the item unsorted; the guess and its confidence
-are still stored so the person can confirm it with one click. What the person says always wins:
+in its JSON) leaves the item unsorted; the guess and its confidence are still stored so the
+person can confirm it with one click. What the person says always wins:
 ``categorise_library`` never touches an item whose category came from them, and their
 corrections adapt the classifier to their own photos (``CategoryClassifier.adapt``): once the
 person has moved at least ``MIN_CORRECTIONS`` items into a category the classifier did not guess,
