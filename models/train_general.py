@@ -110,11 +110,9 @@ def earlier_net(old_dir: Path):
     return st.Trained("C", "cnn", net_from_arrays(arrays, config, "three"), mean, std)
 
 
-def ccp_check(old_dir: Path, new_net, paths, device: str, seeds: list[int]) -> dict:
-    """Net C (three pairs) on the street photos of outfits-ccp, test split, leak-matched
-    negatives (the lists the earlier shipped net was measured on), beside that earlier net."""
-    from stylist.learn import stages as st
-    from stylist.learn.data import item_table, ranked_lists
+def ccp_table(paths):
+    """outfits-ccp (street photos) with its item table, features of every view cached."""
+    from stylist.learn.data import item_table
     from stylist.learn.datasets import load_dataset
     from stylist.learn.evaluate import AUGMENT_VIEWS
     from stylist.learn.features import crop_features
@@ -128,7 +126,16 @@ def ccp_check(old_dir: Path, new_net, paths, device: str, seeds: list[int]) -> d
         views=1 + AUGMENT_VIEWS,
         cache_name=ds.path,
     )
-    table = item_table(ds, crops)
+    return ds, item_table(ds, crops)
+
+
+def ccp_check(old_dir: Path, new_net, paths, device: str, seeds: list[int]) -> dict:
+    """Net C (three pairs) on the street photos of outfits-ccp, test split, leak-matched
+    negatives (the lists the earlier shipped net was measured on), beside that earlier net."""
+    from stylist.learn import stages as st
+    from stylist.learn.data import ranked_lists
+
+    ds, table = ccp_table(paths)
     old = earlier_net(old_dir)
     out: dict = {"seeds": seeds, "old": [], "new": [], "old_relit": [], "new_relit": []}
     for seed in seeds:
@@ -307,6 +314,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--skip-b", action="store_true", help="train net C only (the shipped net B stays)"
     )
+    parser.add_argument(
+        "--keep-three-piece",
+        action="store_true",
+        help="ship the three-piece pair networks of the earlier net C (--ccp-check DIR) with the "
+        "new one-piece pair network, all calibrated on this data's validation lists",
+    )
     parser.add_argument("--home", type=Path, help="Stylist home for the feature cache")
     parser.add_argument("--out", type=Path, default=REPO / "models")
     parser.add_argument("--device", default="cpu", help="where torch trains: cpu or cuda")
@@ -331,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.ship_seed not in seeds:
         parser.error("--ship-seed must be one of --seeds")
+    if args.keep_three_piece and not args.ccp_check:
+        parser.error("--keep-three-piece needs --ccp-check DIR (the earlier net)")
     started = time.perf_counter()
     paths = for_home(args.home) if args.home else resolve()
     datasets = {family: load(args.data, family) for family in FAMILIES}
@@ -458,14 +473,28 @@ def main(argv: list[str] | None = None) -> int:
                 for f in FAMILIES
             },
         }
-        arrays = net_arrays(trained.net, trained.mean, trained.std)
         extra: dict = {}
+        if kind == "C" and args.keep_three_piece:
+            # The earlier pair networks, kept where the new ones are no better (model card).
+            trained = earlier_net(args.ccp_check)
+            metrics["three_piece"] = runs[args.ship_seed]["three"]["before"]
+            metrics["three_piece_source"] = "the earlier net C (outfits-ccp), kept"
+            extra["three_piece_kept_from"] = "earlier shipped net C, trained on outfits-ccp"
+        arrays = net_arrays(trained.net, trained.mean, trained.std)
         if kind == "C":
             one, one_figures, one_val = shipped["one_piece-C"]
             metrics["one_piece"] = one_figures
             arrays = merge_pair_nets(arrays, net_arrays(one.net, one.mean, one.std))
             extra["pairs"] = ["top_bottom", "top_shoes", "bottom_shoes", "one_piece_shoes"]
-            three_cal = calibrate(trained.net, st.model_inputs(trained, tables["three"])[0], val)
+            if args.keep_three_piece:
+                # Each pair network is calibrated on validation lists of the photos it learnt
+                # from: the kept ones on outfits-ccp's (leak-matched negatives).
+                ccp_ds, ccp_tab = ccp_table(paths)
+                ccp_val = ranked_lists(ccp_ds, ccp_tab, ccp_ds.users(), "val", mode="matched")
+                three_cal = calibrate(trained.net, st.model_inputs(trained, ccp_tab)[0], ccp_val)
+            else:
+                x = st.model_inputs(trained, tables["three"])[0]
+                three_cal = calibrate(trained.net, x, val)
             one_cal = calibrate(one.net, st.model_inputs(one, tables["one_piece"])[0], one_val)
             extra["calibration"] = {
                 "method": "temperature",

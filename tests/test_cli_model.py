@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from stylist import paths as paths_mod
 from stylist.cli import main
 from stylist.domain import Category
@@ -51,8 +53,10 @@ def test_model_list_and_going_back_to_the_general_model(capsys, stylist_home):
     )
     code, out, _ = run(capsys, "model", "use", str(unchecked))
     assert code == 0 and "(not yet validated)" in out
-    code, _, err = run(capsys, "model", "use", "newest")
-    assert code == 2 and "give its number or `general`" in err
+    with pytest.raises(SystemExit) as stop:
+        run(capsys, "model", "use", "newest")
+    assert stop.value.code == 2
+    assert "'newest' is neither a version number nor general" in capsys.readouterr().err
 
 
 def test_review_categories_moves_only_on_accept(capsys, some_photos, stylist_home):

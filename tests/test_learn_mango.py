@@ -171,7 +171,6 @@ def test_eval_reports_three_piece_and_one_piece_lists_with_same_collection_negat
         assert part.positives > 0 and part.negatives_count == 6 * part.positives
         for net in ("C", "size", "colour"):
             assert part.row(net, "one").metrics is not None, net
-        assert any("Split by product" in n for n in part.notes)
     table = report.table()
     assert "one-piece + shoes outfits" in table and table.count("Random ranking") >= 2
     assert report.to_json()["one_piece"]["family"] == "one_piece"
