@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from stylist.learn import stages as st
-    from stylist.learn.calibrate import calibrate
+    from stylist.learn.calibrate import calibrate, fold_shifts
     from stylist.learn.data import item_table, ranked_lists
     from stylist.learn.evaluate import AUGMENT_VIEWS
     from stylist.learn.features import crop_features
@@ -496,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
                 x = st.model_inputs(trained, tables["three"])[0]
                 three_cal = calibrate(trained.net, x, val)
             one_cal = calibrate(one.net, st.model_inputs(one, tables["one_piece"])[0], one_val)
+            arrays = fold_shifts(arrays, {**three_cal.pop("shift"), **one_cal.pop("shift")})
             extra["calibration"] = {
                 "method": "temperature",
                 "temperature": {**three_cal["temperature"], **one_cal["temperature"]},

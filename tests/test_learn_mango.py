@@ -220,3 +220,17 @@ def test_personal_training_keeps_the_one_piece_pair_and_the_calibration() -> Non
     )
     assert result.config["pairs"] == config["pairs"]
     assert result.config["calibration"] == calibration
+
+
+def test_platt_shift_and_temperature_are_recovered_and_fold_into_the_last_layer() -> None:
+    from stylist.learn.calibrate import fit_platt, fold_shifts
+
+    rng = np.random.default_rng(4)
+    d = rng.normal(-6.0, 8.0, size=20000)  # logits far below zero, over-confident
+    y = (rng.random(d.size) < 1 / (1 + np.exp(-(d + 6.0) / 4.0))).astype(int)
+    t, b = fit_platt(d, y)
+    assert t == pytest.approx(4.0, rel=0.2) and b == pytest.approx(-6.0, abs=0.8)
+    arrays = {"top_bottom.fc3.bias": np.array([0.5, 1.5], np.float32)}
+    folded = fold_shifts(arrays, {"top_bottom": -6.0})
+    assert folded["top_bottom.fc3.bias"].tolist() == [0.5, 7.5]  # match logit minus the shift
+    assert arrays["top_bottom.fc3.bias"].tolist() == [0.5, 1.5]  # the input is left as it was
