@@ -176,7 +176,7 @@ def test_eval_reports_three_piece_and_one_piece_lists_with_same_collection_negat
     assert report.to_json()["one_piece"]["family"] == "one_piece"
 
 
-def test_personal_training_keeps_the_one_piece_pair_and_the_calibration() -> None:
+def test_personal_training_keeps_the_one_piece_pair() -> None:
     from stylist.learn.io import merge_pair_nets, net_arrays
     from stylist.learn.nets import ONE_PIECE_PAIRS, build_net
     from stylist.learn.personal import fine_tune_partial
@@ -219,7 +219,7 @@ def test_personal_training_keeps_the_one_piece_pair_and_the_calibration() -> Non
         result.arrays["top_bottom.fc2.weight"], arrays["top_bottom.fc2.weight"]
     )
     assert result.config["pairs"] == config["pairs"]
-    assert result.config["calibration"] == calibration
+    assert "calibration" not in result.config  # its logits are the person's now
 
 
 def test_platt_shift_and_temperature_are_recovered_and_fold_into_the_last_layer() -> None:

@@ -123,12 +123,12 @@ def test_after_twenty_verdicts_the_top_twenty_scores_still_tell_outfits_apart(de
     report = demo.train(seed=0)
     if not report.accepted:
         demo.use_model_version(report.version_id)
-    best = [o.score / 3.0 for o in demo.suggest(20, max_per_item=None, exploration=0.0)]
+    best = [o.score for o in demo.suggest(20, max_per_item=None, exploration=0.0)]
     assert all(0 < round(100 * m) < 100 for m in best), best  # the best 20 are not saturated
     assert len({match_text(m) for m in best}) >= 10, best
     # As the page shows them (three outfits per item at most): far weaker outfits come in, and
     # still no card reads 0 % or 100 %.
-    shown = [o.score / 3.0 for o in demo.suggest(20, max_per_item=3, exploration=0.0)]
+    shown = [o.score for o in demo.suggest(20, max_per_item=3, exploration=0.0)]
     texts = [match_text(m) for m in shown]
     assert len(set(texts)) >= 10 and not {"0%", "100%"} & set(texts), shown
     assert "your model" in demo.ranker_origin

@@ -333,8 +333,9 @@ def fine_tune_partial(
             "seed": seed,
             "negatives_per_positive": negatives_per_positive,
         },
-        # The pair networks and their calibration carry over: the pull toward the starting
-        # weights keeps the fine-tuned pairs near the calibrated ones.
-        **{k: base_config[k] for k in ("pairs", "calibration") if k in base_config},
+        # The pair networks carry over. The general model's temperatures do not: fine-tuning
+        # moves the logits on their own scale, and the person's verdicts, not the general
+        # model's validation lists, now say how sure they are.
+        **{k: base_config[k] for k in ("pairs",) if k in base_config},
     )
     return FineTuneResult(out_arrays, new_config, metrics)
