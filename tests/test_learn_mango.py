@@ -219,7 +219,8 @@ def test_personal_training_keeps_the_one_piece_pair() -> None:
         result.arrays["top_bottom.fc2.weight"], arrays["top_bottom.fc2.weight"]
     )
     assert result.config["pairs"] == config["pairs"]
-    assert "calibration" not in result.config  # its logits are the person's now
+    # the trained pairs' logits are the person's now; the carried pair keeps its temperature
+    assert result.config["calibration"]["temperature"] == {"one_piece_shoes": 2.0}
 
 
 def test_platt_shift_and_temperature_are_recovered_and_fold_into_the_last_layer() -> None:

@@ -153,6 +153,17 @@ def _anchor(scorer: Any, strength: float) -> None:
         param.register_hook(lambda grad, p=param, p0=start: grad + strength * (p.detach() - p0))
 
 
+def _untouched_calibration(config: Mapping[str, Any], trained: list[str]) -> dict[str, Any]:
+    """The base net's calibration for the pairs not trained here ({} when none is left)."""
+    calibration = config.get("calibration")
+    if not isinstance(calibration, Mapping):
+        return {}
+    kept = {k: t for k, t in calibration.get("temperature", {}).items() if k not in trained}
+    if not kept:
+        return {}
+    return {"calibration": {"method": calibration.get("method"), "temperature": kept}}
+
+
 def fine_tune_partial(
     base: str | Path | tuple[Mapping[str, np.ndarray], Mapping[str, Any]] | None,
     likes: Sequence[Sequence[Any]],
@@ -333,9 +344,11 @@ def fine_tune_partial(
             "seed": seed,
             "negatives_per_positive": negatives_per_positive,
         },
-        # The pair networks carry over. The general model's temperatures do not: fine-tuning
-        # moves the logits on their own scale, and the person's verdicts, not the general
-        # model's validation lists, now say how sure they are.
+        # The pair networks carry over. The temperatures of the pairs trained here do not:
+        # fine-tuning moves their logits on their own scale, and the person's verdicts, not
+        # the general model's validation lists, now say how sure they are. A pair carried over
+        # unchanged (one-piece + shoes) keeps its calibration.
         **{k: base_config[k] for k in ("pairs",) if k in base_config},
+        **_untouched_calibration(base_config, [name for name, _, _ in start.pair_defs]),
     )
     return FineTuneResult(out_arrays, new_config, metrics)
