@@ -57,10 +57,12 @@ def demo(demo_home):  # noqa: F811
 def test_k_is_capped_at_the_outfits_the_wardrobe_makes(demo):
     ranker = demo.ranker()
     every = most_outfits(ranker, None)
-    assert every == len(ranker.ids[0]) * len(ranker.ids[1]) * len(ranker.ids[2])
+    tops, bottoms, shoes = (len(ids) for ids in ranker.ids)
+    one_pieces = len(ranker.one_piece_ids) if ranker.matrices.one_piece_shoes is not None else 0
+    assert every == tops * bottoms * shoes + one_pieces * shoes
     assert len(demo.suggest(1_000_000, max_per_item=None, explain=False)) == every
     capped = most_outfits(ranker, 1)
-    assert capped == min(len(ids) for ids in ranker.ids)
+    assert capped == shoes  # every outfit has a pair of shoes
     assert len(demo.suggest(1_000_000, max_per_item=1, explain=False)) <= capped
 
 
