@@ -129,14 +129,13 @@ def ccp_table(paths):
     return ds, item_table(ds, crops)
 
 
-def ccp_check(old_dir: Path, new_net, paths, device: str, seeds: list[int]) -> dict:
+def ccp_check(old, new_net, street, seeds: list[int]) -> dict:
     """Net C (three pairs) on the street photos of outfits-ccp, test split, leak-matched
     negatives (the lists the earlier shipped net was measured on), beside that earlier net."""
     from stylist.learn import stages as st
     from stylist.learn.data import ranked_lists
 
-    ds, table = ccp_table(paths)
-    old = earlier_net(old_dir)
+    ds, table = street  # from ccp_table
     out: dict = {"seeds": seeds, "old": [], "new": [], "old_relit": [], "new_relit": []}
     for seed in seeds:
         test = ranked_lists(ds, table, ds.users(), "test", mode="matched", seed=seed)
@@ -412,9 +411,10 @@ def main(argv: list[str] | None = None) -> int:
             for k in range(5)
         ]
 
-    ccp = None
+    ccp = street = before = None
     if args.ccp_check:
         before = earlier_net(args.ccp_check)
+        street = ccp_table(paths)
         for seed in seeds:
             ds, table = datasets["three"], tables["three"]
             lists = ranked_lists(ds, table, ds.users(), "test", mode=NEGATIVES, seed=seed)
@@ -426,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
                     ranked_lists(ds, table, ds.users(), "test", mode="random", seed=seed),
                 ).to_dict(),
             }
-        ccp = ccp_check(args.ccp_check, shipped["three-C"][0], paths, args.device, seeds)
+        ccp = ccp_check(before, shipped["three-C"][0], street, seeds)
         log(f"outfits-ccp: earlier net C {ccp['old']}, this one {ccp['new']}")
 
     command = "python models/train_general.py " + " ".join(
@@ -484,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         extra: dict = {}
         if kind == "C" and args.keep_three_piece:
             # The earlier pair networks, kept where the new ones are no better (model card).
-            trained = earlier_net(args.ccp_check)
+            trained = before
             metrics["three_piece"] = runs[args.ship_seed]["three"]["before"]
             metrics["three_piece_source"] = "the earlier net C (outfits-ccp), kept"
             extra["three_piece_kept_from"] = "earlier shipped net C, trained on outfits-ccp"
@@ -497,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.keep_three_piece:
                 # Each pair network is calibrated on validation lists of the photos it learnt
                 # from: the kept ones on outfits-ccp's (leak-matched negatives).
-                ccp_ds, ccp_tab = ccp_table(paths)
+                ccp_ds, ccp_tab = street
                 ccp_val = ranked_lists(ccp_ds, ccp_tab, ccp_ds.users(), "val", mode="matched")
                 three_cal = calibrate(trained.net, st.model_inputs(trained, ccp_tab)[0], ccp_val)
             else:

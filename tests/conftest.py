@@ -66,3 +66,17 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def demo(tmp_path):
+    """The demo wardrobe analysed in a library of its own (a module may define its own ``demo``)."""
+    from stylist import paths as paths_mod
+    from stylist.service import Stylist
+
+    base = paths_mod.for_home(tmp_path / "base")
+    stylist, report = Stylist.open_demo(base)
+    assert report is not None and not report.failed
+    stylist.extract_features()
+    yield stylist
+    stylist.close()

@@ -9,21 +9,9 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
-from stylist import paths as paths_mod
 from stylist.domain import Category, Outfit, Verdict
 from stylist.service import Stylist
-
-
-@pytest.fixture
-def demo(tmp_path):
-    base = paths_mod.for_home(tmp_path / "base")
-    stylist, report = Stylist.open_demo(base)
-    assert report is not None and not report.failed
-    stylist.extract_features()
-    yield stylist
-    stylist.close()
 
 
 def _taste(stylist: Stylist) -> tuple[set[int], set[int]]:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from stylist import paths as paths_mod
 from stylist.domain import Category, Outfit, Verdict
 from stylist.service import TRAIN_EVERY, Stylist
 from stylist.trainer import TrainerLock, pid_alive
@@ -86,14 +85,6 @@ def test_the_dirty_mark_is_dropped_when_no_retraining_is_due(tmp_path):
 
 
 # --------------------------------------------------------------------------- real processes
-@pytest.fixture
-def demo(tmp_path):
-    base = paths_mod.for_home(tmp_path / "base")
-    stylist, report = Stylist.open_demo(base)
-    assert report is not None and not report.failed
-    stylist.extract_features()
-    yield stylist
-    stylist.close()
 
 
 def _env(stylist: Stylist) -> dict[str, str]:

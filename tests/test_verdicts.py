@@ -5,22 +5,10 @@ from __future__ import annotations
 import sqlite3
 
 import numpy as np
-import pytest
 
-from stylist import paths as paths_mod
 from stylist.domain import HOLDOUT_SHARE, Category, Outfit, Verdict, is_holdout
 from stylist.library import Library, schema
 from stylist.service import Stylist
-
-
-@pytest.fixture
-def demo(tmp_path):
-    base = paths_mod.for_home(tmp_path / "base")
-    stylist, report = Stylist.open_demo(base)
-    assert report is not None and not report.failed
-    stylist.extract_features()
-    yield stylist
-    stylist.close()
 
 
 def _outfits(stylist: Stylist) -> list[Outfit]:

@@ -313,41 +313,16 @@ def run_eval(
     counter[0] += 1
     table = item_table(ds, crops)
     mode = default_negatives(table) if negatives == "auto" else negatives
-    main = _evaluate_family(
-        ds,
-        table,
-        jobs[0],
-        nets_t,
-        stages_t,
-        mode,
-        seed,
-        backbone,
-        device,
-        image_size,
-        configs or {},
-        views,
-        report,
-        counter,
-        cancel,
-    )
-    if one_piece is not None:
-        main.one_piece = _evaluate_family(
-            one_piece,
-            item_table(one_piece, crops),
-            jobs[1],
-            ("C",),
-            stages_t,
-            mode,
-            seed,
-            backbone,
-            device,
-            image_size,
-            configs or {},
-            views,
-            report,
-            counter,
-            cancel,
+    common = (stages_t, mode, seed, backbone, device, image_size, configs or {}, views)
+
+    def evaluate(dataset, family_table, jobs_of_family, nets_of_family) -> EvalReport:
+        return _evaluate_family(
+            dataset, family_table, jobs_of_family, nets_of_family, *common, report, counter, cancel
         )
+
+    main = evaluate(ds, table, jobs[0], nets_t)
+    if one_piece is not None:
+        main.one_piece = evaluate(one_piece, item_table(one_piece, crops), jobs[1], ("C",))
     report("done")
     main.notes.append(f"Took {time.perf_counter() - started:.0f} s on {device}.")
     return main
