@@ -99,6 +99,24 @@ def test_verdicts_favourites_and_model_versions(library, some_photos):
     assert library.verdicts() == [] and library.favourites() == []
 
 
+def test_a_write_that_fails_half_way_leaves_the_library_as_it_was(library, some_photos):
+    top, bottom, shoes = (import_photos(library, [p]).added[0] for p in some_photos[::4][:3])
+    outfit = Outfit(top.id, bottom.id, shoes.id)
+    library.add_verdict(outfit, Verdict.LIKE, "suggestion")
+    # the earlier verdict is deleted inside the transaction before the bad value is read
+    with pytest.raises(ValueError):
+        library.add_verdict(outfit, "not a verdict", "cli")
+    assert [v.verdict for v in library.verdicts()] == [Verdict.LIKE]
+    assert not library._conn.in_transaction
+    with pytest.raises(RuntimeError), library._transaction() as conn:
+        conn.execute("UPDATE model_versions SET active = 0")
+        conn.execute("DELETE FROM feedback")
+        raise RuntimeError("stop")
+    assert len(library.verdicts()) == 1 and not library._conn.in_transaction
+    library.add_favourite(outfit)  # the connection still writes
+    assert len(library.favourites()) == 1
+
+
 def test_remove_takes_the_files_with_it(library, some_photos):
     item = import_photos(library, some_photos[:1]).added[0]
     files = [

@@ -218,15 +218,14 @@ def _copy_table(source: sqlite3.Connection, target: sqlite3.Connection, table: s
         rows = source.execute(f"SELECT {names} FROM {table}").fetchall()
     except sqlite3.Error:
         rows = _rows_one_by_one(source, table, names)
-    target.execute("BEGIN")
     copied = 0
-    for row in rows:
-        try:
-            target.execute(insert, row)
-            copied += 1
-        except sqlite3.Error:
-            continue  # a row that breaks a constraint of the sound copy stays behind
-    target.execute("COMMIT")
+    with schema.transaction(target):
+        for row in rows:
+            try:
+                target.execute(insert, row)
+                copied += 1
+            except sqlite3.Error:
+                continue  # a row that breaks a constraint of the sound copy stays behind
     return copied
 
 

@@ -8,6 +8,8 @@ a database made by a newer Stylist is refused rather than damaged.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from stylist.errors import StylistError
 
@@ -154,6 +156,20 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+@contextmanager
+def transaction(conn: sqlite3.Connection, mode: str = "") -> Iterator[sqlite3.Connection]:
+    """One all-or-nothing transaction on an autocommit connection: committed when the block
+    ends, rolled back when it raises (so no error leaves the connection inside a transaction).
+    ``mode`` is SQLite's ``DEFERRED``, ``IMMEDIATE`` or ``EXCLUSIVE``."""
+    conn.execute(f"BEGIN {mode}".rstrip())
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def version_of(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 
@@ -169,20 +185,14 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> list[int]
     applied = []
     for version in range(current + 1, target + 1):
         # executescript would commit on its own; run each statement inside one transaction.
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn, "IMMEDIATE"):
             inside = version_of(conn)
             _refuse_newer(inside)
             if inside >= version:
-                conn.execute("COMMIT")
                 continue
             for statement in _statements(MIGRATIONS[version - 1]):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         applied.append(version)
     return applied
 

@@ -235,6 +235,12 @@ class Library:
             yield
 
     @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One all-or-nothing write on this library's connection (see ``schema.transaction``)."""
+        with self._lock, schema.transaction(self._conn) as conn:
+            yield conn
+
+    @contextmanager
     def reading_files(self) -> Iterator[None]:
         """No writer is between its steps while the stored files are read (a shared hold)."""
         with self._lock, self.process_lock.shared():
@@ -514,17 +520,12 @@ class Library:
         clean = sorted({t.strip() for t in tags if t.strip()})
         with self._lock:
             self.item(item_id)
-            self._conn.execute("BEGIN")
-            try:
+            with self._transaction():
                 self._conn.execute("DELETE FROM item_tags WHERE item_id = ?", (item_id,))
                 self._conn.executemany(
                     "INSERT INTO item_tags (item_id, tag) VALUES (?, ?)",
                     [(item_id, t) for t in clean],
                 )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
 
     def _update(self, item_id: int, assignments: str, args: tuple) -> None:
         cur = self._conn.execute(f"UPDATE items SET {assignments} WHERE id = ?", (*args, item_id))
@@ -547,18 +548,12 @@ class Library:
         for item_id, vector in vectors.items():
             v = np.ascontiguousarray(vector, dtype=np.float32).ravel()
             rows.append((item_id, backbone_id, model_sha256, v.size, v.tobytes()))
-        with self.writing():
-            self._conn.execute("BEGIN")
-            try:
-                self._conn.executemany(
-                    "INSERT OR REPLACE INTO features (item_id, backbone, model_sha256, dim, vector)"
-                    " SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM items WHERE id = ?)",
-                    [(*r, r[0]) for r in rows],
-                )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with self.writing(), self._transaction():
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO features (item_id, backbone, model_sha256, dim, vector)"
+                " SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM items WHERE id = ?)",
+                [(*r, r[0]) for r in rows],
+            )
 
     def items_without_features(self, backbone_id: str, model_sha256: str) -> list[Item]:
         with self._lock:
@@ -593,8 +588,7 @@ class Library:
         row = _outfit_row(outfit)
         with self.writing():
             self._check_outfit(outfit)
-            self._conn.execute("BEGIN")
-            try:
+            with self._transaction():
                 self._conn.execute(
                     "DELETE FROM feedback WHERE top_id IS ? AND bottom_id IS ? AND shoes_id IS ? "
                     "AND one_piece_id IS ?",
@@ -616,10 +610,6 @@ class Library:
                         int(is_holdout(outfit.ids())),
                     ),
                 )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
             return verdict_id
 
     def add_wear(self, outfit: Outfit, verdict_id: int | None) -> int:
@@ -635,15 +625,9 @@ class Library:
 
     def remove_verdict(self, verdict_id: int) -> None:
         """Undo a verdict (and the wear recorded with it)."""
-        with self.writing():
-            self._conn.execute("BEGIN")
-            try:
-                self._conn.execute("DELETE FROM feedback WHERE id = ?", (verdict_id,))
-                self._conn.execute("DELETE FROM wears WHERE verdict_id = ?", (verdict_id,))
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with self.writing(), self._transaction():
+            self._conn.execute("DELETE FROM feedback WHERE id = ?", (verdict_id,))
+            self._conn.execute("DELETE FROM wears WHERE verdict_id = ?", (verdict_id,))
 
     def verdicts(self) -> list[VerdictRow]:
         """One verdict per outfit, oldest first."""
@@ -672,16 +656,11 @@ class Library:
             ).fetchall()
             if not rows:
                 return
-            self._conn.execute("BEGIN")
-            try:
+            with self._transaction():
                 self._conn.executemany(
                     "UPDATE feedback SET holdout = ? WHERE id = ?",
                     [(int(is_holdout(Outfit(*r[1:5]).ids())), r[0]) for r in rows],
                 )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
 
     def add_favourite(self, outfit: Outfit) -> int:
         with self.writing():
@@ -715,8 +694,7 @@ class Library:
         self, backbone: str, net: str, file: str, config: dict, metrics: dict, active: bool
     ) -> int:
         with self.writing():
-            self._conn.execute("BEGIN")
-            try:
+            with self._transaction():
                 if active:
                     self._conn.execute(
                         "UPDATE model_versions SET active = 0 WHERE backbone = ? AND net = ?",
@@ -735,10 +713,6 @@ class Library:
                         int(active),
                     ),
                 )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
             return cur.lastrowid
 
     def model_versions(self, backbone: str | None = None) -> list[ModelVersion]:
@@ -765,12 +739,11 @@ class Library:
             if not found:
                 raise UsageError(f"there is no model version {version_id}")
             version = found[0]
-            self._conn.execute("BEGIN")
-            self._conn.execute(
-                "UPDATE model_versions SET active = (id = ?) WHERE backbone = ? AND net = ?",
-                (version_id, version.backbone, version.net),
-            )
-            self._conn.execute("COMMIT")
+            with self._transaction():
+                self._conn.execute(
+                    "UPDATE model_versions SET active = (id = ?) WHERE backbone = ? AND net = ?",
+                    (version_id, version.backbone, version.net),
+                )
         version.active = True
         return version
 
