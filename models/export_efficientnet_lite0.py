@@ -34,6 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from stylist.files import write_json  # noqa: E402
 from stylist.vision import export as ex  # noqa: E402
 from stylist.vision.preprocess import Preprocess  # noqa: E402
 
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         },
     )
     manifest["variants"]["int8"] = int8
-    ex.write_json_atomic(out / f"{BACKBONE_ID}.json", manifest)
+    write_json(out / f"{BACKBONE_ID}.json", manifest)
     print(f"wrote {onnx_path} ({size / 1e6:.1f} MB, sha256 {sha[:16]}…)")
     print(
         f"checked on {len(photos)} real photos: max |features diff| {check['features']:.2e}, "

@@ -7,8 +7,6 @@ temporary name and renamed into place, so a failed export leaves nothing half-wr
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from stylist.domain import SLOT_NAMES, Item, Outfit
 from stylist.errors import UsageError
+from stylist.files import atomic_write, write_json
 
 FORMATS = ("png", "pdf", "json")
 MOST_ITEMS = 3  # items of the largest outfit (a top, a bottom and shoes)
@@ -45,14 +44,15 @@ def export_outfits(
         raise UsageError("there is nothing to export: no outfits were chosen")
     if not target.parent.is_dir():
         raise UsageError(f"cannot export to {target}: the folder {target.parent} does not exist")
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        if fmt == "png":
-            _collage(outfits, photo_path).save(tmp, format="PNG", optimize=True)
-        elif fmt == "pdf":
-            pages = [_page(o, photo_path, n) for n, o in enumerate(outfits, start=1)]
-            pages[0].save(
-                tmp,
+    if fmt == "png":
+        collage = _collage(outfits, photo_path)
+        atomic_write(target, lambda fh: collage.save(fh, format="PNG", optimize=True))
+    elif fmt == "pdf":
+        pages = [_page(o, photo_path, n) for n, o in enumerate(outfits, start=1)]
+        atomic_write(
+            target,
+            lambda fh: pages[0].save(
+                fh,
                 format="PDF",
                 save_all=True,
                 append_images=pages[1:],
@@ -61,12 +61,10 @@ def export_outfits(
                 author="",
                 creator="Stylist",
                 producer="Stylist",
-            )
-        else:
-            _json_export(outfits, photo_path, target, tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+            ),
+        )
+    else:
+        write_json(target, _json_export(outfits, photo_path, target))
     return target
 
 
@@ -127,8 +125,9 @@ def _page(o: ExportOutfit, photo_path, n: int) -> Image.Image:
     return page
 
 
-def _json_export(outfits: list[ExportOutfit], photo_path, target: Path, tmp: Path) -> None:
-    """The JSON file plus a folder beside it with each item's (metadata-free) photo."""
+def _json_export(outfits: list[ExportOutfit], photo_path, target: Path) -> dict:
+    """The JSON file's contents, once a folder beside it holds each item's (metadata-free)
+    photo."""
     folder = target.with_name(target.stem + "_photos")
     folder.mkdir(exist_ok=True)
     records = []
@@ -147,4 +146,4 @@ def _json_export(outfits: list[ExportOutfit], photo_path, target: Path, tmp: Pat
                 "file": f"{folder.name}/{name}",
             }
         records.append(record)
-    tmp.write_text(json.dumps({"format": "stylist-outfits/1", "outfits": records}, indent=2))
+    return {"format": "stylist-outfits/1", "outfits": records}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stylist import APP_NAME
+from stylist.files import atomic_write
 
 HOME_ENV = "STYLIST_HOME"
 LOCATION_FILE = "library-location.txt"
@@ -126,10 +127,7 @@ def saved_location(config_dir: Path) -> Path | None:
 
 
 def save_location(config_dir: Path, data_dir: Path) -> None:
-    config_dir.mkdir(parents=True, exist_ok=True)
-    tmp = config_dir / (LOCATION_FILE + ".tmp")
-    tmp.write_text(str(data_dir), encoding="utf-8")
-    os.replace(tmp, config_dir / LOCATION_FILE)
+    atomic_write(config_dir / LOCATION_FILE, str(data_dir))
 
 
 def printable(name: str | os.PathLike[str]) -> str:

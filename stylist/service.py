@@ -600,7 +600,7 @@ class Stylist:
 
     def _general_net_file(self, spec) -> Path | None:
         """The shipped general net C for this backbone, when it was made on this very file."""
-        from stylist.learn.io import load_matching_net
+        from stylist.rank.netfile import load_matching_net
 
         shipped = paths_mod.models_dir() / f"fashionnet-c-{spec.id}.npz"
         if not shipped.is_file():

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass, fields
 
+from stylist.files import FileFormatError, read_json, write_json
 from stylist.paths import Paths
 
 
@@ -18,11 +17,9 @@ class Settings:
     @classmethod
     def load(cls, paths: Paths) -> Settings:
         try:
-            data = json.loads(paths.settings_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return cls()  # missing or unreadable: the defaults, and the file is rewritten on save
-        if not isinstance(data, dict):
-            return cls()  # not the settings object (say, a list): the defaults, as above
+            data = read_json(paths.settings_file)
+        except FileFormatError:
+            return cls()  # missing, unreadable or not an object: the defaults, rewritten on save
         defaults = cls()
         kept = {}
         for f in fields(cls):
@@ -35,7 +32,4 @@ class Settings:
         return cls(**kept)
 
     def save(self, paths: Paths) -> None:
-        paths.config_dir.mkdir(parents=True, exist_ok=True)
-        tmp = paths.settings_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
-        os.replace(tmp, paths.settings_file)
+        write_json(paths.settings_file, asdict(self))

@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from stylist.files import atomic_write
+
 LOG_NAME = "trainer.log"
 LOCK_NAME = "trainer.lock"
 DIRTY_NAME = "trainer.dirty"
@@ -129,9 +131,7 @@ class TrainerLock:
 
     def _write(self, pid: int) -> None:
         # Written under a temporary name and renamed, so a reader never sees half a pid.
-        tmp = self.lock_file.with_name(f"{LOCK_NAME}.{os.getpid()}.tmp")
-        tmp.write_text(f"{pid}\n")
-        os.replace(tmp, self.lock_file)
+        atomic_write(self.lock_file, f"{pid}\n")
 
     # ----------------------------------------------------------------- public
     def holder(self) -> int | None:
@@ -225,9 +225,7 @@ class TrainerLock:
         except FileNotFoundError:
             lines = []
         lines.append(f"{stamp} {os.getpid()} {event}")
-        tmp = self.log_file.with_name(f"{LOG_NAME}.{os.getpid()}.tmp")
-        tmp.write_text("\n".join(lines) + "\n")
-        os.replace(tmp, self.log_file)
+        atomic_write(self.log_file, "\n".join(lines) + "\n")
 
     def release(self) -> None:
         """Give the lock up (after a failure or a cancel); the dirty mark stays for later."""

@@ -145,9 +145,9 @@ def test_broken_net_files_are_refused(tmp_path) -> None:
         save_matching_net(tmp_path / "x", arrays, _config("C", D + 1))
     save_matching_net(tmp_path / "ok", arrays, _config("C"))
     (tmp_path / "ok.npz").write_bytes(b"not a zip")
-    with pytest.raises(NetFileError, match="cannot read the arrays"):
+    with pytest.raises(NetFileError, match="is not a readable .npz archive"):
         load_matching_net(tmp_path / "ok")
-    with pytest.raises(NetFileError, match="no such matching-net file"):
+    with pytest.raises(NetFileError, match="absent.npz does not exist"):
         load_matching_net(tmp_path / "absent")
 
 

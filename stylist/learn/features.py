@@ -18,9 +18,6 @@ content hash and the view number: a recomputed row equals the one it replaces.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageEnhance
 
 from stylist.errors import StylistError
+from stylist.files import FileFormatError, atomic_write, read_npz
 from stylist.paths import Paths
 
 Progress = Callable[[int, int, str], None]
@@ -173,39 +171,28 @@ def cache_file(paths: Paths, dataset_path: Path, backbone_id: str, sha256: str) 
 
 
 def _read_cache(path: Path, backbone_sha256: str) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
+    stamp = {"format": CACHE_FORMAT, "sha256": backbone_sha256, "recipe": AUGMENT_RECIPE}
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if str(data["format"]) != CACHE_FORMAT or str(data["sha256"]) != backbone_sha256:
-                return None
-            if str(data["recipe"]) != AUGMENT_RECIPE:
-                return None
-            return {k: data[k] for k in ("keys", "hashes", "features", "size", "colour")}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        return None  # a damaged cache is recomputed, never trusted
+        return read_npz(path, stamp=stamp, keys=("keys", "hashes", "features", "size", "colour"))
+    except FileFormatError:
+        return None  # a missing, damaged or stale cache is recomputed, never trusted
 
 
 def _write_cache(path: Path, features: CropFeatures) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(
-                fh,
-                format=np.array(CACHE_FORMAT),
-                sha256=np.array(features.backbone_sha256),
-                recipe=np.array(AUGMENT_RECIPE),
-                keys=np.array(features.keys),
-                hashes=np.array(features.hashes),
-                features=features.features,
-                size=features.size,
-                colour=features.colour,
-            )
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    atomic_write(
+        path,
+        lambda fh: np.savez(
+            fh,
+            format=np.array(CACHE_FORMAT),
+            sha256=np.array(features.backbone_sha256),
+            recipe=np.array(AUGMENT_RECIPE),
+            keys=np.array(features.keys),
+            hashes=np.array(features.hashes),
+            features=features.features,
+            size=features.size,
+            colour=features.colour,
+        ),
+    )
 
 
 def crop_features(

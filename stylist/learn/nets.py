@@ -21,10 +21,12 @@ import functools
 from types import SimpleNamespace
 from typing import Any
 
+from stylist.rank.netfile import DEFAULT_HIDDEN
+
 PAIRS = (("top_bottom", 0, 1), ("top_shoes", 0, 2), ("bottom_shoes", 1, 2))
 ONE_PIECE_PAIRS = (("one_piece_shoes", 0, 2),)
 FAMILY_PAIRS = {"three": PAIRS, "one_piece": ONE_PIECE_PAIRS}
-HIDDEN = 512
+HIDDEN = DEFAULT_HIDDEN
 INIT_STD = 0.005  # the authors' Gaussian for the matching layers
 INIT_BIAS = 0.1
 

@@ -79,7 +79,7 @@ class FineTuneResult:
         return new >= old - 1e-9
 
     def save(self, path: str | Path) -> tuple[Path, Path]:
-        from stylist.learn.io import save_matching_net
+        from stylist.rank.netfile import save_matching_net
 
         return save_matching_net(path, self.arrays, self.config)
 
@@ -130,7 +130,7 @@ class _Items:
 
 
 def _load_base(base: Any) -> tuple[dict[str, np.ndarray], dict[str, Any], str] | None:
-    from stylist.learn.io import load_matching_net
+    from stylist.rank.netfile import load_matching_net
 
     if base is None:
         return None

@@ -25,6 +25,7 @@ from PIL import Image
 
 from stylist.domain import Category
 from stylist.errors import PhotoError, StylistError
+from stylist.files import atomic_write
 from stylist.library.photos import SUPPORTED_FORMATS, derived_files, prepare
 
 if TYPE_CHECKING:
@@ -177,9 +178,7 @@ def _check_item(library, report, repair, deep, item_id, sha, files) -> None:
         except PhotoError as exc:
             report.kept.append(f"item {item_id}: {role} file could not be made again ({exc})")
             continue
-        from stylist.library.store import _write_file
-
-        _write_file(paths[role], data, atomic=True)
+        atomic_write(paths[role], data)
         report.repaired.append(f"item {item_id}: {role} file made again from its {source}")
 
 

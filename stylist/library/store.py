@@ -788,11 +788,7 @@ class Library:
             return backups.backup_now(self._conn, self.paths)
 
 
-def _write_file(path: Path, data: bytes, atomic: bool = False) -> None:
-    """Write bytes; with ``atomic``, under a temporary name renamed into place."""
+def _write_file(path: Path, data: bytes) -> None:
+    """Write a journal file (``incoming/`` is settled on open, so no temporary name)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    target = path.with_name(path.name + ".tmp") if atomic else path
-    with open(target, "wb") as handle:
-        handle.write(data)
-    if atomic:
-        os.replace(target, path)
+    path.write_bytes(data)

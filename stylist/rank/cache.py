@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
-import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from stylist.files import FileFormatError, atomic_write, read_npz
 from stylist.rank.matching import PAIR_SLOTS, MatchingNet, each_pair, stack_slots
 from stylist.rank.topk import PairMatrices
 
@@ -67,12 +65,10 @@ class PairCache:
         if not path.is_file():
             return None
         slots = sorted({s for p in pairs for s in PAIR_SLOTS[p]})
+        wanted = (*(f"ids_{s}" for s in slots), *pairs)
         try:
-            with np.load(path, allow_pickle=False) as data:
-                if str(data["format"]) != FORMAT or str(data["key"]) != key:
-                    return None
-                out = {k: data[k] for k in (*(f"ids_{s}" for s in slots), *pairs)}
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            out = read_npz(path, stamp={"format": FORMAT, "key": key}, keys=wanted)
+        except FileFormatError:
             return None
         for key_ in pairs:
             a, b = PAIR_SLOTS[key_]
@@ -81,29 +77,21 @@ class PairCache:
         return out
 
     def _write(self, key: str, ids: Sequence[np.ndarray], m: PairMatrices) -> None:
+        arrays = {
+            "format": np.array(FORMAT),
+            "key": np.array(key),
+            **{
+                f"ids_{s}": np.asarray(ids[s], dtype=np.int64)
+                for s in sorted({s for p in m.keys for s in PAIR_SLOTS[p]})
+            },
+            **{k: m[k] for k in m.keys},
+        }
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".pairs-", suffix=".tmp", dir=self.folder)
+            atomic_write(self._file(key), lambda fh: np.savez(fh, **arrays))
         except OSError:
-            return  # no cache folder (a file took its place): `stylist check --repair` mends it
-        os.close(fd)
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez(
-                    fh,
-                    format=np.array(FORMAT),
-                    key=np.array(key),
-                    **{
-                        f"ids_{s}": np.asarray(ids[s], dtype=np.int64)
-                        for s in sorted({s for p in m.keys for s in PAIR_SLOTS[p]})
-                    },
-                    **{k: m[k] for k in m.keys},
-                )
-            os.replace(tmp, self._file(key))
-        except OSError:
-            return  # a cache that cannot be written only costs time next run
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+            # no cache folder (a file took its place: `stylist check --repair` mends it), or a
+            # cache that cannot be written: either only costs time next run
+            return
         try:
             # another process may be pruning the same folder at the same moment
             files = sorted(self.folder.glob("pairs-*.npz"), key=lambda p: p.stat().st_mtime)

@@ -18,24 +18,28 @@ is the naive reference that pushes each outfit's concatenated features through t
 
 from __future__ import annotations
 
-import json
-import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from stylist.domain import ONE_PIECE_PAIR
-from stylist.errors import StylistError
+from stylist.rank.netfile import (
+    ALL_PAIR_KEYS,
+    DEFAULT_HIDDEN,
+    FORMAT,
+    MatchingNetError,
+    check_net,
+    expected_shapes,
+    make_config,
+    pairs_of,
+    read_net_files,
+    temperatures,
+)
 from stylist.rank.topk import PAIR_KEYS, PairMatrices
 
-FORMAT = "stylist-matching-net/1"
-NET_KINDS = ("C", "B")
-# Every pair network net C may hold: the three classic ones always, the one-piece pair optionally.
-ALL_PAIR_KEYS = (*PAIR_KEYS, ONE_PIECE_PAIR)
 # Which slots feed each pair network, in input order (slot indices of ``domain.SLOT_NAMES``:
 # top 0, bottom 1, shoes 2, one-piece 3).
 PAIR_SLOTS = {
@@ -50,10 +54,6 @@ DEFAULT_CHUNK_BYTES = 32 * 2**20
 Progress = Callable[[int, int, str], None]
 
 
-class MatchingNetError(StylistError):
-    """A matching network file is missing, unreadable or does not match its config."""
-
-
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     """softmax([l0, l1])[1] == sigmoid(l1 - l0), computed without overflow."""
     x = np.asarray(x, dtype=np.float32)
@@ -66,71 +66,6 @@ def _softmax_match(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
     return (e[:, 1] / e.sum(axis=1)).astype(np.float32)
-
-
-def _layer_shapes(prefix: str, d_in: int, hidden: int) -> dict[str, tuple[int, ...]]:
-    return {
-        f"{prefix}fc1.weight": (hidden, d_in),
-        f"{prefix}fc1.bias": (hidden,),
-        f"{prefix}fc2.weight": (hidden, hidden),
-        f"{prefix}fc2.bias": (hidden,),
-        f"{prefix}fc3.weight": (2, hidden),
-        f"{prefix}fc3.bias": (2,),
-    }
-
-
-def _pairs_of(config: Mapping[str, Any], net: Any, where: str) -> tuple[str, ...]:
-    """Net C's pair networks from its config: ``"pairs"``, or the three classic ones."""
-    if net != "C":
-        return ()
-    pairs = config.get("pairs", list(PAIR_KEYS))
-    if (
-        not isinstance(pairs, list)
-        or len(set(map(str, pairs))) != len(pairs)
-        or not set(PAIR_KEYS) <= set(pairs) <= set(ALL_PAIR_KEYS)
-    ):
-        raise MatchingNetError(
-            f"{where}: pairs must list {', '.join(PAIR_KEYS)} and optionally {ONE_PIECE_PAIR} "
-            f"once each, not {pairs!r}"
-        )
-    return tuple(pairs)
-
-
-def _temperatures(config: Mapping[str, Any], pairs: Sequence[str], where: str) -> dict[str, float]:
-    """Each pair's calibration temperature from the config (missing: 1.0, uncalibrated)."""
-    out = dict.fromkeys(pairs, 1.0)
-    calibration = config.get("calibration")
-    if calibration is None:
-        return out
-    if not isinstance(calibration, Mapping) or calibration.get("method") != "temperature":
-        raise MatchingNetError(f"{where}: calibration must be {{'method': 'temperature', ...}}")
-    given = calibration.get("temperature", {})
-    if not isinstance(given, Mapping):
-        raise MatchingNetError(f"{where}: calibration temperature must map pairs to numbers")
-    for key, t in given.items():
-        if key not in out:
-            continue  # a temperature for a pair this net lacks says nothing about the others
-        if isinstance(t, bool) or not isinstance(t, int | float) or not np.isfinite(t) or t <= 0:
-            raise MatchingNetError(
-                f"{where}: the temperature of {key} must be a positive number, not {t!r}"
-            )
-        out[key] = float(t)
-    return out
-
-
-def expected_shapes(
-    net: str, feature_dim: int, hidden: int = 512, pairs: Sequence[str] = PAIR_KEYS
-) -> dict[str, tuple[int, ...]]:
-    """Every array a net of this kind must hold, with its shape (input.mean/std are optional).
-    ``pairs``: net C's pair networks."""
-    if net == "C":
-        shapes: dict[str, tuple[int, ...]] = {}
-        for key in pairs:
-            shapes.update(_layer_shapes(f"{key}.", 2 * feature_dim, hidden))
-        return shapes
-    if net == "B":
-        return _layer_shapes("", 3 * feature_dim, hidden)
-    raise ValueError(f"unknown matching net kind {net!r} (choose C or B)")
 
 
 @dataclass(frozen=True)
@@ -257,28 +192,7 @@ class MatchingNet:
     @classmethod
     def load(cls, path: str | Path) -> MatchingNet:
         """Load ``<name>.npz`` and its ``<name>.json`` (either path, or the name without suffix)."""
-        path = Path(path)
-        if path.suffix in (".npz", ".json"):
-            npz_path, json_path = path.with_suffix(".npz"), path.with_suffix(".json")
-        else:
-            npz_path = path.with_name(path.name + ".npz")
-            json_path = path.with_name(path.name + ".json")
-        for p in (npz_path, json_path):
-            if not p.is_file():
-                raise MatchingNetError(f"matching network file {p} does not exist")
-        try:
-            config = json.loads(json_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise MatchingNetError(
-                f"matching network config {json_path} is not readable JSON ({exc})"
-            ) from None
-        try:
-            with np.load(npz_path, allow_pickle=False) as archive:
-                arrays = {name: archive[name] for name in archive.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-            raise MatchingNetError(
-                f"matching network file {npz_path} is not a readable .npz archive ({exc})"
-            ) from None
+        arrays, config, npz_path = read_net_files(path)
         return cls.from_arrays(arrays, config, source=npz_path)
 
     @classmethod
@@ -289,54 +203,12 @@ class MatchingNet:
         source: Path | None = None,
     ) -> MatchingNet:
         """Check arrays against the config (format, kind, every shape, finite values)."""
-        where = str(source) if source else "matching network"
-        if not isinstance(config, Mapping):
-            raise MatchingNetError(f"{where}: config is not a JSON object")
-        if config.get("format") != FORMAT:
-            raise MatchingNetError(
-                f"{where}: unsupported format {config.get('format')!r} (expected {FORMAT!r})"
-            )
-        net = config.get("net")
-        if net not in NET_KINDS:
-            raise MatchingNetError(f"{where}: net must be 'C' or 'B', not {net!r}")
-        dim, hidden = config.get("feature_dim"), config.get("hidden", 512)
-        if not isinstance(dim, int) or dim <= 0 or not isinstance(hidden, int) or hidden <= 0:
-            raise MatchingNetError(
-                f"{where}: feature_dim and hidden must be positive integers "
-                f"(got {dim!r} and {hidden!r})"
-            )
-        relu = config.get("relu_after_fc1", True)
-        if not isinstance(relu, bool):
-            raise MatchingNetError(f"{where}: relu_after_fc1 must be true or false")
-
-        pairs = _pairs_of(config, net, where)
-        _temperatures(config, pairs, where)  # checked now, so a bad file fails on load
-        shapes = expected_shapes(net, dim, hidden, pairs)
-        if "input.mean" in arrays or "input.std" in arrays:
-            shapes["input.mean"] = (dim,)
-            shapes["input.std"] = (dim,)
-        checked: dict[str, np.ndarray] = {}
-        for name, shape in shapes.items():
-            if name not in arrays:
-                raise MatchingNetError(f"{where}: array {name!r} is missing")
-            a = np.asarray(arrays[name])
-            if a.dtype.kind != "f":
-                raise MatchingNetError(f"{where}: array {name!r} has dtype {a.dtype}, not float")
-            if a.shape != shape:
-                raise MatchingNetError(
-                    f"{where}: array {name!r} has shape {a.shape}, expected {shape} "
-                    f"(net {net}, feature_dim {dim}, hidden {hidden})"
-                )
-            if not np.isfinite(a).all():
-                raise MatchingNetError(f"{where}: array {name!r} holds NaN or infinite values")
-            checked[name] = np.ascontiguousarray(a, dtype=np.float32)
-        if "input.std" in checked and not (checked["input.std"] > 0).all():
-            raise MatchingNetError(f"{where}: input.std must be positive everywhere")
+        checked = check_net(arrays, config, str(source) if source else "matching network")
         return cls(
-            net=net,
-            feature_dim=dim,
-            hidden=hidden,
-            relu_after_fc1=relu,
+            net=config["net"],
+            feature_dim=config["feature_dim"],
+            hidden=config.get("hidden", DEFAULT_HIDDEN),
+            relu_after_fc1=config.get("relu_after_fc1", True),
             arrays=checked,
             config=dict(config),
             source=source,
@@ -365,18 +237,15 @@ class MatchingNet:
             )
             for name, shape in expected_shapes(net, feature_dim, hidden, pairs).items()
         }
-        config = {
-            "format": FORMAT,
-            "net": net,
-            "backbone": backbone,
-            "backbone_sha256": backbone_sha256,
-            "feature_dim": feature_dim,
-            "hidden": hidden,
-            "relu_after_fc1": relu_after_fc1,
-            "trained_on": "untrained",
-            "created": date.today().isoformat(),
-            "metrics": {},
-        }
+        config = make_config(
+            net,
+            backbone=backbone,
+            backbone_sha256=backbone_sha256,
+            feature_dim=feature_dim,
+            trained_on="untrained",
+            hidden=hidden,
+            relu_after_fc1=relu_after_fc1,
+        )
         if net == "C" and tuple(pairs) != PAIR_KEYS:
             config["pairs"] = list(pairs)
         return cls.from_arrays(arrays, config)
@@ -397,7 +266,7 @@ class MatchingNet:
     @property
     def pairs(self) -> tuple[str, ...]:
         """Net C's pair networks, in file order (the three classic ones, maybe the one-piece)."""
-        return _pairs_of(self.config, self.net, "") if self.net == "C" else ()
+        return pairs_of(self.config, self.net, "") if self.net == "C" else ()
 
     @property
     def has_one_piece(self) -> bool:
@@ -407,7 +276,7 @@ class MatchingNet:
     @property
     def temperatures(self) -> dict[str, float]:
         """Each pair's calibration temperature (1.0: uncalibrated)."""
-        return _temperatures(self.config, self.pairs, "")
+        return temperatures(self.config, self.pairs, "")
 
     def _mlp(self, key: str) -> _Mlp:
         if key not in self._mlps:

@@ -16,14 +16,13 @@ on every start. A missing, truncated or altered file raises ``ModelError`` namin
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stylist.errors import StylistError
+from stylist.files import FileFormatError, read_json, write_json
 from stylist.paths import Paths, models_dir, resolve
 from stylist.vision.preprocess import Preprocess
 
@@ -131,9 +130,8 @@ def _read_disk_cache(cache_file: Path | None) -> dict[str, Any]:
     if cache_file is None:
         return {}
     try:
-        data = json.loads(cache_file.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
+        return read_json(cache_file)
+    except FileFormatError:
         return {}
 
 
@@ -141,10 +139,7 @@ def _write_disk_cache(cache_file: Path | None, data: dict[str, Any]) -> None:
     if cache_file is None:
         return
     try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        os.replace(tmp, cache_file)
+        write_json(cache_file, data, indent=1)
     except OSError:
         pass  # a read-only data folder only costs re-hashing next time
 
@@ -241,16 +236,7 @@ def load_manifest(path: Path, shipped: bool = False) -> BackboneSpec:
     Does not touch the ONNX file itself (see ``verify_spec``).
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"{path}: manifest is missing") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ModelError(f"{path}: manifest cannot be read ({err})") from None
-    except ValueError as err:
-        raise ModelError(f"{path}: manifest is not valid JSON ({err})") from None
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-        raise ModelError(f"{path}: not a backbone manifest (format must be {MANIFEST_FORMAT!r})")
+    data = read_json(path, fmt=MANIFEST_FORMAT, error=ModelError)
     folder = path.parent
     backbone_id = _require(data, "id", str, path)
     file_name = _require(data, "file", str, path)

@@ -21,7 +21,6 @@ confirmed) is pulled towards that category.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ import numpy as np
 
 from stylist.domain import Category, CategorySource
 from stylist.errors import StylistError
+from stylist.files import read_json, read_npz
 
 if TYPE_CHECKING:
     from stylist.library import Library
@@ -170,22 +170,9 @@ class CategoryHead:
     def load(cls, json_path: Path) -> CategoryHead:
         json_path = Path(json_path)
         npz_path = json_path.with_suffix(".npz")
-        try:
-            config = json.loads(json_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise CategoryHeadError(f"{json_path}: category head config is missing") from None
-        except (OSError, ValueError) as err:
-            raise CategoryHeadError(f"{json_path}: cannot read the head's config ({err})") from None
-        if not isinstance(config, dict) or config.get("format") != HEAD_FORMAT:
-            raise CategoryHeadError(f"{json_path}: not a category head (format {HEAD_FORMAT})")
-        try:
-            # allow_pickle=False: a head is numbers only, never code.
-            with np.load(npz_path, allow_pickle=False) as data:
-                arrays = {k: np.asarray(data[k], dtype=np.float32) for k in data.files}
-        except FileNotFoundError:
-            raise CategoryHeadError(f"{npz_path}: the head's weights are missing") from None
-        except (OSError, ValueError) as err:
-            raise CategoryHeadError(f"{npz_path}: cannot read the head's weights ({err})") from None
+        config = read_json(json_path, fmt=HEAD_FORMAT, error=CategoryHeadError)
+        stored = read_npz(npz_path, error=CategoryHeadError)
+        arrays = {k: np.asarray(v, dtype=np.float32) for k, v in stored.items()}
         head = cls(arrays, config)
         head._check(npz_path)
         return head

@@ -20,9 +20,7 @@ variant for the CPU, calibrated on real photos, with its error against fp32 stor
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from stylist.errors import StylistError
+from stylist.files import write_json, write_temporary
 from stylist.paths import Paths
 from stylist.vision.backbones import (
     MANIFEST_FORMAT,
@@ -188,28 +187,9 @@ def compare_with_torch(
     return diffs
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON under a temporary name in the same folder, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def temp_path_beside(path: Path) -> Path:
     """A fresh temporary file name in ``path``'s folder (so the final rename is atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; models are ordinary files
-    return Path(tmp)
+    return write_temporary(path, b"")
 
 
 def now_iso() -> str:
@@ -574,7 +554,7 @@ def install_vgg16(
             }
         manifest_path = folder / f"{backbone_id}.json"
         previous = _files_of(manifest_path)
-        write_json_atomic(manifest_path, manifest)
+        write_json(manifest_path, manifest)
     finally:
         for tmp in temps:
             tmp.unlink(missing_ok=True)
