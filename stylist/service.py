@@ -24,9 +24,10 @@ from stylist.domain import (
 )
 from stylist.errors import StylistError, UsageError
 from stylist.library import CheckReport, Library
-from stylist.library.importer import ImportReport, Progress, import_photos
+from stylist.library.importer import ImportReport, import_photos
 from stylist.paths import Paths
 from stylist.settings import Settings
+from stylist.tasks import Cancel, Cancelled, Progress, is_cancelled
 
 DEMO_WARDROBE = paths_mod.resources_dir() / "demo-wardrobe"
 
@@ -137,7 +138,7 @@ class Stylist:
         sources: Iterable[str | os.PathLike[str]],
         category: Category | None = None,
         progress: Progress | None = None,
-        cancel=None,
+        cancel: Cancel | None = None,
     ) -> ImportReport:
         return import_photos(self.library, sources, category, progress=progress, cancel=cancel)
 
@@ -154,7 +155,9 @@ class Stylist:
             self.library.item(item_id)  # every id must exist before anything is removed
         return self.library.remove_items(ids)
 
-    def move_library(self, target, progress=None, cancel=None) -> Path:
+    def move_library(
+        self, target, progress: Progress | None = None, cancel: Cancel | None = None
+    ) -> Path:
         """Move the library (database, photos, models, the demo home) to another folder.
 
         Everything is copied and checked at the new place before the old one is removed, so a
@@ -182,8 +185,8 @@ class Stylist:
         try:
             staging.mkdir(parents=True)
             for n, path in enumerate(files):
-                if cancel is not None and cancel.is_set():
-                    raise StylistError("moving the library was cancelled; it stays where it was")
+                if is_cancelled(cancel):
+                    raise Cancelled("moving the library was cancelled; it stays where it was")
                 if progress is not None:
                     progress(n, len(files), path.name)
                 copy = staging / path.relative_to(source)
@@ -257,7 +260,9 @@ class Stylist:
         self.library.set_notes(item_id, notes)
 
     # ----------------------------------------------------------------- photo analysis
-    def extract_features(self, progress=None, cancel=None, force: bool = False):
+    def extract_features(
+        self, progress: Progress | None = None, cancel: Cancel | None = None, force: bool = False
+    ):
         """Backbone features of every item lacking them (cached per backbone file), then the
         items' colours and category guesses. Resumes where a cancelled run stopped."""
         from stylist.vision.categories import CategoryClassifier, logits_key
@@ -288,7 +293,9 @@ class Stylist:
             return True
         return any(not item.colours for item in self.library.items())
 
-    def analyse_colours(self, progress=None, cancel=None) -> int:
+    def analyse_colours(
+        self, progress: Progress | None = None, cancel: Cancel | None = None
+    ) -> int:
         """Dominant garment colours of the items that have none yet; returns how many."""
         from stylist.errors import PhotoError
         from stylist.vision.colours import item_colours
@@ -296,7 +303,7 @@ class Stylist:
         done = 0
         todo = [item for item in self.library.items() if not item.colours]
         for n, item in enumerate(todo):
-            if cancel is not None and cancel.is_set():
+            if is_cancelled(cancel):
                 break
             if progress is not None:
                 progress(n, len(todo), f"colours of {item.original_name}")
@@ -319,7 +326,7 @@ class Stylist:
             logits = self.library.features(logits_key(spec.id), spec.sha256)
         return classifier, features, logits
 
-    def categorise(self, progress=None, cancel=None):
+    def categorise(self, progress: Progress | None = None, cancel: Cancel | None = None):
         """Guess the category of the items never guessed before (see vision.categories).
 
         Guesses never move silently: an item guessed once keeps its category, whatever the
@@ -373,7 +380,13 @@ class Stylist:
                 moved += 1
         return moved
 
-    def install_backbone(self, backbone_id: str, weights_file=None, progress=None, cancel=None):
+    def install_backbone(
+        self,
+        backbone_id: str,
+        weights_file=None,
+        progress: Progress | None = None,
+        cancel: Cancel | None = None,
+    ):
         """Install VGG-16 (torchvision's hash-checked download, or a local weights file)."""
         if backbone_id != "vgg16":
             raise UsageError(f"{backbone_id} cannot be installed: only vgg16 can")
@@ -382,8 +395,8 @@ class Stylist:
         def step(done: int, total: int, label: str) -> None:
             # Between steps only: every file is written under a temporary name and the
             # manifest goes last, so stopping here leaves an earlier installation as it was.
-            if cancel is not None and cancel.is_set():
-                raise StylistError("the VGG-16 installation was cancelled; nothing was changed")
+            if is_cancelled(cancel):
+                raise Cancelled("the VGG-16 installation was cancelled; nothing was changed")
             if progress is not None:
                 progress(done, total, label)
 
@@ -453,7 +466,7 @@ class Stylist:
                 by_slot[slot_of[item.category]][item.id] = vectors[item.id]
         return by_slot
 
-    def ranker(self, progress=None, cancel=None):
+    def ranker(self, progress: Progress | None = None, cancel: Cancel | None = None):
         """The ranker over every outfit of the wardrobe, rebuilt when the items, their
         categories or the model change (the pair matrices are the expensive part)."""
         from stylist.rank.query import Ranker
@@ -493,8 +506,6 @@ class Stylist:
                 cache=PairCache(self.paths.cache),
                 features_sha256=spec.sha256,
             )
-            if ranker is None:
-                return None
             self._ranker, self._ranker_key, self.ranker_origin = ranker, key, origin
         return self._ranker
 
@@ -511,11 +522,15 @@ class Stylist:
         exploration: float = 0.1,
         explain: bool = True,
         by_b: bool = False,
+        progress: Progress | None = None,
+        cancel: Cancel | None = None,
     ):
-        """The k best outfits of the whole wardrobe under these filters (see rank.query)."""
+        """The k best outfits of the whole wardrobe under these filters (see rank.query).
+        ``progress`` and ``cancel`` reach the ranker's build when the wardrobe or the model
+        changed (Cancelled then: nothing is kept of a half-built ranker)."""
         from stylist.rank.query import Query
 
-        ranker = self.ranker()
+        ranker = self.ranker(progress=progress, cancel=cancel)
         k = min(k, most_outfits(ranker, max_per_item))  # asking for more only costs time
         if by_b and ranker.b_scorer is None:
             raise StylistError(
@@ -638,7 +653,9 @@ class Stylist:
             and self.verdicts_since_training() >= TRAIN_EVERY
         )
 
-    def train_while_dirty(self, progress=None, cancel=None, seed: int = 0) -> list[TrainReport]:
+    def train_while_dirty(
+        self, progress: Progress | None = None, cancel: Cancel | None = None, seed: int = 0
+    ) -> list[TrainReport]:
         """The trainer's loop, run by the holder of the trainer lock: train, and train once
         more on everything while verdicts arrived meanwhile (the library marked dirty) and a
         retraining is due. The lock is released at the end, whatever happens."""
@@ -650,7 +667,7 @@ class Stylist:
                 report = self.train(progress=progress, cancel=cancel, seed=seed)
                 reports.append(report)
                 lock.log(f"trained: {report.message}")
-                if cancel is not None and cancel.is_set():
+                if is_cancelled(cancel):
                     break
                 if not lock.finish_or_continue(self.training_due):
                     break
@@ -662,7 +679,9 @@ class Stylist:
             lock.release()
         return reports
 
-    def train(self, progress=None, cancel=None, seed: int = 0) -> TrainReport:
+    def train(
+        self, progress: Progress | None = None, cancel: Cancel | None = None, seed: int = 0
+    ) -> TrainReport:
         """Fine-tune the person's matching network on their verdicts (stage two, partial).
 
         Starts from their model in use, else the general model, else an untrained net. It

@@ -170,7 +170,10 @@ def test_pair_matrices_report_progress_and_stop_on_cancel():
     assert seen[0] == (0, 3, "top_bottom") and seen[-1] == (3, 3, "")
     cancel = threading.Event()
     cancel.set()
-    assert net.pair_matrices(f, f, f, cancel=cancel) is None
+    from stylist.tasks import Cancelled
+
+    with pytest.raises(Cancelled):
+        net.pair_matrices(f, f, f, cancel=cancel)
 
 
 def test_load_accepts_either_file_or_the_bare_name(tmp_path):

@@ -110,6 +110,27 @@ def test_verdicts_favourites_and_export(demo, tmp_path):
     assert len(data["outfits"]) == 1 and data["outfits"][0]["score"] is not None
 
 
+def test_suggest_reports_the_ranker_build_and_can_be_cancelled_in_it(demo):
+    import threading
+
+    from stylist.tasks import Cancelled
+
+    cancel, seen = threading.Event(), []
+
+    def progress(done, total, label):
+        seen.append((done, total, label))
+        if done == 1:
+            cancel.set()  # after the first pair matrix, while the ranker is being built
+
+    with pytest.raises(Cancelled, match="finding outfits was cancelled"):
+        demo.suggest(5, exploration=0.0, progress=progress, cancel=cancel)
+    assert seen[0][:2] == (0, seen[0][1]) and seen[0][2] == "top_bottom"
+    steps = []
+    first = demo.suggest(5, exploration=0.0, progress=lambda *a: steps.append(a))
+    assert steps[-1][0] == steps[-1][1] and len(steps) == steps[-1][1] + 1  # every pair, then done
+    assert demo.suggest(5, exploration=0.0) == first  # the finished ranker is kept
+
+
 def test_cli_suggest_json_on_the_demo(demo_home, capsys):
     code = main(["--home", str(demo_home), "suggest", "-k", "5", "--explain", "--json"])
     assert code == 0

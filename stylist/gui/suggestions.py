@@ -281,7 +281,7 @@ class SuggestionsPage(QWidget):
                     self.session.problem.emit("Suggestions", message, details)
 
         self.session.tasks.start(
-            lambda progress, cancel: service.suggest(**query),
+            lambda progress, cancel: service.suggest(**query, progress=progress, cancel=cancel),
             "Finding outfits",
             kind="suggest",
             on_done=done,

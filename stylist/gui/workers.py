@@ -22,9 +22,10 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from stylist.errors import StylistError
+from stylist.tasks import Progress
 
 # A core call taking (progress, cancel); the GUI wraps service methods in such lambdas.
-Work = Callable[[Callable[[int, int, str], None], threading.Event], Any]
+Work = Callable[[Progress, threading.Event], Any]
 
 PROGRESS_INTERVAL_S = 0.04  # at most ~25 progress updates a second reach the GUI thread
 WORKER_NICENESS = 5  # background threads yield the CPU to the GUI thread when cores are scarce
@@ -120,7 +121,7 @@ class TaskManager(QObject):
         kind: str = "",
         on_done: Callable[[Any], None] | None = None,
         on_failed: Callable[[str, str], None] | None = None,
-        on_progress: Callable[[int, int, str], None] | None = None,
+        on_progress: Progress | None = None,
         on_finished: Callable[[], None] | None = None,
         quiet: bool = False,
     ) -> Task:

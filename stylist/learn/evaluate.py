@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,8 +39,7 @@ from typing import Any
 from stylist.errors import StylistError
 from stylist.learn.metrics import RankingMetrics, average, random_ranking
 from stylist.paths import Paths, models_dir
-
-Progress = Callable[[int, int, str], None]
+from stylist.tasks import Cancel, Progress, is_cancelled
 
 STAGES = ("initial", "one", "partial", "whole", "direct", "shipped")
 NETS = ("A", "B", "C")
@@ -254,7 +253,7 @@ def run_eval(
     augment_views: int = AUGMENT_VIEWS,
     configs: dict[str, Any] | None = None,
     progress: Progress | None = None,
-    cancel: Any = None,
+    cancel: Cancel | None = None,
 ) -> EvalReport:
     """Extract (cached) features, train what ``stages`` need and score every net on test lists.
 
@@ -378,7 +377,7 @@ def _evaluate_family(
         return configs.get(key)
 
     def stopped() -> bool:
-        return cancel is not None and cancel.is_set()
+        return is_cancelled(cancel)
 
     for net, stage in jobs:
         if stopped():

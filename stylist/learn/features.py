@@ -18,7 +18,7 @@ content hash and the view number: a recomputed row equals the one it replaces.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,7 @@ from PIL import Image, ImageEnhance
 from stylist.errors import StylistError
 from stylist.files import FileFormatError, atomic_write, read_npz
 from stylist.paths import Paths
-
-Progress = Callable[[int, int, str], None]
+from stylist.tasks import Cancel, Progress, check_cancel
 
 BACKGROUND_LEVEL = 232  # a pixel whose R, G and B all reach this is the white background
 CACHE_FORMAT = "stylist-crop-features/2"  # 2: colour statistics per view
@@ -205,13 +204,13 @@ def crop_features(
     cache_name: Path | None = None,
     extractor: Any = None,
     progress: Progress | None = None,
-    cancel: Any = None,
+    cancel: Cancel | None = None,
 ) -> CropFeatures:
     """Features and statistics of the crops ``root / key``, from the cache where it holds them.
 
     ``views`` > 1 adds ``views - 1`` augmented versions of every crop. ``cache_name`` names the
     cache (the dataset's JSON path; default ``root``). Raises FeatureCacheError when a crop cannot
-    be read, or when cancelled before every crop has features.
+    be read, and Cancelled when cancelled before every crop has features.
     """
     from stylist.vision.backbones import get_backbone
     from stylist.vision.preprocess import load_image
@@ -247,8 +246,7 @@ def crop_features(
             extractor = Extractor(spec, device="auto", variant="fp32", paths=paths)
         chunk = 32
         for start in range(0, len(todo), chunk):
-            if cancel is not None and cancel.is_set():
-                raise FeatureCacheError(f"{root}: feature extraction was cancelled")
+            check_cancel(cancel, f"{root}: feature extraction")
             batch = todo[start : start + chunk]
             images = []
             for i in batch:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,8 @@ import numpy as np
 from stylist.errors import StylistError
 from stylist.learn.sampling import NEGATIVES_PER_POSITIVE, NegativeSampler, negatives_from_outfits
 from stylist.learn.train import TrainConfig
+from stylist.tasks import Cancel, Progress
 
-Progress = Callable[[int, int, str], None]
 SLOT_NAMES = ("top", "bottom", "shoes")
 
 # Fine-tuning a trained net: Adam at a small rate, no decay toward zero (the pull goes toward the
@@ -175,7 +175,7 @@ def fine_tune_partial(
     epochs: int = 10,
     seed: int = 0,
     progress: Progress | None = None,
-    cancel: Any = None,
+    cancel: Cancel | None = None,
     net: str = "C",
     backbone: str | None = None,
     backbone_sha256: str | None = None,

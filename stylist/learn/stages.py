@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,8 +37,7 @@ from stylist.learn.train import (
     normalisation,
     projected_scorer,
 )
-
-Progress = Callable[[int, int, str], None]
+from stylist.tasks import Cancel, Progress
 
 # Stage one of B and C: chosen on the validation split of outfits-ccp (see the model card).
 STAGE_ONE = TrainConfig(epochs=40, lr=3e-4, optimizer="adam", weight_decay=5e-4)
@@ -253,7 +251,7 @@ def stage_one(
     images: ImageBank | None = None,
     device: str | None = None,
     progress: Progress | None = None,
-    cancel: Any = None,
+    cancel: Cancel | None = None,
 ) -> Trained:
     """Stage one on the pooled train splits of ``users``; best validation checkpoint kept.
 
@@ -314,7 +312,7 @@ def stage_two(
     images: ImageBank | None = None,
     device: str | None = None,
     progress: Progress | None = None,
-    cancel: Any = None,
+    cancel: Cancel | None = None,
 ) -> Trained:
     """Stage two for one person: ``partial``, ``whole`` or ``direct`` (see the module doc).
 

@@ -33,8 +33,7 @@ from typing import Any
 import numpy as np
 
 from stylist.learn.metrics import average, list_metrics
-
-Progress = Callable[[int, int, str], None]
+from stylist.tasks import Cancel, Progress, is_cancelled
 
 
 @dataclass
@@ -142,7 +141,7 @@ def fit(
     cfg: TrainConfig,
     *,
     progress: Progress | None = None,
-    cancel: Any = None,
+    cancel: Cancel | None = None,
 ) -> FitResult:
     """Train ``scorer`` in place with the rank loss; keep the best validation checkpoint.
 
@@ -186,7 +185,7 @@ def fit(
         losses: list[float] = []
         scorer.train()
         for b in range(n_batches):
-            if cancel is not None and cancel.is_set():
+            if is_cancelled(cancel):
                 cancelled = True
                 break
             chunk = order[b * per_batch : (b + 1) * per_batch]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +20,7 @@ from stylist.errors import PhotoError
 from stylist.library.folders import find_photos
 from stylist.library.photos import prepare, read_photo
 from stylist.library.store import Library
-
-Progress = Callable[[int, int, str], None]
+from stylist.tasks import Cancel, Progress, is_cancelled
 
 
 @dataclass
@@ -59,7 +58,7 @@ def import_photos(
     paths: Iterable[str | os.PathLike[str]],
     category: Category | None = None,
     progress: Progress | None = None,
-    cancel=None,
+    cancel: Cancel | None = None,
     workers: int | None = None,
 ) -> ImportReport:
     """Import photos from files and folders. ``category`` overrides folder names."""
@@ -90,7 +89,7 @@ def import_photos(
             else:
                 report.added.append(item)
                 report.added_from.append(path)
-        report.cancelled = bool(cancel is not None and cancel.is_set())
+        report.cancelled = is_cancelled(cancel)
     if progress and not report.cancelled:
         progress(total, total, "")
     return report
@@ -107,14 +106,14 @@ def _prepared(
     pending: deque[tuple[Path, Category | None, Future]] = deque()
     queue = iter(photos)
     while True:
-        while len(pending) < ahead and not (cancel is not None and cancel.is_set()):
+        while len(pending) < ahead and not is_cancelled(cancel):
             nxt = next(queue, None)
             if nxt is None:
                 break
             pending.append((nxt[0], nxt[1], pool.submit(_prepare_one, nxt[0], known)))
         if not pending:
             return
-        if cancel is not None and cancel.is_set():
+        if is_cancelled(cancel):
             for *_, future in pending:
                 future.cancel()
             return

@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from stylist.files import FileFormatError, atomic_write, read_npz
 from stylist.rank.matching import PAIR_SLOTS, MatchingNet, each_pair, stack_slots
 from stylist.rank.topk import PairMatrices
-
-Progress = Callable[[int, int, str], None]
+from stylist.tasks import Cancel, Progress
 
 FORMAT = "stylist-pair-cache/2"  # 2: slot ids_3 (one-pieces) and the one-piece pair, when held
 KEEP = 4  # cache files kept (the newest); older nets' matrices are deleted
@@ -107,11 +105,11 @@ class PairCache:
         slots: Sequence[Mapping[int, np.ndarray]],
         *,
         progress: Progress | None = None,
-        cancel: Any = None,
-    ) -> PairMatrices | None:
+        cancel: Cancel | None = None,
+    ) -> PairMatrices:
         """Net C's pair matrices over the items of ``slots`` (item id -> features, per slot: tops,
         bottoms, shoes, and one-pieces when the net has the one-piece pair), rows and columns in
-        ascending item id. None when cancelled."""
+        ascending item id. Cancelled when cancelled."""
         ids, feats = stack_slots(slots, net.feature_dim)
         return self.stacked(net, features_sha256, ids, feats, progress=progress, cancel=cancel)
 
@@ -123,8 +121,8 @@ class PairCache:
         feats: Sequence[np.ndarray],
         *,
         progress: Progress | None = None,
-        cancel: Any = None,
-    ) -> PairMatrices | None:
+        cancel: Cancel | None = None,
+    ) -> PairMatrices:
         """``matrices`` over item ids already in ascending order per slot and their stacked
         features (see ``rank.matching.stack_slots``)."""
         pairs = net.pairs_for(len(ids) > 3)
@@ -137,7 +135,7 @@ class PairCache:
             return self._pair(net, pair, ids[a], ids[b], feats[a], feats[b], cached)
 
         result = each_pair(one, progress, cancel, pairs)
-        if result is not None and key and self.computed_pairs:
+        if key and self.computed_pairs:
             self._write(key, ids, result)
         return result
 

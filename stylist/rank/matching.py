@@ -39,6 +39,7 @@ from stylist.rank.netfile import (
     temperatures,
 )
 from stylist.rank.topk import PAIR_KEYS, PairMatrices
+from stylist.tasks import Cancel, Progress, check_cancel
 
 # Which slots feed each pair network, in input order (slot indices of ``domain.SLOT_NAMES``:
 # top 0, bottom 1, shoes 2, one-piece 3).
@@ -50,8 +51,6 @@ PAIR_SLOTS = {
 }
 # Working memory for one chunk of pair activations (two buffers of this size).
 DEFAULT_CHUNK_BYTES = 32 * 2**20
-
-Progress = Callable[[int, int, str], None]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -158,15 +157,14 @@ def stack_slots(
 def each_pair(
     make: Callable[[str], np.ndarray],
     progress: Progress | None = None,
-    cancel: Any = None,
+    cancel: Cancel | None = None,
     pairs: Sequence[str] = PAIR_KEYS,
-) -> PairMatrices | None:
-    """The pair matrices of ``pairs``, ``make(pair_key)`` each, with progress; None when
-    cancelled."""
+) -> PairMatrices:
+    """The pair matrices of ``pairs``, ``make(pair_key)`` each, with progress; Cancelled when
+    cancelled (a partial set of matrices cannot rank anything)."""
     done: dict[str, np.ndarray] = {}
     for i, key in enumerate(pairs):
-        if cancel is not None and cancel.is_set():
-            return None
+        check_cancel(cancel, "finding outfits")
         if progress is not None:
             progress(i, len(pairs), key)
         done[key] = make(key)
@@ -366,13 +364,13 @@ class MatchingNet:
         one_pieces: np.ndarray | None = None,
         *,
         progress: Progress | None = None,
-        cancel: Any = None,
+        cancel: Cancel | None = None,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-    ) -> PairMatrices | None:
+    ) -> PairMatrices:
         """The pair matrices of a wardrobe: (Nt, D), (Nb, D), (Ns, D) features, and (No, D)
         one-pieces (their matrix only when given and this net has the one-piece pair).
 
-        Returns None when cancelled (a partial set of matrices cannot rank anything).
+        Raises Cancelled when cancelled (a partial set of matrices cannot rank anything).
         """
         self._need("C")
         feats = (tops, bottoms, shoes, one_pieces)

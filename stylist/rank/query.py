@@ -30,7 +30,7 @@ from stylist.rank.explain import (
     explain_outfit,
     weakest_pair,
 )
-from stylist.rank.matching import MatchingNet, OutfitScorer, Progress, entropy_bits, stack_slots
+from stylist.rank.matching import MatchingNet, OutfitScorer, entropy_bits, stack_slots
 from stylist.rank.topk import (
     ALL_SLOTS,
     ONE_PIECE,
@@ -41,6 +41,7 @@ from stylist.rank.topk import (
     Found,
     PairMatrices,
 )
+from stylist.tasks import Cancel, Progress
 
 if TYPE_CHECKING:
     from stylist.rank.cache import PairCache
@@ -245,11 +246,11 @@ class Ranker:
         one_pieces: Mapping[int, np.ndarray] | None = None,
         net_b: MatchingNet | None = None,
         progress: Progress | None = None,
-        cancel: Any = None,
+        cancel: Cancel | None = None,
         cache: PairCache | None = None,
         features_sha256: str = "",
-    ) -> Ranker | None:
-        """Build from features per item id (net C, optionally net B). None when cancelled.
+    ) -> Ranker:
+        """Build from features per item id (net C, optionally net B); Cancelled when cancelled.
 
         ``one_pieces`` take part only when net C has the one-piece pair. ``cache``: pair matrices
         kept on disk (see ``rank.cache``), for features of the backbone file ``features_sha256``;
@@ -270,8 +271,6 @@ class Ranker:
                 progress=progress,
                 cancel=cancel,
             )
-        if matrices is None:
-            return None
         scorer = net_b.outfit_scorer(*feats[:3]) if net_b is not None else None
         one_piece_ids = ids[3] if matrices.one_piece_shoes is not None else ()
         return cls(*ids[:3], matrices, b_scorer=scorer, one_piece_ids=one_piece_ids)

@@ -21,23 +21,23 @@ confirmed) is pulled towards that category.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from stylist.domain import Category, CategorySource
 from stylist.errors import StylistError
 from stylist.files import read_json, read_npz
+from stylist.tasks import Cancel, Progress, is_cancelled
 
 if TYPE_CHECKING:
     from stylist.library import Library
     from stylist.paths import Paths
     from stylist.vision.backbones import BackboneSpec
 
-Progress = Callable[[int, int, str], None]
 
 # The categories a guess can name, in the order of the head's outputs.
 CATEGORIES: tuple[Category, ...] = (
@@ -127,10 +127,6 @@ IMAGENET_CLASSES: dict[Category, dict[int, str]] = {
 
 class CategoryHeadError(StylistError):
     """A category head file is missing, corrupt or made for another backbone."""
-
-
-class Cancel(Protocol):
-    def is_set(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -601,7 +597,7 @@ def categorise_library(
     if progress is not None:
         progress(0, total, "")
     for start in range(0, total, batch_size):
-        if cancel is not None and cancel.is_set():
+        if is_cancelled(cancel):
             report.cancelled = True
             break
         chunk = todo[start : start + batch_size]

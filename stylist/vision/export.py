@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ import numpy as np
 from stylist.errors import StylistError
 from stylist.files import write_json, write_temporary
 from stylist.paths import Paths
+from stylist.tasks import Progress
 from stylist.vision.backbones import (
     MANIFEST_FORMAT,
     BackboneSpec,
@@ -41,8 +42,6 @@ from stylist.vision.backbones import (
     verify_spec,
 )
 from stylist.vision.preprocess import Preprocess, load_image, torch_reference_transform
-
-Progress = Callable[[int, int, str], None]
 
 OPSET = 17
 TOLERANCE = 1e-4

@@ -27,25 +27,21 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from stylist.errors import PhotoError, StylistError
 from stylist.paths import Paths
+from stylist.tasks import Cancel, Progress, is_cancelled
 from stylist.vision.backbones import BackboneSpec, ModelError, verify_file
 from stylist.vision.preprocess import Preprocess, load_and_preprocess, preprocess_image
 
-Progress = Callable[[int, int, str], None]
 DEVICES = ("auto", "cpu", "cuda")
 VARIANT_CHOICES = ("auto", "fp32", "fp16", "int8")
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
-
-
-class Cancel(Protocol):
-    def is_set(self) -> bool: ...
 
 
 class DeviceError(StylistError):
@@ -192,7 +188,7 @@ def decoded_batches(
 
         fill()
         for chunk in chunks:
-            if cancel is not None and cancel.is_set():
+            if is_cancelled(cancel):
                 return
             decoded = [f.result() for f in queued.pop(0)]
             fill()  # keep the pool busy while the caller runs this batch

@@ -8,14 +8,12 @@ flight, and the next run starts where this one stopped. ``force=True`` recompute
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stylist.vision.extractor import Cancel, Extractor
-
-Progress = Callable[[int, int, str], None]
+from stylist.tasks import Cancel, Progress
+from stylist.vision.extractor import Extractor
 
 
 @dataclass
