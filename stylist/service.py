@@ -7,6 +7,7 @@ Heavy libraries (torch, onnxruntime) are imported only inside the methods that n
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -104,6 +105,16 @@ class Stylist:
         self.paths = paths
         self.library = Library.open(paths)
         self.settings = Settings.load(paths)
+        # Worker threads share this object: what it keeps between calls is made under locks.
+        self._cache_lock = threading.Lock()
+        self._extractor = None
+        self._extractor_key: tuple | None = None
+        self._trainer_lock = None
+        self._ranker_lock = threading.Lock()  # one ranker build at a time; the others wait
+        self._ranker = None
+        self._ranker_stamp: tuple | None = None  # cheap facts the cached ranker was built on
+        self._ranker_key: tuple | None = None  # what it ranks: nets and the items per slot
+        self.ranker_origin = ""
 
     @classmethod
     def open(cls, home: str | os.PathLike[str] | None = None) -> Stylist:
@@ -414,16 +425,18 @@ class Stylist:
         from stylist.vision.extractor import Extractor
 
         key = (self.settings.backbone, self.settings.device)
-        if getattr(self, "_extractor_key", None) != key:
-            self._extractor = Extractor(
-                self.backbone(), device=self.settings.device, paths=self.paths
-            )
-            self._extractor_key = key
-        return self._extractor
+        with self._cache_lock:
+            if self._extractor_key != key:
+                self._extractor = Extractor(
+                    self.backbone(), device=self.settings.device, paths=self.paths
+                )
+                self._extractor_key = key
+            return self._extractor
 
-    def matching_net(self, net: str = "C"):
+    def matching_net(self, net: str = "C", untrained: bool = True):
         """The matching network to rank with, and where it came from: the person's active
-        version, else the shipped general model for this backbone, else an untrained net."""
+        version, else the shipped general model for this backbone, else an untrained net (or,
+        without ``untrained``, (None, ""))."""
         from stylist.rank.matching import MatchingNet
 
         spec = self.backbone()
@@ -446,14 +459,15 @@ class Stylist:
             loaded = MatchingNet.load(shipped)
             if loaded.config.get("backbone_sha256") in (None, spec.sha256):
                 return loaded, "the general model" + unusable
+        if not untrained:
+            return None, ""
         return MatchingNet.untrained(spec.feature_dim, net=net), (
             "an untrained model: no general model exists for this backbone yet"
         )
 
     def _trained_net_b(self):
         """Net B where a trained one exists (it rescores C's best outfits), else None."""
-        net, origin = self.matching_net("B")
-        return net if net.source is not None else None
+        return self.matching_net("B", untrained=False)[0]
 
     def _slot_features(self, spec) -> list[dict[int, object]]:
         """Features of every top, bottom, shoes and one-piece per slot (item id -> vector) for
@@ -466,13 +480,50 @@ class Stylist:
                 by_slot[slot_of[item.category]][item.id] = vectors[item.id]
         return by_slot
 
+    def _ranker_stamp_now(self, spec) -> tuple:
+        """Cheap facts that change whenever the ranker may: the library (its change stamp
+        covers items, categories, features and model versions), the backbone file and the
+        shipped nets' files. Reading them costs no net load and no feature read."""
+
+        def mtime(path: Path) -> int | None:
+            try:
+                return path.stat().st_mtime_ns
+            except OSError:
+                return None
+
+        shipped = [
+            paths_mod.models_dir() / f"fashionnet-{net}-{spec.id}.{ext}"
+            for net in ("c", "b")
+            for ext in ("npz", "json")
+        ]
+        return (
+            str(self.paths.data_dir),
+            spec.id,
+            spec.sha256,
+            self.library.change_stamp(),
+            tuple(mtime(f) for f in shipped),
+        )
+
     def ranker(self, progress: Progress | None = None, cancel: Cancel | None = None):
         """The ranker over every outfit of the wardrobe, rebuilt when the items, their
-        categories or the model change (the pair matrices are the expensive part)."""
+        categories or the model change (the pair matrices are the expensive part).
+
+        Safe to call from several threads: one builds, the others wait and share its ranker."""
+        spec = self.backbone()
+        with self._ranker_lock:
+            stamp = self._ranker_stamp_now(spec)
+            if self._ranker is None or stamp != self._ranker_stamp:
+                self._rebuild_ranker(spec, progress, cancel)
+                self._ranker_stamp = stamp
+            return self._ranker
+
+    def _rebuild_ranker(self, spec, progress: Progress | None, cancel: Cancel | None) -> None:
+        """Load the nets and the features again; build a new ranker only when what it ranks
+        changed (a verdict changes the library, not the outfits)."""
+        from stylist.rank.cache import PairCache
         from stylist.rank.query import Ranker
 
         net, origin = self.matching_net("C")
-        spec = self.backbone()
         slots = self._slot_features(spec)
         tops, bottoms, shoes, one_pieces = slots
         if not net.has_one_piece:
@@ -491,23 +542,21 @@ class Stylist:
             origin,
             tuple(tuple(sorted(s)) for s in slots),
         )
-        if getattr(self, "_ranker_key", None) != key:
-            from stylist.rank.cache import PairCache
-
-            ranker = Ranker.from_features(
-                net,
-                tops,
-                bottoms,
-                shoes,
-                one_pieces=one_pieces,
-                net_b=net_b,
-                progress=progress,
-                cancel=cancel,
-                cache=PairCache(self.paths.cache),
-                features_sha256=spec.sha256,
-            )
-            self._ranker, self._ranker_key, self.ranker_origin = ranker, key, origin
-        return self._ranker
+        if key == self._ranker_key:
+            return
+        self._ranker = Ranker.from_features(
+            net,
+            tops,
+            bottoms,
+            shoes,
+            one_pieces=one_pieces,
+            net_b=net_b,
+            progress=progress,
+            cancel=cancel,
+            cache=PairCache(self.paths.cache),
+            features_sha256=spec.sha256,
+        )
+        self._ranker_key, self.ranker_origin = key, origin
 
     # ----------------------------------------------------------------- suggestions and verdicts
     def suggest(
@@ -627,10 +676,11 @@ class Stylist:
         """The lock that lets one personal trainer at a time run on this library."""
         from stylist.trainer import TrainerLock
 
-        lock = getattr(self, "_trainer_lock", None)
-        if lock is None or lock.lock_file.parent != self.paths.data_dir:
-            lock = self._trainer_lock = TrainerLock(self.paths.data_dir)
-        return lock
+        with self._cache_lock:
+            lock = self._trainer_lock
+            if lock is None or lock.lock_file.parent != self.paths.data_dir:
+                lock = self._trainer_lock = TrainerLock(self.paths.data_dir)
+            return lock
 
     def verdicts_since_training(self) -> int:
         """Verdicts the latest version did not learn from (those given while it trained

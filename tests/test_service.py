@@ -131,6 +131,46 @@ def test_suggest_reports_the_ranker_build_and_can_be_cancelled_in_it(demo):
     assert demo.suggest(5, exploration=0.0) == first  # the finished ranker is kept
 
 
+def test_four_threads_suggest_at_once_on_one_stylist_and_agree(demo):
+    import threading
+
+    start = threading.Barrier(4)
+    results: dict[int, list] = {}
+    built_by: set[int] = set()
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            start.wait()
+            results[n] = demo.suggest(
+                8, exploration=0.0, explain=True, progress=lambda *a: built_by.add(n)
+            )
+        except BaseException as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(built_by) == 1  # one thread built the ranker, the others waited for it
+    alone = demo.suggest(8, exploration=0.0, explain=True)
+    assert len(alone) == 8 and all(results[n] == alone for n in range(4))
+
+
+def test_the_ranker_is_kept_until_the_library_or_the_model_changes(demo):
+    first = demo.ranker()
+    assert demo.ranker() is first  # nothing changed: not even the nets are read again
+    outfit = demo.suggest(1, exploration=0.0)[0].outfit()
+    demo.rate(outfit, Verdict.LIKE)
+    assert demo.ranker() is first  # a verdict changes the library, not the outfits
+    shoes = next(i for i in demo.items() if i.category == Category.SHOES)
+    demo.set_category(shoes.id, Category.OTHER)
+    changed = demo.ranker()
+    assert changed is not first and shoes.id not in changed.ids[2]
+
+
 def test_cli_suggest_json_on_the_demo(demo_home, capsys):
     code = main(["--home", str(demo_home), "suggest", "-k", "5", "--explain", "--json"])
     assert code == 0

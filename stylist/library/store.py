@@ -246,6 +246,13 @@ class Library:
         with self._lock, self.process_lock.shared():
             yield
 
+    def change_stamp(self) -> tuple[int, int]:
+        """A cheap stamp that changes whenever the database does: the rows this connection
+        changed, and SQLite's count of commits made by other connections (other processes)."""
+        with self._lock:
+            other = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            return self._conn.total_changes, other
+
     # ----------------------------------------------------------------- file layout
     def file_path(self, relative: str) -> Path:
         return self.paths.data_dir / relative
