@@ -50,6 +50,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from stylist.domain import THREE_PIECE_SLOTS  # noqa: E402
 from stylist.vision.categories import (  # noqa: E402
     CATEGORIES,
     HEAD_FORMAT,
@@ -146,7 +147,7 @@ def class_of(entry: dict) -> int:
         return CATEGORIES.index(CATEGORIES[3])  # one-piece
     if entry["slot"] == "other":
         return 4
-    return ("top", "bottom", "shoes").index(entry["slot"])
+    return THREE_PIECE_SLOTS.index(entry["slot"])
 
 
 def mango_products() -> list[dict]:

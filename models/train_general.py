@@ -332,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from stylist.domain import PAIR_NAMES
     from stylist.learn import stages as st
     from stylist.learn.calibrate import calibrate, fold_shifts
     from stylist.learn.data import item_table, ranked_lists
@@ -493,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
             one, one_figures, one_val = shipped["one_piece-C"]
             metrics["one_piece"] = one_figures
             arrays = merge_pair_nets(arrays, net_arrays(one.net, one.mean, one.std))
-            extra["pairs"] = ["top_bottom", "top_shoes", "bottom_shoes", "one_piece_shoes"]
+            extra["pairs"] = list(PAIR_NAMES)
             if args.keep_three_piece:
                 # Each pair network is calibrated on validation lists of the photos it learnt
                 # from: the kept ones on outfits-ccp's (leak-matched negatives).

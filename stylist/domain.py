@@ -31,17 +31,29 @@ class Category(str, enum.Enum):
 OUTFIT_SLOTS = (Category.TOP, Category.BOTTOM, Category.SHOES)
 # A one-piece outfit: a dress or jumpsuit and a pair of shoes, in that order.
 ONE_PIECE_SLOTS = (Category.ONE_PIECE, Category.SHOES)
-# Every slot an outfit of either family can fill, by the name outfits use for it (JSON keys,
-# ``Outfit`` fields): the index of a slot here is its index everywhere in ranking.
-SLOT_NAMES = ("top", "bottom", "shoes", "one_piece")
+# The slots of each family by the name outfits use for them (JSON keys, ``Outfit`` fields).
+THREE_PIECE_SLOTS = ("top", "bottom", "shoes")
+ONE_PIECE_SLOT_NAMES = ("one_piece", "shoes")
+# Every slot an outfit of either family can fill: the index of a slot here is its index
+# everywhere in ranking.
+SLOT_NAMES = (*THREE_PIECE_SLOTS, "one_piece")
 SLOT_CATEGORIES = {
     "top": Category.TOP,
     "bottom": Category.BOTTOM,
     "shoes": Category.SHOES,
     "one_piece": Category.ONE_PIECE,
 }
-# The pair network of one-piece outfits (net C's fourth pair).
+# Net C's pair networks: the three of a three-piece outfit, and the one of a one-piece outfit.
+THREE_PIECE_PAIRS = ("top_bottom", "top_shoes", "bottom_shoes")
 ONE_PIECE_PAIR = "one_piece_shoes"
+PAIR_NAMES = (*THREE_PIECE_PAIRS, ONE_PIECE_PAIR)
+# The slots feeding each pair network, in input order (indices into ``SLOT_NAMES``).
+PAIR_SLOTS = {
+    "top_bottom": (0, 1),
+    "top_shoes": (0, 2),
+    "bottom_shoes": (1, 2),
+    ONE_PIECE_PAIR: (3, 2),
+}
 
 
 class CategorySource(str, enum.Enum):
@@ -129,7 +141,7 @@ class Outfit:
 
     def slots(self) -> tuple[str, ...]:
         """The slot names of :meth:`ids`, in the same order."""
-        return ("one_piece", "shoes") if self.is_one_piece else ("top", "bottom", "shoes")
+        return ONE_PIECE_SLOT_NAMES if self.is_one_piece else THREE_PIECE_SLOTS
 
     def ids(self) -> tuple[int, ...]:
         """The item ids in slot order: (top, bottom, shoes) or (one_piece, shoes)."""

@@ -17,6 +17,7 @@ from stylist import paths as paths_mod
 from stylist.domain import (
     SLOT_CATEGORIES,
     SLOT_NAMES,
+    THREE_PIECE_SLOTS,
     Category,
     CategorySource,
     Item,
@@ -529,7 +530,7 @@ class Stylist:
         if not net.has_one_piece:
             one_pieces = slots[3] = {}
         if not (shoes and ((tops and bottoms) or one_pieces)):
-            missing = [n for n, s in zip(("top", "bottom", "shoes"), slots, strict=False) if not s]
+            missing = [n for n, s in zip(THREE_PIECE_SLOTS, slots, strict=False) if not s]
             raise StylistError(
                 "no outfits can be made yet: the wardrobe has no "
                 + " and no ".join(missing)

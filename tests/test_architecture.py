@@ -56,3 +56,37 @@ def test_every_core_module_imports_with_qt_blocked():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_slot_and_pair_names_are_declared_only_in_domain():
+    """A tuple, list or set of two or more slot names (or pair names) is a second declaration
+    of what ``domain`` holds: it drifts the day a family is added."""
+    from stylist.domain import PAIR_NAMES, SLOT_NAMES
+
+    offenders = []
+    for path in STYLIST.rglob("*.py"):
+        if path.name == "domain.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Tuple | ast.List | ast.Set):
+                words = {e.value for e in node.elts if isinstance(e, ast.Constant) and e.value} & {
+                    *SLOT_NAMES,
+                    *PAIR_NAMES,
+                }
+                if len(words) >= 2:
+                    offenders.append(f"{path.relative_to(STYLIST)}:{node.lineno}")
+    assert offenders == []
+
+
+def test_torch_is_imported_only_in_learn_and_the_export_of_backbones():
+    """torch is the training stack: the core that ranks, the library and the window run without
+    it (and a bundle without torch starts); only ``learn`` and the backbone export use it."""
+    allowed = {"learn", "vision/export.py", "vision/preprocess.py"}
+    offenders = [
+        str(rel)
+        for path in STYLIST.rglob("*.py")
+        if {"torch", "torchvision"} & _imports(path)
+        and not any(str(rel := path.relative_to(STYLIST)).startswith(a) for a in allowed)
+    ]
+    assert offenders == []
+

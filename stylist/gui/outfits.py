@@ -24,13 +24,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from stylist.domain import ONE_PIECE_PAIR, Outfit
+from stylist.domain import ONE_PIECE_PAIR, PAIR_NAMES, Outfit
 from stylist.gui import theme
 from stylist.gui.items import display_name
 from stylist.gui.thumbnails import Spec
 from stylist.gui.widgets import button, label, repolish
+from stylist.rank.explain import Swap
+from stylist.rank.query import RankedOutfit
 
-PAIR_KEYS = ("top_bottom", "top_shoes", "bottom_shoes", ONE_PIECE_PAIR)
+PAIR_KEYS = PAIR_NAMES
 PAIR_LABELS = {
     "top_bottom": "Top + bottom",
     "top_shoes": "Top + shoes",
@@ -46,14 +48,6 @@ def match_text(match: float | None, suffix: str = " match") -> str:
     if match is None:
         return ""
     return f"{min(99, max(1, round(100 * float(match))))}%{suffix}"
-
-
-@dataclass(frozen=True)
-class Swap:
-    slot: str
-    old: int
-    new: int
-    score: float
 
 
 @dataclass(frozen=True)
@@ -86,37 +80,26 @@ class Shown:
         return self.score
 
 
-def shown(value: Any) -> Shown:
-    """Normalise a RankedOutfit, an Outfit or item ids in slot order (see ``Outfit.of``)."""
-    if isinstance(value, tuple | list):
-        o = Outfit.of(value)
-        return Shown(o.top, o.bottom, o.shoes, one_piece=o.one_piece)
-    pair_scores = getattr(value, "pair_scores", None) or None
-    explanation = getattr(value, "explanation", None)
-    weakest, swap = "", None
-    if explanation is not None:
-        weakest = getattr(explanation, "weakest_pair", "") or ""
-        raw = getattr(explanation, "best_swap", None)
-        if raw is not None:
-            if isinstance(raw, tuple | list):
-                swap = Swap(str(raw[0]), int(raw[1]), int(raw[2]), float(raw[3]))
-            else:
-                swap = Swap(raw.slot, int(raw.old), int(raw.new), float(raw.score))
+def shown(value: RankedOutfit | Outfit) -> Shown:
+    """What a card shows of a ranked outfit (a suggestion, or a rated one) or a plain one."""
+    if isinstance(value, Outfit):
+        return Shown(value.top, value.bottom, value.shoes, one_piece=value.one_piece)
+    pair_scores = dict(value.pair_scores) or None
+    explanation = value.explanation
+    weakest = explanation.weakest_pair if explanation is not None else ""
     if not weakest and pair_scores:
         weakest = min(pair_scores, key=pair_scores.get)
-    score = getattr(value, "score", None)
-    top, bottom, one_piece = (getattr(value, a, None) for a in ("top", "bottom", "one_piece"))
     return Shown(
-        top=None if top is None else int(top),
-        bottom=None if bottom is None else int(bottom),
-        shoes=int(value.shoes),
-        one_piece=None if one_piece is None else int(one_piece),
-        score=float(score) if score is not None else None,
-        ranked_by=str(getattr(value, "ranked_by", "C") or "C"),
-        pair_scores=dict(pair_scores) if pair_scores else None,
-        exploration=bool(getattr(value, "exploration", False)),
+        top=value.top,
+        bottom=value.bottom,
+        shoes=value.shoes,
+        one_piece=value.one_piece,
+        score=value.score,
+        ranked_by=value.ranked_by or "C",
+        pair_scores=pair_scores,
+        exploration=value.exploration,
         weakest=weakest,
-        swap=swap,
+        swap=explanation.best_swap if explanation is not None else None,
     )
 
 

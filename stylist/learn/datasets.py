@@ -37,10 +37,11 @@ from pathlib import Path
 
 import numpy as np
 
+from stylist.domain import ONE_PIECE_SLOT_NAMES, THREE_PIECE_SLOTS
 from stylist.errors import StylistError
 
 SPLITS = ("train", "val", "test")
-SLOTS = ("top", "bottom", "shoes")
+SLOTS = THREE_PIECE_SLOTS
 SPLIT_FRACTIONS = (0.65, 0.15, 0.20)
 FAMILIES = ("three", "one_piece")
 _COLLECTION = re.compile(r"^((?:19|20)\d\d)_\d{6,}_")
@@ -165,7 +166,8 @@ def _alternates(
     entry: dict, main: tuple[str, str, str], family: str
 ) -> tuple[tuple[str, ...], ...]:
     garments = entry.get("garments") or []
-    slots = ("one_piece", "one_piece", "shoes") if family == "one_piece" else SLOTS
+    one, shoes = ONE_PIECE_SLOT_NAMES  # a one-piece outfit is held as (one, one, shoes)
+    slots = (one, one, shoes) if family == "one_piece" else SLOTS
     alts: list[list[str]] = [[], [], []]
     for g in garments:
         if not isinstance(g, dict):

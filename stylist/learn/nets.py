@@ -21,10 +21,13 @@ import functools
 from types import SimpleNamespace
 from typing import Any
 
+from stylist.domain import ONE_PIECE_PAIR, PAIR_SLOTS, THREE_PIECE_PAIRS
 from stylist.rank.netfile import DEFAULT_HIDDEN
 
-PAIRS = (("top_bottom", 0, 1), ("top_shoes", 0, 2), ("bottom_shoes", 1, 2))
-ONE_PIECE_PAIRS = (("one_piece_shoes", 0, 2),)
+# (pair name, first slot, second slot) over an outfit held as a triple.
+PAIRS = tuple((name, *PAIR_SLOTS[name]) for name in THREE_PIECE_PAIRS)
+# A one-piece outfit is held as a triple whose top and bottom both name the one-piece.
+ONE_PIECE_PAIRS = ((ONE_PIECE_PAIR, 0, 2),)
 FAMILY_PAIRS = {"three": PAIRS, "one_piece": ONE_PIECE_PAIRS}
 HIDDEN = DEFAULT_HIDDEN
 INIT_STD = 0.005  # the authors' Gaussian for the matching layers

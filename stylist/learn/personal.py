@@ -26,12 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from stylist.domain import THREE_PIECE_SLOTS
 from stylist.errors import StylistError
 from stylist.learn.sampling import NEGATIVES_PER_POSITIVE, NegativeSampler, negatives_from_outfits
 from stylist.learn.train import TrainConfig
 from stylist.tasks import Cancel, Progress
 
-SLOT_NAMES = ("top", "bottom", "shoes")
+SLOT_NAMES = THREE_PIECE_SLOTS
 
 # Fine-tuning a trained net: Adam at a small rate, no decay toward zero (the pull goes toward the
 # starting weights instead, see ANCHOR). From an untrained net the rate is higher.

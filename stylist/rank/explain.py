@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from stylist.domain import ONE_PIECE_PAIR
+from stylist.domain import ONE_PIECE_PAIR, ONE_PIECE_SLOT_NAMES
 from stylist.rank.topk import SLOTS, PairMatrices, allowed_indices
 
 
@@ -144,5 +144,5 @@ def explain_one_piece(
         raise ValueError("these pair matrices hold no one-piece pair")
     p = float(m.one_piece_shoes[o, s])
     vectors = (m.one_piece_shoes[:, s], m.one_piece_shoes[o, :])  # (No,), (Ns,)
-    swap = best_swap((o, s), p, vectors, allowed, ids, slots=("one_piece", "shoes"))
+    swap = best_swap((o, s), p, vectors, allowed, ids, slots=ONE_PIECE_SLOT_NAMES)
     return Explanation({ONE_PIECE_PAIR: p}, ONE_PIECE_PAIR, swap)

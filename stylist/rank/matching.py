@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from stylist.domain import ONE_PIECE_PAIR
+from stylist.domain import ONE_PIECE_PAIR, PAIR_SLOTS
 from stylist.rank.netfile import (
     ALL_PAIR_KEYS,
     DEFAULT_HIDDEN,
@@ -41,14 +41,6 @@ from stylist.rank.netfile import (
 from stylist.rank.topk import PAIR_KEYS, PairMatrices
 from stylist.tasks import Cancel, Progress, check_cancel
 
-# Which slots feed each pair network, in input order (slot indices of ``domain.SLOT_NAMES``:
-# top 0, bottom 1, shoes 2, one-piece 3).
-PAIR_SLOTS = {
-    "top_bottom": (0, 1),
-    "top_shoes": (0, 2),
-    "bottom_shoes": (1, 2),
-    ONE_PIECE_PAIR: (3, 2),
-}
 # Working memory for one chunk of pair activations (two buffers of this size).
 DEFAULT_CHUNK_BYTES = 32 * 2**20
 

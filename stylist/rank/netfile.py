@@ -22,16 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from stylist.domain import ONE_PIECE_PAIR
+from stylist.domain import ONE_PIECE_PAIR, PAIR_NAMES
+from stylist.domain import THREE_PIECE_PAIRS as PAIR_KEYS
 from stylist.errors import StylistError
 from stylist.files import read_json, read_npz, write_temporary
-from stylist.rank.topk import PAIR_KEYS
 
 FORMAT = "stylist-matching-net/1"
 NET_KINDS = ("C", "B")
 DEFAULT_HIDDEN = 512
 # Every pair network net C may hold: the three classic ones always, the one-piece pair optionally.
-ALL_PAIR_KEYS = (*PAIR_KEYS, ONE_PIECE_PAIR)
+ALL_PAIR_KEYS = PAIR_NAMES
 
 
 class MatchingNetError(StylistError):

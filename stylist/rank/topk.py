@@ -31,10 +31,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from stylist.domain import ONE_PIECE_PAIR, SLOT_NAMES
+from stylist.domain import ONE_PIECE_PAIR, SLOT_NAMES, THREE_PIECE_PAIRS, THREE_PIECE_SLOTS
 
-PAIR_KEYS = ("top_bottom", "top_shoes", "bottom_shoes")
-SLOTS = ("top", "bottom", "shoes")
+PAIR_KEYS = THREE_PIECE_PAIRS
+SLOTS = THREE_PIECE_SLOTS
 # Slot indices of both families together (``domain.SLOT_NAMES``): top, bottom, shoes, one-piece.
 ALL_SLOTS = SLOT_NAMES
 THREE_PIECE, ONE_PIECE = 0, 1  # family numbers; on a tie of scores the lower number comes first
