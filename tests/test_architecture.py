@@ -89,4 +89,3 @@ def test_torch_is_imported_only_in_learn_and_the_export_of_backbones():
         and not any(str(rel := path.relative_to(STYLIST)).startswith(a) for a in allowed)
     ]
     assert offenders == []
-

@@ -29,6 +29,7 @@ from stylist import __version__
 from stylist.gui import icons
 from stylist.gui.session import Session
 from stylist.gui.widgets import ActivityBar, FittedDialog, button, label
+from stylist.paths import Paths
 from stylist.settings import Settings
 
 LICENCES = [
@@ -154,7 +155,7 @@ class ShortcutsDialog(FittedDialog):
         layout.addWidget(buttons)
 
 
-def installed_backbones(paths: Any) -> set[str]:
+def installed_backbones(paths: Paths) -> set[str]:
     try:
         from stylist.vision.backbones import available_backbones
 
@@ -247,9 +248,6 @@ class SettingsDialog(FittedDialog):
         lib.addLayout(row)
         self.move_activity = ActivityBar()
         lib.addWidget(self.move_activity)
-        if not session.can("move_library"):
-            self.move_button.setEnabled(False)
-            self.move_button.setToolTip("Moving the library is not available in this build")
         if session.demo:
             self.move_button.setEnabled(False)
             self.move_button.setToolTip("The demo wardrobe stays where it is")
@@ -270,25 +268,6 @@ class SettingsDialog(FittedDialog):
         checked = self.backbone_group.checkedButton()
         return checked.property("backbone") if checked else "efficientnet-lite0"
 
-    def _installer(self):
-        """A callable (progress, cancel, weights_file) that installs VGG-16, or None."""
-        service = self.session.service
-        install = getattr(service, "install_backbone", None)
-        if callable(install):
-            return lambda progress, cancel, weights: install(
-                "vgg16", weights_file=weights, progress=progress, cancel=cancel
-            )
-        try:
-            from stylist.vision.export import install_vgg16
-        except ImportError:
-            return None
-        paths = self.session.paths
-        # The installer has no cancel: it writes under temporary names, so stopping the app
-        # mid-way leaves any earlier installation as it was.
-        return lambda progress, cancel, weights: install_vgg16(
-            paths, weights_file=weights, progress=progress
-        )
-
     def _update_install(self) -> None:
         have_vgg = "vgg16" in self.installed
         self.backbone_buttons["vgg16"].setEnabled(have_vgg)
@@ -296,12 +275,6 @@ class SettingsDialog(FittedDialog):
             self.install_text.setText("VGG-16 is installed.")
             self.install_button.hide()
             self.install_file_button.hide()
-        elif self._installer() is None:
-            self.install_text.setText(
-                "VGG-16 is not installed, and installing it is not available in this build."
-            )
-            self.install_button.setEnabled(False)
-            self.install_file_button.setEnabled(False)
         else:
             self.install_text.setText(
                 "VGG-16 is not installed: it is downloaded once (about 530 MB), checked and "
@@ -316,9 +289,9 @@ class SettingsDialog(FittedDialog):
             self._install(Path(weights))
 
     def _install(self, weights: Path | None = None) -> None:
-        installer = self._installer()
-        if installer is None or self._install_task is not None:
+        if self._install_task is not None:
             return
+        service = self.session.service
         self.install_button.setEnabled(False)
         self.install_file_button.setEnabled(False)
 
@@ -342,10 +315,11 @@ class SettingsDialog(FittedDialog):
             self._install_task = None
 
         self.install_activity.set_progress("Installing VGG-16 …", 0, 0)
-        cancellable = callable(getattr(self.session.service, "install_backbone", None))
-        self.install_activity.cancel_button.setVisible(cancellable)
+        self.install_activity.cancel_button.setVisible(True)
         self._install_task = self.session.tasks.start(
-            lambda p, cancel: installer(p, cancel, weights),
+            lambda progress, cancel: service.install_backbone(
+                "vgg16", weights_file=weights, progress=progress, cancel=cancel
+            ),
             "Installing VGG-16",
             kind="install",
             on_done=done,
@@ -404,9 +378,7 @@ class SettingsDialog(FittedDialog):
         target = QFileDialog.getExistingDirectory(self, "Move the library to")
         if not target:
             return
-        mover = getattr(self.session.service, "move_library", None)
-        if mover is None:
-            return
+        service = self.session.service
         self.move_button.setEnabled(False)
 
         def done(_result: Any) -> None:
@@ -423,7 +395,7 @@ class SettingsDialog(FittedDialog):
         self.move_activity.set_progress("Moving the library …", 0, 0)
         self.session.commit_deletions()
         self.session.tasks.start(
-            lambda progress, cancel: mover(target, progress=progress, cancel=cancel),
+            lambda progress, cancel: service.move_library(target, progress=progress, cancel=cancel),
             "Moving the library",
             kind="move",
             on_done=done,

@@ -30,9 +30,10 @@ from PySide6.QtWidgets import (
 
 from stylist.gui import theme
 from stylist.gui.items import display_name
-from stylist.gui.session import Session, missing_text
+from stylist.gui.session import Session
 from stylist.gui.thumbnails import Spec, ThumbnailCache
 from stylist.gui.widgets import EmptyState, JustifiedGrid, button, label
+from stylist.library.store import FavouriteRow
 
 SIDE = 104
 GAP = 8
@@ -49,10 +50,10 @@ class FavouritesModel(QAbstractListModel):
 
     def __init__(self, thumbs: ThumbnailCache, parent=None) -> None:
         super().__init__(parent)
-        self.rows: list[Any] = []
+        self.rows: list[FavouriteRow] = []
         thumbs.ready.connect(self._ready)
 
-    def set_rows(self, rows: list[Any]) -> None:
+    def set_rows(self, rows: list[FavouriteRow]) -> None:
         self.beginResetModel()
         self.rows = list(rows)
         self.endResetModel()
@@ -205,9 +206,6 @@ class FavouritesPage(QWidget):
             self.session.remove_favourites(ids)
 
     def export(self) -> None:
-        if not self.session.can("export_favourites"):
-            self.session.problem.emit("Export", missing_text("export_favourites"), "")
-            return
         if not self.model.rows:
             return
         folder = QStandardPaths.writableLocation(
@@ -231,7 +229,7 @@ class FavouritesPage(QWidget):
             path = path.with_name(path.name + f".{fmt}")
         ids = self.selected_ids() or None
 
-        def done(result: Any) -> None:
+        def done(result: Path) -> None:
             self.last_export = Path(result)
 
         self.session.export_favourites(path, fmt, ids, on_done=done)

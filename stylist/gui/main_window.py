@@ -27,12 +27,13 @@ from stylist.gui import icons, theme
 from stylist.gui.dialogs import AboutDialog, SettingsDialog, ShortcutsDialog
 from stylist.gui.favourites import FavouritesPage
 from stylist.gui.mystyle import MyStylePage
-from stylist.gui.session import Session
+from stylist.gui.session import Proposal, Session
 from stylist.gui.suggestions import SuggestionsPage
 from stylist.gui.thumbnails import ThumbnailCache
 from stylist.gui.wardrobe import PHOTO_FILTER, ImportReportDialog, WardrobePage
 from stylist.gui.welcome import WelcomePage
 from stylist.gui.widgets import ErrorReporter, Spinner, Toast, button, label, refresh_icons
+from stylist.library.importer import ImportReport
 
 PAGES = (
     ("wardrobe", "Wardrobe", "wardrobe"),
@@ -352,7 +353,7 @@ class MainWindow(QMainWindow):
             self.show_page(0)
             self.wardrobe_stack.setCurrentWidget(self.wardrobe)
 
-    def _import_finished(self, report: Any) -> None:
+    def _import_finished(self, report: ImportReport) -> None:
         if report.failed:
             self.report_dialog = ImportReportDialog(report, self)
             self.report_dialog.open()
@@ -384,7 +385,7 @@ class MainWindow(QMainWindow):
         self.show_page(2)
         self.favourites.export()
 
-    def _category_review(self, proposals: list[Any]) -> None:
+    def _category_review(self, proposals: list[Proposal]) -> None:
         n = len(proposals)
         self.review_text.setText(
             f"{n} item{'s' if n != 1 else ''} may be in the wrong category — review"

@@ -27,8 +27,9 @@ from PySide6.QtWidgets import (
 
 from stylist.domain import Verdict
 from stylist.gui import theme
-from stylist.gui.session import Session, missing_text
+from stylist.gui.session import Session
 from stylist.gui.widgets import ActivityBar, button, label
+from stylist.library.store import ModelVersion
 
 NDCG_KEYS = ("val_mean_ndcg", "validation_mean_ndcg", "val_ndcg", "mean_ndcg", "ndcg")
 
@@ -310,7 +311,7 @@ class MyStylePage(QScrollArea):
         session.trainingFinished.connect(lambda *_: self.refresh())
         session.serviceReplaced.connect(self.refresh)
         session.tasks.changed.connect(self._tasks_changed)
-        self.versions: list[Any] = []
+        self.versions: list[ModelVersion] = []
         self.refresh()
 
     def refresh(self) -> None:
@@ -327,10 +328,7 @@ class MyStylePage(QScrollArea):
         self.trained_card.setToolTip(self.versions[-1].created_at if self.versions else "")
         active = next((v for v in self.versions if v.active), None)
         self.general_button.setEnabled(active is not None)
-        if not self.session.can("train"):
-            self.model_text.setText(missing_text("train"))
-            self.train_button.setEnabled(False)
-        elif active is not None:
+        if active is not None:
             check = check_text(active.metrics)
             self.model_text.setText(
                 f"Version {active.id} is in use ({active.backbone}, net {active.net}), "

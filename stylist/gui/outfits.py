@@ -10,7 +10,6 @@ outfit (plain ids, no scores yet) is shown by the same widgets. An outfit's "mat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath
@@ -27,7 +26,8 @@ from PySide6.QtWidgets import (
 from stylist.domain import ONE_PIECE_PAIR, PAIR_NAMES, Outfit
 from stylist.gui import theme
 from stylist.gui.items import display_name
-from stylist.gui.thumbnails import Spec
+from stylist.gui.session import Session
+from stylist.gui.thumbnails import Spec, ThumbnailCache
 from stylist.gui.widgets import button, label, repolish
 from stylist.rank.explain import Swap
 from stylist.rank.query import RankedOutfit
@@ -106,7 +106,9 @@ def shown(value: RankedOutfit | Outfit) -> Shown:
 class ItemPicture(QLabel):
     """One item's photo, filled in when its thumbnail is loaded."""
 
-    def __init__(self, session: Any, thumbs: Any, item_id: int, side: int, parent=None) -> None:
+    def __init__(
+        self, session: Session, thumbs: ThumbnailCache, item_id: int, side: int, parent=None
+    ) -> None:
         super().__init__(parent)
         self.session, self.thumbs, self.item_id, self.side = session, thumbs, item_id, side
         self.setFixedSize(side, side)
@@ -213,7 +215,14 @@ class OutfitCard(QFrame):
     moreWith = Signal(int)  # item id
     focused = Signal(object)
 
-    def __init__(self, session: Any, thumbs: Any, value: Any, side: int = 118, parent=None):
+    def __init__(
+        self,
+        session: Session,
+        thumbs: ThumbnailCache,
+        value: RankedOutfit | Outfit,
+        side: int = 118,
+        parent=None,
+    ):
         super().__init__(parent)
         self.value = value
         self.data = shown(value)
@@ -317,7 +326,14 @@ class MiniOutfit(QFrame):
 
     clicked = Signal(object)
 
-    def __init__(self, session: Any, thumbs: Any, value: Any, side: int = 56, parent=None):
+    def __init__(
+        self,
+        session: Session,
+        thumbs: ThumbnailCache,
+        value: RankedOutfit | Outfit,
+        side: int = 56,
+        parent=None,
+    ):
         super().__init__(parent)
         self.data = shown(value)
         self.setProperty("card", True)

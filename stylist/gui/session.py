@@ -3,43 +3,31 @@
 Pages never call the service for long work themselves: they ask the session, which runs it in a
 worker (:mod:`stylist.gui.workers`) and announces the outcome with signals, so every page that
 shows the same data updates together. Quick writes (a category, a verdict) run on the GUI thread:
-each is one small SQLite transaction behind the library's lock.
-
-Capabilities that the service does not offer in this build (feature extraction, suggestions,
-training, export) are reported as missing by :meth:`Session.can`; pages then say so plainly
-instead of showing anything invented.
+each is one small SQLite transaction behind the library's lock. The session calls its
+:class:`~stylist.service.Stylist` directly, as the command line does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from stylist.domain import Category, Item, Outfit, Verdict
 from stylist.gui.workers import Task, TaskManager
+from stylist.library import Library
+from stylist.library.importer import ImportReport
+from stylist.library.store import FavouriteRow, ModelVersion, VerdictRow
 from stylist.paths import Paths
+from stylist.service import Stylist, TrainReport
 from stylist.settings import Settings
+from stylist.vision.features import FeatureReport
 
-AUTO_TRAIN_EVERY = 5  # new verdicts before the personal model is fine-tuned again
+# An automatic category the person's corrections would change: (item, proposed, confidence).
+Proposal = tuple[Item, Category, float | None]
 AUTO_TRAIN_DELAY_MS = 1500  # wait for a pause in the thumbs before training starts
 UNDO_MS = 6000  # how long a deletion can be undone before the files really go
-
-# What each capability needs from the service, and how a page names what is missing.
-CAPABILITIES = {
-    "extract_features": "Photo analysis (categories, colours, features) needs the vision models",
-    "suggest": "Suggestions need the matching model",
-    "rate": "Thumbs up and down need the feedback store",
-    "train": "Learning your style needs the training code",
-    "export_favourites": "Exporting favourites needs the export code",
-}
-
-
-def missing_text(capability: str) -> str:
-    what = CAPABILITIES.get(capability, capability)
-    return f"{what} — not available in this build."
 
 
 class Session(QObject):
@@ -58,7 +46,7 @@ class Session(QObject):
     problem = Signal(str, str, str)  # title, message, details: shown as a dialog
     undoChanged = Signal(str)  # what Undo would undo now ("" = nothing)
 
-    def __init__(self, service: Any, base_paths: Paths, tasks: TaskManager, demo: bool = False):
+    def __init__(self, service: Stylist, base_paths: Paths, tasks: TaskManager, demo: bool = False):
         super().__init__()
         self.service = service
         self.base_paths = base_paths  # the person's own home (the demo lives inside it)
@@ -73,16 +61,15 @@ class Session(QObject):
         self._delete_timer.timeout.connect(self.commit_deletions)
         self._undo: tuple[str, Callable[[], None]] | None = None
         self._reload_generation = 0
-        self._new_verdicts = 0
         self._train_again = False
         self._analyse_again = False
-        self.category_proposals: list[Any] = []
+        self.category_proposals: list[Proposal] = []
         self._train_timer = QTimer(self)
         self._train_timer.setSingleShot(True)
         self._train_timer.setInterval(AUTO_TRAIN_DELAY_MS)
         self._train_timer.timeout.connect(lambda: self.train(auto=True))
         self.auto_train = True
-        self._retired: list[Any] = []  # libraries switched away from, closed when idle
+        self._retired: list[Stylist] = []  # libraries switched away from, closed when idle
         tasks.changed.connect(self._close_retired)
         tasks.failed.connect(lambda label, msg, details: self.problem.emit(label, msg, details))
 
@@ -92,11 +79,8 @@ class Session(QObject):
         return self.service.paths
 
     @property
-    def library(self) -> Any:
+    def library(self) -> Library:
         return self.service.library
-
-    def can(self, capability: str) -> bool:
-        return callable(getattr(self.service, capability, None))
 
     def file_path(self, relative: str) -> Path:
         return self.library.file_path(relative)
@@ -154,11 +138,9 @@ class Session(QObject):
     def check_categories(self) -> Task | None:
         """Find the automatic categories the person's corrections would change, and offer them
         (``categoryReview``); nothing moves until ``accept_category_review``."""
-        if not self.can("category_review"):
-            return None
         service = self.service
 
-        def found(proposals: list[Any]) -> None:
+        def found(proposals: list[Proposal]) -> None:
             if service is not self.service:
                 return
             self.category_proposals = list(proposals)
@@ -191,13 +173,11 @@ class Session(QObject):
         self.categoryReview.emit([])
 
     def set_tags(self, item_id: int, tags: Iterable[str]) -> None:
-        setter = getattr(self.service, "set_tags", None) or self.library.set_tags
-        setter(item_id, list(tags))
+        self.service.set_tags(item_id, list(tags))
         self._refresh_item(item_id)
 
     def set_notes(self, item_id: int, notes: str) -> None:
-        setter = getattr(self.service, "set_notes", None) or self.library.set_notes
-        setter(item_id, notes)
+        self.service.set_notes(item_id, notes)
         self._refresh_item(item_id)
 
     def import_paths(self, sources: Iterable[str | Path], on_done=None) -> Task | None:
@@ -210,7 +190,7 @@ class Session(QObject):
             return None
         service = self.service
 
-        def finished(report: Any) -> None:
+        def finished(report: ImportReport) -> None:
             self.importFinished.emit(report)
             if on_done:
                 on_done(report)
@@ -232,23 +212,20 @@ class Session(QObject):
         )
 
     def analyse(self) -> Task | None:
-        """Categories, colours and features for new items, when the service can do it."""
-        if not self.can("extract_features"):
-            return None
+        """Categories, colours and features for new items."""
         if self.tasks.running("features") is not None:
             self._analyse_again = True
             return None
         self._analyse_again = False
         service = self.service
 
-        def finished(report: Any) -> None:
+        def finished(report: FeatureReport) -> None:
             self.analysisFinished.emit(report)
             self.reload_items()
             self.check_categories()
-            failed = getattr(report, "failed", [])
-            computed = getattr(report, "computed", 0)
-            if failed:
-                self.status.emit(f"{len(failed)} photo(s) could not be analysed")
+            computed = report.computed
+            if report.failed:
+                self.status.emit(f"{len(report.failed)} photo(s) could not be analysed")
             elif computed:
                 self.status.emit(f"Analysed {computed} photo{'s' if computed != 1 else ''}")
             if self._analyse_again:
@@ -326,73 +303,56 @@ class Session(QObject):
     ) -> int | None:
         """Record a like, dislike or "wore it" (``verdict="wore"``); undoable."""
         if verdict == "wore":
-            if not self.can("wore"):
-                self.problem.emit("Wore it", missing_text("rate"), "")
-                return None
             verdict_id = self.service.wore(outfit)
             label = "Marked as worn"
         else:
-            if not self.can("rate"):
-                self.problem.emit("Rating", missing_text("rate"), "")
-                return None
             verdict = Verdict(verdict)
             verdict_id = self.service.rate(outfit, verdict, source=source)
             label = "Liked" if verdict == Verdict.LIKE else "Disliked"
 
         def undo() -> None:
             self.service.undo_verdict(verdict_id)
-            self._new_verdicts = max(0, self._new_verdicts - 1)
             self.verdictsChanged.emit()
             if on_undo:
                 on_undo()
 
         self._set_undo(label, undo)
         self.verdictsChanged.emit()
-        self._new_verdicts += 1
-        if self.auto_train and self.can("train") and self.training_due():
+        if self.auto_train and self.training_due():
             self._train_timer.start()
         return verdict_id
 
     def training_due(self) -> bool:
-        """Enough new verdicts for the model to learn from (the service decides when it can)."""
-        if self.can("training_due"):
-            return bool(self.service.training_due())
-        return self._new_verdicts >= AUTO_TRAIN_EVERY
+        """Enough new verdicts for the model to learn from (``service.TRAIN_EVERY``)."""
+        return self.service.training_due()
 
-    def verdict_rows(self) -> list[Any]:
+    def verdict_rows(self) -> list[VerdictRow]:
         return self.library.verdicts()
 
     # ----------------------------------------------------------------- the personal model
     def train(self, auto: bool = False) -> Task | None:
-        if not self.can("train"):
-            if not auto:
-                self.problem.emit("Train now", missing_text("train"), "")
-            return None
         if self.tasks.running("train") is not None:
             self._train_again = True
             return None
         service = self.service
         # One trainer per library, this window's worker or a command-line trainer alike: when
         # one runs already, the library is marked dirty and it trains once more when it ends.
-        lock = service.trainer_lock() if self.can("trainer_lock") else None
-        if lock is not None and lock.request() == "pending":
+        lock = service.trainer_lock()
+        if lock.request() == "pending":
             self.status.emit(
                 "Your style model is training in another Stylist process; it learns from your "
                 "latest verdicts when that ends."
             )
             return None
         self._train_again = False
-        self._new_verdicts = 0
 
-        def finished(result: Any) -> None:
-            reports = result if isinstance(result, list) else [result]
+        def finished(reports: list[TrainReport]) -> None:
             if not reports:
                 return
             report = reports[-1]
             self.trainingFinished.emit(report)
-            message = getattr(report, "message", "") or "training finished"
-            self.status.emit(f"Your style model: {message}")
-            if any(getattr(r, "accepted", False) for r in reports):
+            self.status.emit(f"Your style model: {report.message or 'training finished'}")
+            if any(r.accepted for r in reports):
                 self.modelChanged.emit()
             self.verdictsChanged.emit()  # "since last training" counts start again
 
@@ -407,19 +367,11 @@ class Session(QObject):
             if self._train_again and self.training_due():
                 self._train_timer.start()
 
-        if lock is not None:
-
-            def work(progress, cancel):
-                return service.train_while_dirty(progress=progress, cancel=cancel)
-
-        else:
-
-            def work(progress, cancel):
-                return service.train(progress=progress, cancel=cancel)
-
         try:
             return self.tasks.start(
-                work,
+                lambda progress, cancel: service.train_while_dirty(
+                    progress=progress, cancel=cancel
+                ),
                 "Learning your style",
                 kind="train",
                 on_done=finished,
@@ -427,8 +379,7 @@ class Session(QObject):
                 on_finished=ended,
             )
         except BaseException:
-            if lock is not None:
-                lock.release()
+            lock.release()
             raise
 
     def use_general_model(self) -> None:
@@ -436,45 +387,31 @@ class Session(QObject):
         self.service.use_general_model()
         self.modelChanged.emit()
 
-    def model_versions(self) -> list[Any]:
-        if self.can("model_versions"):
-            return list(self.service.model_versions())
-        return list(self.library.model_versions())
+    def model_versions(self) -> list[ModelVersion]:
+        return list(self.service.model_versions())
 
     def use_model_version(self, version_id: int) -> None:
-        if self.can("use_model_version"):
-            self.service.use_model_version(version_id)
-        else:
-            self.library.use_model_version(version_id)
+        self.service.use_model_version(version_id)
         self.modelChanged.emit()
 
     # ----------------------------------------------------------------- favourites
-    def favourites(self) -> list[Any]:
-        if self.can("favourites"):
-            return list(self.service.favourites())
-        return list(self.library.favourites())
+    def favourites(self) -> list[FavouriteRow]:
+        return list(self.service.favourites())
 
     def add_favourite(self, outfit: Outfit) -> int:
-        adder = getattr(self.service, "add_favourite", None) or self.library.add_favourite
-        fav_id = adder(outfit)
+        fav_id = self.service.add_favourite(outfit)
         self.favouritesChanged.emit()
         return fav_id
 
     def remove_favourites(self, favourite_ids: Iterable[int]) -> None:
-        remover = getattr(self.service, "remove_favourite", None) or self.library.remove_favourite
         for fav_id in favourite_ids:
-            remover(fav_id)
+            self.service.remove_favourite(fav_id)
         self.favouritesChanged.emit()
 
-    def export_favourites(
-        self, path: Path, fmt: str, ids: list[int] | None, on_done=None
-    ) -> Task | None:
-        if not self.can("export_favourites"):
-            self.problem.emit("Export", missing_text("export_favourites"), "")
-            return None
+    def export_favourites(self, path: Path, fmt: str, ids: list[int] | None, on_done=None) -> Task:
         service = self.service
 
-        def done(result: Any) -> None:
+        def done(result: Path) -> None:
             self.status.emit(f"Exported to {result}")
             if on_done:
                 on_done(result)
@@ -500,7 +437,7 @@ class Session(QObject):
             self.modelChanged.emit()
 
     # ----------------------------------------------------------------- demo wardrobe
-    def switch_service(self, service: Any, demo: bool) -> None:
+    def switch_service(self, service: Stylist, demo: bool) -> None:
         self.commit_deletions()
         for task in self.tasks.active(include_quiet=True):
             task.cancel.set()  # work on the other library stops at its next step
@@ -508,7 +445,6 @@ class Session(QObject):
         self.demo = demo
         self.items, self.loaded, self.hidden = {}, False, set()
         self._set_undo("", None)
-        self._new_verdicts = 0
         if old is not service:
             # Closed once the work still running on it has stopped.
             self._retired.append(old)
@@ -528,11 +464,9 @@ class Session(QObject):
     def open_demo(self) -> Task | None:
         if self.demo:
             return None
-        from stylist.service import Stylist
-
         base = self.base_paths
 
-        def opened(result: tuple[Any, Any]) -> None:
+        def opened(result: tuple[Stylist, ImportReport | None]) -> None:
             demo, report = result
             self.switch_service(demo, True)
             if report is not None:
@@ -549,8 +483,6 @@ class Session(QObject):
     def leave_demo(self) -> None:
         if not self.demo:
             return
-        from stylist.service import Stylist
-
         self.switch_service(Stylist(self.base_paths), False)
 
     # ----------------------------------------------------------------- quitting

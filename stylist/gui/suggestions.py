@@ -39,9 +39,10 @@ from stylist.gui.items import (
     filter_items,
 )
 from stylist.gui.outfits import PAIR_LABELS, OutfitCard, match_text, shown
-from stylist.gui.session import Session, missing_text
+from stylist.gui.session import Session
 from stylist.gui.thumbnails import ThumbnailCache
 from stylist.gui.widgets import EmptyState, FlowBox, button, chip, label
+from stylist.rank.query import RankedOutfit
 
 PAGE_SIZE = 20
 PICK_HINT = "Pick a top, a bottom and shoes, or a one-piece and shoes."
@@ -68,7 +69,7 @@ class SuggestionsPage(QWidget):
         self.with_items: list[int] = []
         self.cards: list[OutfitCard] = []
         self.current = -1
-        self.results: list[Any] = []
+        self.results: list[RankedOutfit] = []
         self._generation = 0
         self._stale = True
         self.favourite_outfits: set[tuple[int, ...]] = set()  # item ids of each favourite
@@ -239,9 +240,6 @@ class SuggestionsPage(QWidget):
         self.banner.hide()
         self._generation += 1
         generation = self._generation
-        if not self.session.can("suggest"):
-            self._show_message("Suggestions", missing_text("suggest"))
-            return
         slots = {c: 0 for c in (Category.TOP, Category.BOTTOM, Category.SHOES, Category.ONE_PIECE)}
         for item in self.session.visible_items():
             if item.category in slots:
@@ -269,7 +267,7 @@ class SuggestionsPage(QWidget):
         self._load_favourites()
         service, query = self.session.service, self.query()
 
-        def done(results: list[Any]) -> None:
+        def done(results: list[RankedOutfit]) -> None:
             if generation == self._generation:
                 self.set_results(results)
                 self._show_origin(getattr(service, "ranker_origin", ""))
@@ -295,7 +293,7 @@ class SuggestionsPage(QWidget):
             text = f"Ranked by {origin}. " + text
         self.subtitle.setText(text)
 
-    def set_results(self, results: list[Any]) -> None:
+    def set_results(self, results: list[RankedOutfit]) -> None:
         self.results = list(results)
         self.flow.clear()
         self.cards = []
@@ -311,7 +309,7 @@ class SuggestionsPage(QWidget):
         self.stack.setCurrentWidget(self.scroll)
         self.set_current(0)
 
-    def _insert_card(self, value: Any, position: int) -> OutfitCard:
+    def _insert_card(self, value: RankedOutfit, position: int) -> OutfitCard:
         card = OutfitCard(self.session, self.thumbs, value)
         card.verdict.connect(self.judge)
         card.favourite.connect(self.favourite)
@@ -516,41 +514,28 @@ class ComposeDialog(QDialog):
         if outfit is None:
             self.score.setText(PICK_HINT)
             return
-        if not self.session.can("suggest"):
-            self.score.setText("Scores need the matching model — not available in this build.")
-            return
         self.score.setText("Scoring …")
         self._generation += 1
         generation = self._generation
         service = self.session.service
 
-        def done(results: list[Any]) -> None:
+        def done(result: RankedOutfit) -> None:
             if generation != self._generation:
                 return
-            match = [r for r in results if shown(r).ids() == outfit.ids()]
-            if match:
-                data = shown(match[0])
-                several = data.pair_scores is not None and len(data.pair_scores) > 1
-                weakest = PAIR_LABELS.get(data.weakest, "") if several else ""
-                self.score.setText(
-                    match_text(data.match())
-                    + (f"  ·  weakest pair: {weakest.lower()}" if weakest else "")
-                )
-            else:
-                self.score.setText("This outfit could not be scored.")
+            data = shown(result)
+            several = data.pair_scores is not None and len(data.pair_scores) > 1
+            weakest = PAIR_LABELS.get(data.weakest, "") if several else ""
+            self.score.setText(
+                match_text(data.match())
+                + (f"  ·  weakest pair: {weakest.lower()}" if weakest else "")
+            )
 
         def failed(message: str, details: str) -> None:
             if generation == self._generation:
                 self.score.setText(message)
 
-        def score(progress, cancel) -> list[Any]:
-            if callable(getattr(service, "score_outfit", None)):
-                return [service.score_outfit(outfit, explain=True)]
-            # All three slots fixed: the one outfit they make, scored and explained.
-            return service.suggest(k=1, with_items=outfit.ids(), exploration=0.0, explain=True)
-
         self.session.tasks.start(
-            score,
+            lambda progress, cancel: service.score_outfit(outfit, explain=True),
             "Scoring the outfit",
             kind="compose",
             on_done=done,

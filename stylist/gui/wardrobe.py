@@ -51,7 +51,7 @@ from stylist.gui.items import (
     item_colour_families,
 )
 from stylist.gui.outfits import MiniOutfit
-from stylist.gui.session import Session, missing_text
+from stylist.gui.session import Session
 from stylist.gui.thumbnails import Spec, ThumbnailCache
 from stylist.gui.widgets import (
     ActivityBar,
@@ -63,6 +63,8 @@ from stylist.gui.widgets import (
     chip,
     label,
 )
+from stylist.library.importer import ImportReport
+from stylist.rank.query import RankedOutfit
 
 PHOTO_FILTER = "Photos (*.jpg *.jpeg *.png *.heic *.heif *.webp *.tif *.tiff *.bmp *.gif)"
 CATEGORY_ORDER = (
@@ -115,7 +117,7 @@ FAMILY_SWATCH = {
 class ImportReportDialog(FittedDialog):
     """What an import did, and every file that could not be imported with its reason."""
 
-    def __init__(self, report: Any, parent=None) -> None:
+    def __init__(self, report: ImportReport, parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Import finished")
         self.setMinimumSize(620, 380)
@@ -349,9 +351,7 @@ class DetailPane(QScrollArea):
     def _show_colours(self, item: Item) -> None:
         self.colours.clear()
         if not item.colours:
-            note = label(
-                "Not analysed yet" if self.session.can("extract_features") else "—", "muted"
-            )
+            note = label("Not analysed yet", "muted")
             self.colours.add(note)
             return
         names = item_colour_families(item, dominant=len(item.colours))
@@ -389,16 +389,12 @@ class DetailPane(QScrollArea):
             )
             self.more.setEnabled(False)
             return
-        if not self.session.can("suggest"):
-            self.outfits_layout.addWidget(label(missing_text("suggest"), "muted", wrap=True))
-            self.more.setEnabled(False)
-            return
         self.more.setEnabled(True)
         waiting = label("Finding outfits …", "muted")
         self.outfits_layout.addWidget(waiting)
         service = self.session.service
 
-        def done(outfits: list[Any]) -> None:
+        def done(outfits: list[RankedOutfit]) -> None:
             if generation != self._outfit_generation:
                 return
             waiting.deleteLater()

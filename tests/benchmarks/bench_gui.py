@@ -145,20 +145,6 @@ def stall_run(home: Path, count: int) -> dict:
     phase[0] = "features"
     start = time.perf_counter()
     features_how = "service.extract_features (categories, colours, features)"
-    if not session.can("extract_features"):
-        # This build's service cannot analyse: run the vision code the same way, in a worker
-        # (imported there too, as the service would, so the GUI thread does not pay for it).
-        service = session.service
-
-        def analyse(progress, cancel):
-            from stylist.vision.features import compute_features
-
-            return compute_features(
-                service.library, service.extractor(), progress=progress, cancel=cancel
-            )
-
-        session.tasks.start(analyse, "Analysing photos", kind="features")
-        features_how = "stylist.vision.features.compute_features (no service.extract_features)"
     wait(lambda: not session.tasks.active(include_quiet=True), 1800)
     features_s = time.perf_counter() - start
     phase[0] = "after"
