@@ -89,3 +89,35 @@ def test_torch_is_imported_only_in_learn_and_the_export_of_backbones():
         and not any(str(rel := path.relative_to(STYLIST)).startswith(a) for a in allowed)
     ]
     assert offenders == []
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    """No import circle between two modules (at module level or in a function; imports for type
+    checking only, and a package's own submodules imported from it, do not count)."""
+    trees = {}
+    for path in STYLIST.rglob("*.py"):
+        name = ".".join(path.relative_to(STYLIST.parent).with_suffix("").parts)
+        trees[name.removesuffix(".__init__")] = ast.parse(path.read_text(encoding="utf-8"))
+    graph: dict[str, set[str]] = {}
+    for name, tree in trees.items():
+        typing_only = {
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+            for inner in ast.walk(node)
+        }
+        targets = set()
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"
+                    targets.add(sub if sub in trees else node.module)
+            elif isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+        graph[name] = {t for t in targets if t in trees and t != name}
+    circles = sorted(
+        f"{a} <-> {b}" for a, targets in graph.items() for b in targets if a < b and a in graph[b]
+    )
+    assert circles == []

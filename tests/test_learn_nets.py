@@ -17,7 +17,8 @@ from stylist.learn.io import (
     net_from_arrays,
     save_matching_net,
 )
-from stylist.learn.nets import build_net, fold_input_projection, widen_first_conv
+from stylist.learn.nets import build_net, fold_input_projection
+from stylist.learn.torch_backbone import widen_first_conv
 from stylist.learn.train import (
     RankTask,
     TrainConfig,

@@ -8,19 +8,28 @@ metrics are computed on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from stylist.learn.datasets import Dataset, OutfitRecord
 from stylist.learn.features import CropFeatures, matching_key
 from stylist.learn.sampling import NEGATIVES_PER_POSITIVE, NegativeSampler, negatives_from_outfits
-from stylist.learn.train import RankTask
 
 NEGATIVE_MODES = ("matched", "random", "collection")
 # A ranked list holds at most this many liked outfits (the paper's lists hold 62): one list of
 # thousands of outfits would make the mean over every cut-off a different metric.
 LIST_POSITIVES = 100
+
+
+@dataclass
+class RankTask:
+    """What to train on: positives, a fresh set of negatives per epoch, validation lists."""
+
+    positives: np.ndarray  # (P, 3) item indices
+    negatives: Callable[[np.random.Generator], np.ndarray]  # rng -> (P, K, 3)
+    val_lists: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (M,3), (M,)
 
 
 @dataclass

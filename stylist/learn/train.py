@@ -19,19 +19,24 @@ kind of net:
   built from the training items only, and items the training never sees cannot shape it.
 * ``ImageScorer``: A, or B/C with the backbone (``whole``), on preprocessed crops.
 
-torch is imported inside functions: the module is importable without it.
+torch is imported at module top: the service and the command line reach this module only
+lazily, when they train.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
 
+from stylist.learn.data import RankTask
 from stylist.learn.metrics import average, list_metrics
 from stylist.tasks import Cancel, Progress, is_cancelled
 
@@ -58,15 +63,6 @@ class TrainConfig:
 
 
 @dataclass
-class RankTask:
-    """What to train on: positives, a fresh set of negatives per epoch, validation lists."""
-
-    positives: np.ndarray  # (P, 3) item indices
-    negatives: Callable[[np.random.Generator], np.ndarray]  # rng -> (P, K, 3)
-    val_lists: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (M,3), (M,)
-
-
-@dataclass
 class FitResult:
     best_val: float | None  # validation mean NDCG of the kept checkpoint (None: no validation)
     initial_val: float | None  # before training
@@ -78,15 +74,11 @@ class FitResult:
 
 def rank_loss(s_pos: Any, s_neg: Any) -> Any:
     """−log σ(s⁺ − s⁻), mean over pairs. s_pos (G,), s_neg (G, K)."""
-    import torch.nn.functional as F
-
     return F.softplus(-(s_pos[:, None] - s_neg)).mean()
 
 
 def score_lists(scorer: Any, lists: Sequence[tuple[np.ndarray, np.ndarray]], batch: int = 4096):
     """Scores of every list's outfits with the scorer in eval mode: list of (M,) arrays."""
-    import torch
-
     was_training = scorer.training
     scorer.eval()
     dev = device_of(scorer)
@@ -102,8 +94,6 @@ def score_lists(scorer: Any, lists: Sequence[tuple[np.ndarray, np.ndarray]], bat
 
 def device_of(module: Any) -> Any:
     """The device a module's parameters (or buffers) live on."""
-    import torch
-
     for tensor in (*module.parameters(), *module.buffers()):
         return tensor.device
     return torch.device("cpu")
@@ -119,8 +109,6 @@ def evaluate_lists(
 
 
 def _make_optimizer(scorer: Any, cfg: TrainConfig) -> Any:
-    import torch
-
     trunk = [p for n, p in scorer.named_parameters() if p.requires_grad and ".trunk." in f".{n}"]
     head = [p for n, p in scorer.named_parameters() if p.requires_grad and ".trunk." not in f".{n}"]
     groups = [{"params": head, "lr": cfg.lr}]
@@ -149,8 +137,6 @@ def fit(
     the scorer ends holding the best weights seen (the untrained ones if nothing beat them).
     On cancel the loop stops at the next batch and still restores the best checkpoint.
     """
-    import torch
-
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
     positives = np.asarray(task.positives, dtype=np.int64).reshape(-1, 3)
@@ -249,62 +235,48 @@ def normalisation(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype(np.float32), np.maximum(std, floor).astype(np.float32)
 
 
-def feature_scorer(net: Any, features: np.ndarray, cfg: TrainConfig | None = None) -> Any:
-    """A scorer over cached, already normalised features (V, N, D) or (N, D).
+class FeatureScorer(nn.Module):
+    """B or C over cached, already normalised features (V, N, D): a training pass picks a random
+    view for every item of every outfit; evaluation always uses view 0 (the crop as it is)."""
 
-    With several views (augmented crops) a training pass picks a random view for every item of
-    every outfit; evaluation always uses view 0 (the crop as it is).
-    """
-    import torch
+    def __init__(self, net: nn.Module, x: np.ndarray, cfg: TrainConfig) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("x", torch.from_numpy(np.ascontiguousarray(x)), persistent=False)
+        self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else None
+        self.noise = cfg.feature_noise
 
-    cfg = cfg or TrainConfig()
+    def forward(self, triples: torch.Tensor) -> torch.Tensor:  # (M, 3) -> (M,)
+        views = self.x.shape[0]
+        feats = []
+        for slot in range(3):
+            idx = triples[:, slot]
+            if self.training and views > 1:
+                v = torch.randint(views, idx.shape, device=idx.device)
+                f = self.x[v, idx]  # (M, D)
+            else:
+                f = self.x[0, idx]
+            if self.training:
+                if self.noise > 0:
+                    f = f + self.noise * torch.randn_like(f)
+                if self.dropout is not None:
+                    f = self.dropout(f)
+            feats.append(f)
+        return self.net(*feats)
+
+
+def feature_scorer(
+    net: nn.Module, features: np.ndarray, cfg: TrainConfig | None = None
+) -> FeatureScorer:
+    """A scorer over cached, already normalised features (V, N, D) or (N, D)."""
     x = np.asarray(features, dtype=np.float32)
-    if x.ndim == 2:
-        x = x[None]
-
-    class FeatureScorer(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = net
-            self.register_buffer("x", torch.from_numpy(np.ascontiguousarray(x)), persistent=False)
-            self.dropout = torch.nn.Dropout(cfg.dropout) if cfg.dropout > 0 else None
-            self.noise = cfg.feature_noise
-
-        def forward(self, triples: torch.Tensor) -> torch.Tensor:  # (M, 3) -> (M,)
-            views = self.x.shape[0]
-            feats = []
-            for slot in range(3):
-                idx = triples[:, slot]
-                if self.training and views > 1:
-                    v = torch.randint(views, idx.shape, device=idx.device)
-                    f = self.x[v, idx]  # (M, D)
-                else:
-                    f = self.x[0, idx]
-                if self.training:
-                    if self.noise > 0:
-                        f = f + self.noise * torch.randn_like(f)
-                    if self.dropout is not None:
-                        f = self.dropout(f)
-                feats.append(f)
-            return self.net(*feats)
-
-    return FeatureScorer()
+    return FeatureScorer(net, x[None] if x.ndim == 2 else x, cfg or TrainConfig())
 
 
-def projected_scorer(net: Any, features: np.ndarray, slot_items: Sequence[np.ndarray]) -> Any:
-    """Stage-two ``partial`` scorer for a trained B or C net on normalised (N, D) features.
-
-    ``slot_items``: the items the training puts in each slot (its positives, negatives and
-    their pools): they span the basis the change of fc1 is learnt in. Validation and test items
-    need not be among them (they are scored through their projection, as ``to_net()`` does).
-    The returned module has ``to_net()``: the plain net with the learnt change folded into fc1.
-    """
-    import torch
-
-    x = np.asarray(features, dtype=np.float32)
-    n, d = x.shape
-    kind = net.kind
-    # An orthonormal basis of each slot's item features: (D, r) with r <= min(items, D).
+def slot_bases(x: np.ndarray, slot_items: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Per slot, an orthonormal basis of its items' (N, D) features: (D, r), r <= min(items, D);
+    the identity when there are at least as many items as dimensions."""
+    d = x.shape[1]
     bases: list[np.ndarray] = []
     for items in slot_items:
         items = np.unique(np.asarray(items, dtype=np.int64))
@@ -314,85 +286,102 @@ def projected_scorer(net: Any, features: np.ndarray, slot_items: Sequence[np.nda
             # torch's QR runs on torch's threads (numpy's BLAS may spin up threads of its own)
             q, _ = torch.linalg.qr(torch.from_numpy(x[items].astype(np.float64).T))  # (D, r)
             bases.append(q.numpy().astype(np.float32))
-    if kind == "C":
-        sides = {
-            name: ((i, net.pairs[name].fc1.weight[:, :d]), (j, net.pairs[name].fc1.weight[:, d:]))
-            for name, i, j in net.pair_defs
-        }
-        heads = {name: net.pairs[name] for name, _, _ in net.pair_defs}
-    elif kind == "B":
-        w = net.matcher.fc1.weight
-        sides = {"all": tuple((k, w[:, k * d : (k + 1) * d]) for k in range(3))}
-        heads = {"all": net.matcher}
-    else:
-        raise ValueError(f"stage two partial works on nets B and C, not {kind}")
+    return bases
 
-    xt = torch.from_numpy(x)
 
-    class ProjectedScorer(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.kind = kind
-            self.names = list(sides)
-            self.heads = torch.nn.ModuleDict()
-            self.delta = torch.nn.ParameterDict()
-            self.bias = torch.nn.ParameterDict()
-            self.slots: dict[str, tuple[int, ...]] = {}
-            with torch.no_grad():
-                for slot in range(3):
-                    self.register_buffer(
-                        f"z{slot}", xt @ torch.from_numpy(bases[slot]), persistent=False
-                    )  # (N, r_slot) coordinates
-                    self.register_buffer(
-                        f"q{slot}", torch.from_numpy(bases[slot]), persistent=False
-                    )  # (D, r_slot)
-                for name, parts in sides.items():
-                    head = copy.deepcopy(heads[name])
-                    self.heads[name] = head
-                    self.bias[name] = torch.nn.Parameter(head.fc1.bias.detach().clone())
-                    self.slots[name] = tuple(slot for slot, _ in parts)
-                    for k, (slot, w) in enumerate(parts):
-                        # (N, hidden): the frozen part of fc1 for every item, computed once
-                        self.register_buffer(
-                            f"base_{name}_{k}", xt @ w.detach().T, persistent=False
-                        )
-                        r = bases[slot].shape[1]
-                        self.delta[f"{name}_{k}"] = torch.nn.Parameter(torch.zeros(w.shape[0], r))
-                    head.fc1.requires_grad_(False)  # fc1 is base + delta here
+class ProjectedScorer(nn.Module):
+    """Stage two ``partial`` on a trained B or C net: fc1's change learnt in each slot's basis
+    (see the module docstring); ``to_net()`` folds it back into a plain net."""
 
-        def _h1(self, name: str, triples: torch.Tensor) -> torch.Tensor:
-            h = self.bias[name]
-            for k, slot in enumerate(self.slots[name]):
-                idx = triples[:, slot]
-                base = getattr(self, f"base_{name}_{k}")[idx]  # (M, hidden)
-                z = getattr(self, f"z{slot}")[idx]  # (M, r)
-                h = h + base + z @ self.delta[f"{name}_{k}"].T
-            return h
+    def __init__(self, net: nn.Module, x: np.ndarray, bases: Sequence[np.ndarray]) -> None:
+        super().__init__()
+        d = x.shape[1]
+        if net.kind == "C":
+            sides = {
+                name: (
+                    (i, net.pairs[name].fc1.weight[:, :d]),
+                    (j, net.pairs[name].fc1.weight[:, d:]),
+                )
+                for name, i, j in net.pair_defs
+            }
+            heads = {name: net.pairs[name] for name, _, _ in net.pair_defs}
+        elif net.kind == "B":
+            w = net.matcher.fc1.weight
+            sides = {"all": tuple((k, w[:, k * d : (k + 1) * d]) for k in range(3))}
+            heads = {"all": net.matcher}
+        else:
+            raise ValueError(f"stage two partial works on nets B and C, not {net.kind}")
+        self.source, self.kind, self.d = net, net.kind, d
+        self.names = list(sides)
+        self.heads = nn.ModuleDict()
+        self.delta = nn.ParameterDict()
+        self.bias = nn.ParameterDict()
+        self.slots: dict[str, tuple[int, ...]] = {}
+        xt = torch.from_numpy(x)
+        with torch.no_grad():
+            for slot in range(3):
+                q = torch.from_numpy(bases[slot])  # (D, r_slot)
+                self.register_buffer(f"z{slot}", xt @ q, persistent=False)  # (N, r_slot)
+                self.register_buffer(f"q{slot}", q, persistent=False)
+            for name, parts in sides.items():
+                head = copy.deepcopy(heads[name])
+                self.heads[name] = head
+                self.bias[name] = nn.Parameter(head.fc1.bias.detach().clone())
+                self.slots[name] = tuple(slot for slot, _ in parts)
+                for k, (slot, w) in enumerate(parts):
+                    # (N, hidden): the frozen part of fc1 for every item, computed once
+                    self.register_buffer(f"base_{name}_{k}", xt @ w.detach().T, persistent=False)
+                    r = bases[slot].shape[1]
+                    self.delta[f"{name}_{k}"] = nn.Parameter(torch.zeros(w.shape[0], r))
+                head.fc1.requires_grad_(False)  # fc1 is base + delta here
 
-        def forward(self, triples: torch.Tensor) -> torch.Tensor:  # (M, 3) -> (M,)
-            probs = [
-                torch.softmax(self.heads[name].head(self._h1(name, triples)), dim=1)[:, 1]
-                for name in self.names
-            ]
-            return torch.stack(probs, dim=1).sum(dim=1)
+    def _h1(self, name: str, triples: torch.Tensor) -> torch.Tensor:
+        h = self.bias[name]
+        for k, slot in enumerate(self.slots[name]):
+            idx = triples[:, slot]
+            base = getattr(self, f"base_{name}_{k}")[idx]  # (M, hidden)
+            z = getattr(self, f"z{slot}")[idx]  # (M, r)
+            h = h + base + z @ self.delta[f"{name}_{k}"].T
+        return h
 
-        def to_net(self) -> Any:
-            """A plain B/C net equal to this scorer: fc1 = W + V·Qᵀ per side."""
-            out = copy.deepcopy(net)
-            with torch.no_grad():
-                for name in self.names:
-                    target = out.pairs[name] if kind == "C" else out.matcher
-                    trained = self.heads[name]
-                    target.fc2.load_state_dict(trained.fc2.state_dict())
-                    target.fc3.load_state_dict(trained.fc3.state_dict())
-                    target.fc1.bias.copy_(self.bias[name])
-                    for k, slot in enumerate(self.slots[name]):
-                        q = getattr(self, f"q{slot}")
-                        cols = slice(k * d, (k + 1) * d)
-                        target.fc1.weight[:, cols] += self.delta[f"{name}_{k}"] @ q.T
-            return out
+    def forward(self, triples: torch.Tensor) -> torch.Tensor:  # (M, 3) -> (M,)
+        probs = [
+            torch.softmax(self.heads[name].head(self._h1(name, triples)), dim=1)[:, 1]
+            for name in self.names
+        ]
+        return torch.stack(probs, dim=1).sum(dim=1)
 
-    return ProjectedScorer()
+    def to_net(self) -> nn.Module:
+        """A plain B/C net equal to this scorer: fc1 = W + V·Qᵀ per side."""
+        out = copy.deepcopy(self.source)
+        d = self.d
+        with torch.no_grad():
+            for name in self.names:
+                target = out.pairs[name] if self.kind == "C" else out.matcher
+                trained = self.heads[name]
+                target.fc2.load_state_dict(trained.fc2.state_dict())
+                target.fc3.load_state_dict(trained.fc3.state_dict())
+                target.fc1.bias.copy_(self.bias[name])
+                for k, slot in enumerate(self.slots[name]):
+                    q = getattr(self, f"q{slot}")
+                    cols = slice(k * d, (k + 1) * d)
+                    target.fc1.weight[:, cols] += self.delta[f"{name}_{k}"] @ q.T
+        return out
+
+
+def projected_scorer(
+    net: nn.Module, features: np.ndarray, slot_items: Sequence[np.ndarray]
+) -> ProjectedScorer:
+    """Stage-two ``partial`` scorer for a trained B or C net on normalised (N, D) features.
+
+    ``slot_items``: the items the training puts in each slot (its positives, negatives and
+    their pools): they span the basis the change of fc1 is learnt in. Validation and test items
+    need not be among them (they are scored through their projection, as ``to_net()`` does).
+    """
+    x = np.asarray(features, dtype=np.float32)
+    if net.kind not in ("B", "C"):
+        raise ValueError(f"stage two partial works on nets B and C, not {net.kind}")
+    return ProjectedScorer(net, x, slot_bases(x, slot_items))
 
 
 def load_images(files: Sequence[Any], preprocess: Any, size: int | None = None) -> np.ndarray:
@@ -412,14 +401,58 @@ def load_images(files: Sequence[Any], preprocess: Any, size: int | None = None) 
     return out
 
 
+class ImageScorer(nn.Module):
+    """Net A on preprocessed crops, or B/C trained ``whole`` through ``trunk`` (see
+    ``image_scorer``)."""
+
+    def __init__(
+        self,
+        net: nn.Module,
+        x: torch.Tensor,
+        trunk: nn.Module | None,
+        mean: np.ndarray | None,
+        std: np.ndarray | None,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.trunk = trunk
+        self.register_buffer("x", x, persistent=False)
+        if trunk is not None:
+            m = torch.as_tensor(mean if mean is not None else 0.0, dtype=torch.float32)
+            s = torch.as_tensor(std if std is not None else 1.0, dtype=torch.float32)
+            self.register_buffer("mean", m, persistent=False)
+            self.register_buffer("std", s, persistent=False)
+
+    def train(self, mode: bool = True) -> ImageScorer:
+        super().train(mode)
+        for m in self.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+        return self
+
+    def _images(self, idx: torch.Tensor) -> torch.Tensor:
+        img = self.x[idx].float()  # (M, 3, S, S)
+        if self.training:
+            flip = torch.rand(idx.shape[0], device=idx.device) < 0.5
+            img = torch.where(flip[:, None, None, None], img.flip(-1), img)
+        return img
+
+    def forward(self, triples: torch.Tensor) -> torch.Tensor:  # (M, 3) -> (M,)
+        if self.trunk is None:
+            return self.net(*(self._images(triples[:, k]) for k in range(3)))
+        items, inverse = torch.unique(triples, return_inverse=True)  # features once per item
+        feats = (self.trunk(self._images(items)) - self.mean) / self.std  # (U, D)
+        return self.net(*(feats[inverse[:, k]] for k in range(3)))
+
+
 def image_scorer(
-    net: Any,
+    net: nn.Module,
     images: np.ndarray,
     *,
-    trunk: Any = None,
+    trunk: nn.Module | None = None,
     mean: np.ndarray | None = None,
     std: np.ndarray | None = None,
-) -> Any:
+) -> ImageScorer:
     """A scorer over preprocessed crops (N, 3, S, S).
 
     Net A takes the images itself (``trunk`` None). For B or C trained ``whole``, ``trunk`` turns
@@ -427,42 +460,4 @@ def image_scorer(
     statistics stay frozen (batches of a few dozen crops would only add noise to them); training
     mirrors crops at random, as the authors did.
     """
-    import torch
-
-    x = torch.from_numpy(np.ascontiguousarray(images))
-
-    class ImageScorer(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = net
-            self.trunk = trunk
-            self.register_buffer("x", x, persistent=False)
-            if trunk is not None:
-                d = x.new_zeros(0).float()
-                m = torch.as_tensor(mean if mean is not None else 0.0, dtype=torch.float32)
-                s = torch.as_tensor(std if std is not None else 1.0, dtype=torch.float32)
-                self.register_buffer("mean", m + d.sum(), persistent=False)
-                self.register_buffer("std", s + d.sum(), persistent=False)
-
-        def train(self, mode: bool = True) -> ImageScorer:
-            super().train(mode)
-            for m in self.modules():
-                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                    m.eval()
-            return self
-
-        def _images(self, idx: torch.Tensor) -> torch.Tensor:
-            img = self.x[idx].float()  # (M, 3, S, S)
-            if self.training:
-                flip = torch.rand(idx.shape[0], device=idx.device) < 0.5
-                img = torch.where(flip[:, None, None, None], img.flip(-1), img)
-            return img
-
-        def forward(self, triples: torch.Tensor) -> torch.Tensor:  # (M, 3) -> (M,)
-            if self.trunk is None:
-                return self.net(*(self._images(triples[:, k]) for k in range(3)))
-            items, inverse = torch.unique(triples, return_inverse=True)  # features once per item
-            feats = (self.trunk(self._images(items)) - self.mean) / self.std  # (U, D)
-            return self.net(*(feats[inverse[:, k]] for k in range(3)))
-
-    return ImageScorer()
+    return ImageScorer(net, torch.from_numpy(np.ascontiguousarray(images)), trunk, mean, std)
