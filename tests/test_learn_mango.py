@@ -235,3 +235,32 @@ def test_platt_shift_and_temperature_are_recovered_and_fold_into_the_last_layer(
     folded = fold_shifts(arrays, {"top_bottom": -6.0})
     assert folded["top_bottom.fc3.bias"].tolist() == [0.5, 7.5]  # match logit minus the shift
     assert arrays["top_bottom.fc3.bias"].tolist() == [0.5, 1.5]  # the input is left as it was
+
+
+def test_personal_training_takes_outfits_of_ids_or_of_feature_vectors() -> None:
+    from stylist.learn.personal import (
+        FineTuneError,
+        fine_tune_partial,
+        fine_tune_partial_on_features,
+    )
+    from stylist.learn.train import TrainConfig
+    from stylist.rank.matching import MatchingNet
+
+    d, rng = 6, np.random.default_rng(3)
+    base = MatchingNet.untrained(d, hidden=8)
+    wardrobe = {
+        slot: {100 * k + i: rng.normal(size=d).astype(np.float32) for i in range(6)}
+        for k, slot in enumerate(("top", "bottom", "shoes"))
+    }
+    likes = [(0, 100, 200), (1, 101, 201), (2, 102, 202)]
+    vectors = [tuple(wardrobe[s][i] for s, i in zip(wardrobe, o, strict=True)) for o in likes]
+    options = {"epochs": 1, "config": TrainConfig(epochs=1, lr=1e-2, optimizer="adam")}
+    by_id = fine_tune_partial((base.arrays, base.config), likes, [], wardrobe, **options)
+    by_vector = fine_tune_partial_on_features(
+        (base.arrays, base.config), vectors, [], wardrobe, **options
+    )
+    for result in (by_id, by_vector):
+        assert result.metrics["train_likes"] == 3 and result.metrics["skipped_outfits"] == 0
+        assert MatchingNet.from_arrays(result.arrays, result.config).feature_dim == d
+    with pytest.raises(FineTuneError, match="fine_tune_partial_on_features"):
+        fine_tune_partial((base.arrays, base.config), vectors, [], wardrobe, **options)

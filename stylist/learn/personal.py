@@ -30,6 +30,7 @@ from stylist.domain import THREE_PIECE_SLOTS
 from stylist.errors import StylistError
 from stylist.learn.sampling import NEGATIVES_PER_POSITIVE, NegativeSampler, negatives_from_outfits
 from stylist.learn.train import TrainConfig
+from stylist.rank.netfile import DEFAULT_HIDDEN
 from stylist.tasks import Cancel, Progress
 
 SLOT_NAMES = THREE_PIECE_SLOTS
@@ -93,6 +94,11 @@ def _slot_key(key: Any) -> str:
     return name
 
 
+def _three(outfit: Sequence[Any]) -> None:
+    if len(outfit) != 3:
+        raise FineTuneError(f"an outfit is (top, bottom, shoes), got {len(outfit)} parts")
+
+
 class _Items:
     """Row-indexed features of the wardrobe (ids) plus any outfits given as feature triples."""
 
@@ -107,21 +113,23 @@ class _Items:
                 self.pools[slot].append(len(self.rows))
                 self.rows.append(np.asarray(vec, dtype=np.float32).ravel())
 
-    def triple(self, outfit: Sequence[Any]) -> tuple[int, int, int] | None:
-        """Rows of an outfit of item ids or of three feature vectors; None if an id is unknown."""
-        if len(outfit) != 3:
-            raise FineTuneError(f"an outfit is (top, bottom, shoes), got {len(outfit)} parts")
-        rows = []
-        for slot, part in enumerate(outfit):
-            if isinstance(part, np.ndarray) or (isinstance(part, (list, tuple)) and len(part) > 3):
-                rows.append(len(self.rows))
-                self.rows.append(np.asarray(part, dtype=np.float32).ravel())
-            else:
-                row = self.ids.get((slot, part))
-                if row is None:
-                    return None
-                rows.append(row)
-        return (rows[0], rows[1], rows[2])
+    def of_ids(self, outfit: Sequence[int]) -> tuple[int, int, int] | None:
+        """Rows of an outfit of wardrobe item ids; None if an id is unknown."""
+        _three(outfit)
+        if not all(isinstance(i, int | np.integer) for i in outfit):
+            raise FineTuneError(
+                "an outfit here is three item ids; outfits of feature vectors go to "
+                "fine_tune_partial_on_features"
+            )
+        rows = [self.ids.get((slot, item_id)) for slot, item_id in enumerate(outfit)]
+        return None if None in rows else (rows[0], rows[1], rows[2])
+
+    def of_vectors(self, outfit: Sequence[np.ndarray]) -> tuple[int, int, int]:
+        """Rows for an outfit given as three feature vectors (added as rows of their own)."""
+        _three(outfit)
+        start = len(self.rows)
+        self.rows.extend(np.asarray(part, dtype=np.float32).ravel() for part in outfit)
+        return (start, start + 1, start + 2)
 
     def matrix(self) -> np.ndarray:
         dims = {r.shape[0] for r in self.rows}
@@ -165,14 +173,156 @@ def _untouched_calibration(config: Mapping[str, Any], trained: list[str]) -> dic
     return {"calibration": {"method": calibration.get("method"), "temperature": kept}}
 
 
+# A saved net's path, or its (arrays, config).
+NetSource = str | Path | tuple[Mapping[str, np.ndarray], Mapping[str, Any]]
+
+
+@dataclass
+class _Verdicts:
+    """The verdicts as item-row triples: training and validation, likes and dislikes."""
+
+    liked: np.ndarray  # (P, 3)
+    disliked: np.ndarray
+    val_liked: np.ndarray
+    val_disliked: np.ndarray
+    skipped: int  # outfits with an item the wardrobe has no features of
+
+    def judged(self) -> list[np.ndarray]:
+        return [a for a in (self.liked, self.disliked, self.val_liked, self.val_disliked) if a.size]
+
+
 def fine_tune_partial(
-    base: str | Path | tuple[Mapping[str, np.ndarray], Mapping[str, Any]] | None,
-    likes: Sequence[Sequence[Any]],
-    dislikes: Sequence[Sequence[Any]],
+    base: NetSource | None,
+    likes: Sequence[Sequence[int]],
+    dislikes: Sequence[Sequence[int]],
     wardrobe_features_by_category: Mapping[Any, Mapping[int, np.ndarray]],
     *,
-    val_likes: Sequence[Sequence[Any]] = (),
-    val_dislikes: Sequence[Sequence[Any]] = (),
+    val_likes: Sequence[Sequence[int]] = (),
+    val_dislikes: Sequence[Sequence[int]] = (),
+    **options: Any,
+) -> FineTuneResult:
+    """Stage two, partial, for one person; returns the new net and old/new validation figures.
+
+    base: the net to start from (a saved net's path, or ``(arrays, config)``), or None for an
+    untrained net (then ``net``, ``backbone`` and ``backbone_sha256`` say what to build).
+    likes / dislikes: the training verdicts, outfits as (top, bottom, shoes) item ids of the
+    wardrobe (outfits with an item that has no features are skipped and counted).
+    val_likes / val_dislikes: the validation verdicts, never trained on; with at least
+    ``MIN_VALIDATION_LIKES`` likes among them the old and the new net are compared on them once
+    (mean NDCG against random wardrobe outfits).
+    wardrobe_features_by_category: ``{"top": {id: (D,) features}, "bottom": …, "shoes": …}``
+    (Category members work as keys); random negatives are drawn from it. ``options``: see
+    ``_fine_tune`` (epochs, seed, progress, cancel, net, backbone, backbone_sha256,
+    negatives_per_positive, config, anchor, incumbent).
+    """
+    items = _Items(wardrobe_features_by_category)
+    outfits = (likes, dislikes, val_likes, val_dislikes)
+    found = [[t for t in map(items.of_ids, group) if t is not None] for group in outfits]
+    skipped = sum(map(len, outfits)) - sum(map(len, found))
+    return _fine_tune(base, items, _verdicts(found, skipped), **options)
+
+
+def fine_tune_partial_on_features(
+    base: NetSource | None,
+    likes: Sequence[Sequence[np.ndarray]],
+    dislikes: Sequence[Sequence[np.ndarray]],
+    wardrobe_features_by_category: Mapping[Any, Mapping[int, np.ndarray]],
+    *,
+    val_likes: Sequence[Sequence[np.ndarray]] = (),
+    val_dislikes: Sequence[Sequence[np.ndarray]] = (),
+    **options: Any,
+) -> FineTuneResult:
+    """``fine_tune_partial`` on outfits given as three feature vectors each (items that are not
+    in the wardrobe, such as a street photo's garments)."""
+    items = _Items(wardrobe_features_by_category)
+    outfits = (likes, dislikes, val_likes, val_dislikes)
+    found = [[items.of_vectors(o) for o in group] for group in outfits]
+    return _fine_tune(base, items, _verdicts(found, 0), **options)
+
+
+def _verdicts(found: Sequence[Sequence[tuple[int, int, int]]], skipped: int) -> _Verdicts:
+    arrays = [np.asarray(t, dtype=np.int64).reshape(-1, 3) for t in found]
+    return _Verdicts(*arrays, skipped=skipped)
+
+
+@dataclass
+class _Start:
+    """What training starts from: the torch net, its input normalisation and its origin."""
+
+    kind: str
+    net: Any
+    mean: np.ndarray
+    std: np.ndarray
+    config: dict[str, Any]  # the base net's config (backbone ids for an untrained one)
+    name: str
+    arrays: dict[str, np.ndarray] | None  # the base net's arrays (None: untrained)
+
+
+def _starting_point(
+    base: NetSource | None, x: np.ndarray, seed: int, net: str, backbone, backbone_sha256
+) -> _Start:
+    from stylist.learn.io import input_normalisation, net_from_arrays
+    from stylist.learn.nets import build_net
+    from stylist.learn.train import normalisation
+
+    dim = x.shape[1]
+    loaded = _load_base(base)
+    if loaded is None:
+        mean, std = normalisation(x)
+        config = {"backbone": backbone, "backbone_sha256": backbone_sha256}
+        start = build_net(net, dim, seed=seed, init="authors")
+        return _Start(net, start, mean, std, config, "untrained", None)
+    arrays, config, name = loaded
+    if int(config["feature_dim"]) != dim:
+        raise FineTuneError(
+            f"the base net takes {config['feature_dim']}-d features, the wardrobe has {dim}-d ones"
+        )
+    # Verdicts are three-piece outfits: their pair networks learn; a one-piece pair network the
+    # base holds is carried over unchanged.
+    mean, std = input_normalisation(arrays, dim)
+    start = net_from_arrays(arrays, config, "three")
+    return _Start(str(config["net"]), start, mean, std, config, name, arrays)
+
+
+def _validation_lists(
+    v: _Verdicts, pools: list[np.ndarray], known: list[tuple], per_positive: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One ranked list: the held-out likes among random wardrobe outfits and the held-out
+    dislikes (none when too few likes are held out to validate on)."""
+    if v.val_liked.shape[0] < MIN_VALIDATION_LIKES:
+        return []
+    sampler = NegativeSampler(
+        v.val_liked, pools, known=known, mode="random", per_positive=per_positive
+    )
+    val_neg = sampler.sample(np.random.default_rng([seed, 12])).reshape(-1, 3)
+    val_neg = np.concatenate([val_neg, v.val_disliked])
+    triples = np.concatenate([v.val_liked, val_neg])
+    labels = np.concatenate([np.ones(len(v.val_liked)), np.zeros(len(val_neg))]).astype(np.int64)
+    return [(triples, labels)]
+
+
+def _incumbent_ndcg(
+    incumbent: NetSource, x: np.ndarray, slots: list[np.ndarray], val_lists, seed: int
+) -> float:
+    """The validation figure of the net in use, which the new one must not fall below."""
+    from stylist.learn.io import input_normalisation, net_from_arrays
+    from stylist.learn.train import evaluate_lists, projected_scorer
+
+    arrays, config, _ = _load_base(incumbent)
+    dim = x.shape[1]
+    if int(config["feature_dim"]) != dim:
+        raise FineTuneError("the net in use takes features of another size than the wardrobe")
+    mean, std = input_normalisation(arrays, dim)
+    net = net_from_arrays(arrays, config, "three")
+    scorer = projected_scorer(net, ((x - mean) / std).astype(np.float32), slots)
+    return evaluate_lists(scorer, val_lists, seed=seed).mean_ndcg
+
+
+def _fine_tune(
+    base: NetSource | None,
+    items: _Items,
+    v: _Verdicts,
+    *,
     epochs: int = 10,
     seed: int = 0,
     progress: Progress | None = None,
@@ -183,124 +333,59 @@ def fine_tune_partial(
     negatives_per_positive: int = NEGATIVES_PER_POSITIVE,
     config: TrainConfig | None = None,
     anchor: float | None = None,
-    incumbent: str | Path | tuple[Mapping[str, np.ndarray], Mapping[str, Any]] | None = None,
+    incumbent: NetSource | None = None,
 ) -> FineTuneResult:
-    """Stage two, partial, for one person; returns the new net and old/new validation figures.
-
-    base: the net to start from (a saved net's path, or ``(arrays, config)``), or None for an
-    untrained net (then ``net``, ``backbone`` and ``backbone_sha256`` say what to build).
-    likes / dislikes: the training verdicts, outfits as (top, bottom, shoes) item ids of the
-    wardrobe or as three feature vectors. val_likes / val_dislikes: the validation verdicts,
-    never trained on; with at least ``MIN_VALIDATION_LIKES`` likes among them the old and the
-    new net are compared on them once (mean NDCG against random wardrobe outfits).
-    wardrobe_features_by_category: ``{"top": {id: (D,) features}, "bottom": …, "shoes": …}``
-    (Category members work as keys); random negatives are drawn from it. ``epochs`` is fixed
-    beforehand: no checkpoint is chosen on anything. ``anchor``: the L2 pull toward the
-    starting weights (default ``ANCHOR``). incumbent: the net the new one must not be worse
-    than (the version in use), when it is not ``base``. On cancel, training stops at the next
-    batch (``metrics["cancelled"]``).
-    """
-    from stylist.learn.io import input_normalisation, make_config, net_arrays, net_from_arrays
-    from stylist.learn.nets import build_net
-    from stylist.learn.train import RankTask, evaluate_lists, fit, normalisation, projected_scorer
+    """The training behind both entry points. ``epochs`` is fixed beforehand: no checkpoint is
+    chosen on anything. ``anchor``: the L2 pull toward the starting weights (default
+    ``ANCHOR``). incumbent: the net the new one must not be worse than (the version in use),
+    when it is not ``base``. On cancel, training stops at the next batch
+    (``metrics["cancelled"]``)."""
+    from stylist.learn.io import make_config, net_arrays
+    from stylist.learn.train import RankTask, evaluate_lists, fit, projected_scorer
 
     started = time.perf_counter()
-    anchor = ANCHOR if anchor is None else anchor
-    items = _Items(wardrobe_features_by_category)
-
-    def rows(outfits: Sequence[Sequence[Any]]) -> list[tuple[int, int, int]]:
-        return [t for t in (items.triple(o) for o in outfits) if t is not None]
-
-    liked, disliked = rows(likes), rows(dislikes)
-    held_liked, held_disliked = rows(val_likes), rows(val_dislikes)
-    given = len(likes) + len(dislikes) + len(val_likes) + len(val_dislikes)
-    skipped = given - len(liked) - len(disliked) - len(held_liked) - len(held_disliked)
     if any(not pool for pool in items.pools):
         missing = [SLOT_NAMES[k] for k, pool in enumerate(items.pools) if not pool]
         raise FineTuneError(f"the wardrobe has no {' or '.join(missing)} with features")
-    if not liked:
+    if not v.liked.size:
         raise FineTuneError("no liked outfit whose three items all have features")
     x = items.matrix()  # (N, D)
-    dim = x.shape[1]
-
-    loaded = _load_base(base)
-    if loaded is None:
-        kind = net
-        start = build_net(kind, dim, seed=seed, init="authors")
-        mean, std = normalisation(x)
-        base_config: dict[str, Any] = {"backbone": backbone, "backbone_sha256": backbone_sha256}
-        base_name = "untrained"
-        train_cfg = config or FROM_SCRATCH
-        anchor = 0.0  # nothing worth staying near
+    start = _starting_point(base, x, seed, net, backbone, backbone_sha256)
+    if start.arrays is None:
+        train_cfg, anchor = config or FROM_SCRATCH, 0.0  # nothing worth staying near
     else:
-        arrays, base_config, base_name = loaded
-        if int(base_config["feature_dim"]) != dim:
-            raise FineTuneError(
-                f"the base net takes {base_config['feature_dim']}-d features, "
-                f"the wardrobe has {dim}-d ones"
-            )
-        kind = str(base_config["net"])
-        # Verdicts are three-piece outfits: their pair networks learn; a one-piece pair network
-        # the base holds is carried over unchanged (below).
-        start = net_from_arrays(arrays, base_config, "three")
-        mean, std = input_normalisation(arrays, dim)
-        train_cfg = config or FINE_TUNE
+        train_cfg, anchor = config or FINE_TUNE, ANCHOR if anchor is None else anchor
     # Nothing is chosen on validation: the last weights are the result.
     train_cfg = dataclasses.replace(
         train_cfg, epochs=epochs, seed=seed, keep_best=False, evals_per_epoch=1
     )
-    xn = ((x - mean) / std).astype(np.float32)
+    xn = ((x - start.mean) / start.std).astype(np.float32)
 
-    def as_array(triples: list[tuple[int, int, int]]) -> np.ndarray:
-        return np.asarray(triples, dtype=np.int64).reshape(-1, 3)
-
-    positives, train_dislikes = as_array(liked), as_array(disliked)
-    val_pos, val_dis = as_array(held_liked), as_array(held_disliked)
     # Random negatives never land on a judged outfit, of either side.
-    known = [tuple(t) for t in (*liked, *held_liked, *held_disliked)]
+    known = [tuple(t) for t in (*v.liked, *v.val_liked, *v.val_disliked)]
     pools = [np.asarray(p, dtype=np.int64) for p in items.pools]
     sampler = NegativeSampler(
-        positives, pools, known=known, mode="random", per_positive=negatives_per_positive
+        v.liked, pools, known=known, mode="random", per_positive=negatives_per_positive
     )
 
     def negatives(r: np.random.Generator) -> np.ndarray:
         drawn = sampler.sample(r)  # (P, K, 3)
-        if train_dislikes.shape[0] == 0:
+        if v.disliked.shape[0] == 0:
             return drawn
-        k = min(negatives_per_positive, train_dislikes.shape[0])
+        k = min(negatives_per_positive, v.disliked.shape[0])
         return np.concatenate(
-            [drawn, negatives_from_outfits(positives.shape[0], train_dislikes, k, r)], axis=1
+            [drawn, negatives_from_outfits(v.liked.shape[0], v.disliked, k, r)], axis=1
         )
 
-    validated = val_pos.shape[0] >= MIN_VALIDATION_LIKES
-    val_lists = []
-    if validated:
-        val_sampler = NegativeSampler(
-            val_pos, pools, known=known, mode="random", per_positive=negatives_per_positive
-        )
-        val_neg = val_sampler.sample(np.random.default_rng([seed, 12])).reshape(-1, 3)
-        val_neg = np.concatenate([val_neg, val_dis])
-        triples = np.concatenate([val_pos, val_neg])
-        labels = np.concatenate([np.ones(len(val_pos)), np.zeros(len(val_neg))]).astype(np.int64)
-        val_lists.append((triples, labels))
-
+    val_lists = _validation_lists(v, pools, known, negatives_per_positive, seed)
     # The training task holds no validation verdict at all.
-    task = RankTask(positives=positives, negatives=negatives, val_lists=[])
-    judged = [a for a in (positives, train_dislikes, val_pos, val_dis) if a.size]
+    task = RankTask(positives=v.liked, negatives=negatives, val_lists=[])
+    judged = v.judged()
     slots = [np.unique(np.concatenate([pools[k], *(a[:, k] for a in judged)])) for k in range(3)]
-    scorer = projected_scorer(start, xn, slots)
+    scorer = projected_scorer(start.net, xn, slots)
     old = None
     if val_lists and incumbent is not None:
-        in_use = _load_base(incumbent)
-        old_arrays, old_config, _ = in_use
-        if int(old_config["feature_dim"]) != dim:
-            raise FineTuneError("the net in use takes features of another size than the wardrobe")
-        old_mean, old_std = input_normalisation(old_arrays, dim)
-        old_x = ((x - old_mean) / old_std).astype(np.float32)
-        old_net = net_from_arrays(old_arrays, old_config, "three")
-        old_scorer = projected_scorer(old_net, old_x, slots)
-        old = evaluate_lists(old_scorer, val_lists, seed=seed).mean_ndcg
-        del in_use, old_arrays, old_scorer, old_x  # a training's memory stays near one net's
+        old = _incumbent_ndcg(incumbent, x, slots, val_lists, seed)
     elif val_lists:
         old = evaluate_lists(scorer, val_lists, seed=seed).mean_ndcg
     _anchor(scorer, anchor)
@@ -308,34 +393,34 @@ def fine_tune_partial(
     new_net = scorer.to_net()
     new_val = evaluate_lists(scorer, val_lists, seed=seed).mean_ndcg if val_lists else None
 
-    out_arrays = net_arrays(new_net, mean, std)
-    if loaded is not None:
-        for key, value in loaded[0].items():  # the one-piece pair network, as it was
-            out_arrays.setdefault(key, value)
+    out_arrays = net_arrays(new_net, start.mean, start.std)
+    for key, value in (start.arrays or {}).items():  # the one-piece pair network, as it was
+        out_arrays.setdefault(key, value)
     metrics = {
         "old_val_mean_ndcg": old,
         "new_val_mean_ndcg": new_val,
-        "validated": bool(validated),
-        "train_likes": int(positives.shape[0]),
-        "val_likes": int(val_pos.shape[0]),
-        "train_dislikes": int(train_dislikes.shape[0]),
-        "val_dislikes": int(val_dis.shape[0]),
-        "skipped_outfits": skipped,
+        "validated": bool(val_lists),
+        "train_likes": int(v.liked.shape[0]),
+        "val_likes": int(v.val_liked.shape[0]),
+        "train_dislikes": int(v.disliked.shape[0]),
+        "val_dislikes": int(v.val_disliked.shape[0]),
+        "skipped_outfits": v.skipped,
         "epochs_run": fitted.epochs_run,
         "steps": fitted.steps,
         "cancelled": fitted.cancelled,
         "seconds": round(time.perf_counter() - started, 3),
-        "base": base_name,
+        "base": start.name,
     }
     new_config = make_config(
-        kind,
-        backbone=str(base_config.get("backbone")),
-        backbone_sha256=str(base_config.get("backbone_sha256")),
-        feature_dim=dim,
-        trained_on=f"personal verdicts: {len(liked)} liked, {len(disliked)} disliked outfits",
-        metrics={k: v for k, v in metrics.items() if k != "base"},
+        start.kind,
+        backbone=str(start.config.get("backbone")),
+        backbone_sha256=str(start.config.get("backbone_sha256")),
+        feature_dim=x.shape[1],
+        hidden=int(start.config.get("hidden", DEFAULT_HIDDEN)),
+        trained_on=(f"personal verdicts: {len(v.liked)} liked, {len(v.disliked)} disliked outfits"),
+        metrics={k: val for k, val in metrics.items() if k != "base"},
         stage="two-partial",
-        base=base_name,
+        base=start.name,
         training={
             "optimizer": train_cfg.optimizer,
             "lr": train_cfg.lr,
@@ -349,7 +434,7 @@ def fine_tune_partial(
         # fine-tuning moves their logits on their own scale, and the person's verdicts, not
         # the general model's validation lists, now say how sure they are. A pair carried over
         # unchanged (one-piece + shoes) keeps its calibration.
-        **{k: base_config[k] for k in ("pairs",) if k in base_config},
-        **_untouched_calibration(base_config, [name for name, _, _ in start.pair_defs]),
+        **{k: start.config[k] for k in ("pairs",) if k in start.config},
+        **_untouched_calibration(start.config, [name for name, _, _ in start.net.pair_defs]),
     )
     return FineTuneResult(out_arrays, new_config, metrics)
