@@ -29,13 +29,15 @@ pair network.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from stylist import files
 from stylist.errors import StylistError
 from stylist.learn.metrics import RankingMetrics, average, random_ranking
 from stylist.paths import Paths, models_dir
@@ -312,12 +314,21 @@ def run_eval(
     counter[0] += 1
     table = item_table(ds, crops)
     mode = default_negatives(table) if negatives == "auto" else negatives
-    common = (stages_t, mode, seed, backbone, device, image_size, configs or {}, views)
 
     def evaluate(dataset, family_table, jobs_of_family, nets_of_family) -> EvalReport:
-        return _evaluate_family(
-            dataset, family_table, jobs_of_family, nets_of_family, *common, report, counter, cancel
+        run = EvalRun.of(
+            dataset,
+            family_table,
+            nets=nets_of_family,
+            stages=stages_t,
+            negatives=mode,
+            seed=seed,
+            backbone=backbone,
+            device=device,
+            image_size=image_size,
+            configs=configs or {},
         )
+        return _evaluate_family(run, jobs_of_family, views, report, counter, cancel)
 
     main = evaluate(ds, table, jobs[0], nets_t)
     if one_piece is not None:
@@ -334,130 +345,78 @@ def _jobs(nets: Sequence[str], stages: Sequence[str], baselines: bool) -> list[t
     return jobs
 
 
+@dataclass
+class EvalRun:
+    """One outfit family's evaluation: its data, its settings and what the jobs share (the
+    test and validation lists, the image bank, the nets stage one trained)."""
+
+    ds: Any  # Dataset
+    table: Any  # ItemTable
+    nets: tuple[str, ...]
+    stages: tuple[str, ...]
+    negatives: str
+    seed: int
+    backbone: str
+    device: str
+    configs: dict[str, Any]
+    named: list[str]  # the people of the dataset (stage two trains one net per person)
+    test: list[tuple[np.ndarray, np.ndarray]]  # every person's test lists
+    all_val: list[tuple[np.ndarray, np.ndarray]]
+    images: Any  # ImageBank, for nets trained through the CNN (else None)
+    one_models: dict[str, Any] = field(default_factory=dict)  # net -> its stage-one model
+
+    @classmethod
+    def of(cls, ds, table, *, nets, stages, negatives, seed, image_size, **settings) -> EvalRun:
+        from stylist.learn import stages as st
+        from stylist.learn.data import ranked_lists
+
+        named = [u for u in ds.users() if u is not None]
+        test = ranked_lists(ds, table, named or [None], "test", mode=negatives, seed=seed)
+        if not test:
+            raise EvalError(f"{ds.path}: no liked {ds.family} outfit in any test split")
+        all_val = ranked_lists(ds, table, ds.users(), "val", mode=negatives, seed=seed)
+        need_images = "A" in nets or "whole" in stages
+        images = st.ImageBank(ds, table, image_size) if need_images else None
+        return cls(
+            ds,
+            table,
+            tuple(nets),
+            tuple(stages),
+            negatives,
+            seed,
+            test=test,
+            named=named,
+            all_val=all_val,
+            images=images,
+            **settings,
+        )
+
+    @property
+    def family(self) -> str:
+        return self.ds.family
+
+    def cfg(self, key: str) -> Any:
+        return self.configs.get(key)
+
+
 def _evaluate_family(
-    ds,
-    table,
-    jobs,
-    nets_t,
-    stages_t,
-    negatives,
-    seed,
-    backbone,
-    device,
-    image_size,
-    configs,
-    views,
-    report,
-    counter,
-    cancel,
+    run: EvalRun, jobs, views: int, report, counter, cancel: Cancel | None
 ) -> EvalReport:
     """Every job (net, stage) on one outfit family's test lists; see ``run_eval``."""
-    from stylist.learn import stages as st
-    from stylist.learn.data import group_split, ranked_lists
-
-    family = ds.family
-    named = [u for u in ds.users() if u is not None]
-    people = named if named else [None]
-    trains = {"one", "partial", "whole", "direct"} & set(stages_t)
-    test = ranked_lists(ds, table, people, "test", mode=negatives, seed=seed)
-    if not test:
-        raise EvalError(f"{ds.path}: no liked {family} outfit in any test split")
-    all_users = ds.users()
-    all_val = ranked_lists(ds, table, all_users, "val", mode=negatives, seed=seed)
-    randoms = [random_ranking(int(lab.sum()), int((lab == 0).sum())) for _, lab in test]
-    images = st.ImageBank(ds, table, image_size) if "A" in nets_t or "whole" in stages_t else None
-
     rows: list[EvalRow] = []
     notes: list[str] = []
-    if trains and not named and {"partial", "whole", "direct"} & set(stages_t):
+    trains = {"one", "partial", "whole", "direct"} & set(run.stages)
+    if trains and not run.named and {"partial", "whole", "direct"} & set(run.stages):
         notes.append("Stage two needs user ids in the dataset; it has none.")
-    one_models: dict[str, Any] = {}
-
-    def cfg(key: str) -> Any:
-        return configs.get(key)
-
-    def stopped() -> bool:
-        return is_cancelled(cancel)
-
     for net, stage in jobs:
-        if stopped():
+        if is_cancelled(cancel):
             break
-        what = "one-piece outfits, " if family == "one_piece" else ""
+        what = "one-piece outfits, " if run.family == "one_piece" else ""
         report(f"{what}net {net}, {STAGE_NAMES[stage].lower()}")
         t0 = time.perf_counter()
         row = EvalRow(net, stage, None)
         try:
-            if net in BASELINES:
-                model = st.stage_one(
-                    "C",
-                    ds,
-                    table,
-                    all_users,
-                    all_val,
-                    inputs=net,
-                    negatives=negatives,
-                    cfg=cfg("one"),
-                    seed=seed,
-                    device=device,
-                )
-                row.metrics = st.score(model, table, test, seed=seed)
-                row.relit = st.score_relit(model, table, test, seed=seed)
-                row.details = {"best_val_mean_ndcg": model.fit.best_val}
-            elif stage == "initial":
-                model = st.untrained(net, table, seed=seed, family=family)
-                row.metrics = st.score(model, table, test, images, seed=seed)
-                row.relit = st.score_relit(model, table, test, seed=seed)
-            elif stage == "one":
-                key = "cnn" if net == "A" else "one"
-                model = st.stage_one(
-                    net,
-                    ds,
-                    table,
-                    all_users,
-                    all_val,
-                    negatives=negatives,
-                    cfg=cfg(key),
-                    seed=seed,
-                    images=images,
-                    device=device,
-                )
-                one_models[net] = model
-                row.metrics = st.score(model, table, test, images, seed=seed)
-                row.relit = st.score_relit(model, table, test, seed=seed)
-                row.details = {
-                    "best_val_mean_ndcg": model.fit.best_val,
-                    "epochs": model.fit.epochs_run,
-                }
-            elif stage == "shipped":
-                if net == "A":
-                    row.note = "no shipped net A (it trains through the CNN; research only)"
-                else:
-                    model = load_shipped(net, backbone, table, family)
-                    if model is None:
-                        row.note = f"no {shipped_net_path(net, backbone).name}.npz in models/"
-                        if family == "one_piece":
-                            row.note = "the shipped net C has no one-piece–shoes pair network"
-                    else:
-                        row.metrics = st.score(model, table, test, seed=seed)
-                        row.relit = st.score_relit(model, table, test, seed=seed)
-            elif family == "one_piece":
-                row.note = "stage two is evaluated on three-piece outfits"
-            else:
-                row = _stage_two_row(
-                    net,
-                    stage,
-                    named,
-                    one_models,
-                    ds,
-                    table,
-                    images,
-                    negatives,
-                    seed,
-                    backbone,
-                    cfg,
-                    device,
-                    st,
-                )
+            row = _job_row(run, row)
         except StylistError as err:
             row.note = str(err)
         row.seconds = time.perf_counter() - t0
@@ -468,70 +427,146 @@ def _evaluate_family(
             f"Stage one trains on {views - 1} augmented versions of every crop (re-lit, "
             "re-scaled) beside the crop itself; re-lit figures average those versions."
         )
-    rejected = [group_split(ds, table, u, "test").rejected.shape[0] > 0 for u in people]
-    drawn = {"matched": "leak-matched", "collection": "same-collection"}.get(negatives, negatives)
-    if all(rejected):
-        described = "rejected-outfit"
-    elif any(rejected):
-        described = f"rejected-outfit (or {drawn} where a person has none)"
-    else:
-        described = drawn
-    left_out = sum(1 for _, why in ds.skipped if "two sides" in why)
+    left_out = sum(1 for _, why in run.ds.skipped if "two sides" in why)
     if left_out:
         notes.append(
             f"Split by product: no product photo in two splits; {left_out} outfits whose "
             "products fall on two sides are left out."
         )
+    randoms = [random_ranking(int(lab.sum()), int((lab == 0).sum())) for _, lab in run.test]
     return EvalReport(
-        dataset=str(ds.path),
-        backbone=backbone,
-        negatives=described,
-        seed=seed,
-        nets=tuple(nets_t),
-        stages=stages_t,
+        dataset=str(run.ds.path),
+        backbone=run.backbone,
+        negatives=_negatives_described(run),
+        seed=run.seed,
+        nets=tuple(run.nets),
+        stages=run.stages,
         random=average(randoms),
         rows=rows,
-        lists=len(test),
-        positives=int(sum(int(lab.sum()) for _, lab in test)),
-        negatives_count=int(sum(int((lab == 0).sum()) for _, lab in test)),
-        outfits=len(ds.outfits),
+        lists=len(run.test),
+        positives=int(sum(int(lab.sum()) for _, lab in run.test)),
+        negatives_count=int(sum(int((lab == 0).sum()) for _, lab in run.test)),
+        outfits=len(run.ds.outfits),
         notes=notes,
-        family=family,
+        family=run.family,
     )
 
 
-def _stage_two_row(
-    net, stage, named, one_models, ds, table, images, negatives, seed, backbone, cfg, device, st
-) -> EvalRow:
-    """Stage two per person, scored on each person's own test list, averaged over people."""
-    row = EvalRow(net, stage, None)
-    if not named:
-        row.note = "needs user ids"
-        return row
-    if net == "A" and stage == "partial":
-        row.note = "A has no separate matching layers to train alone (as in the paper)"
-        return row
-    if stage == "direct":
-        start = st.untrained(net, table, seed=seed)
-        source = "untrained"
-    elif net in one_models:
-        start, source = one_models[net], "stage one of this run"
-    elif net == "A":
-        row.note = "needs stage one in the same run (there is no shipped net A)"
-        return row
-    else:
-        start = load_shipped(net, backbone, table)
-        source = "shipped general model"
-        if start is None:
-            row.note = "needs stage one in the same run or a shipped general model"
+def _negatives_described(run: EvalRun) -> str:
+    """What the test lists' negatives are, in the report's words."""
+    from stylist.learn.data import group_split
+
+    people = run.named or [None]
+    rejected = [group_split(run.ds, run.table, u, "test").rejected.shape[0] > 0 for u in people]
+    drawn = {"matched": "leak-matched", "collection": "same-collection"}.get(
+        run.negatives, run.negatives
+    )
+    if all(rejected):
+        return "rejected-outfit"
+    if any(rejected):
+        return f"rejected-outfit (or {drawn} where a person has none)"
+    return drawn
+
+
+def _job_row(run: EvalRun, row: EvalRow) -> EvalRow:
+    """One net at one stage (``row``'s), trained as the stage says and scored on the test lists;
+    ``row`` is filled in as it goes, so what was done before an error stays in it."""
+    from stylist.learn import stages as st
+
+    net, stage = row.net, row.stage
+    seed, table, test = run.seed, run.table, run.test
+    if net in BASELINES:
+        model = st.stage_one(
+            "C",
+            run.ds,
+            table,
+            run.ds.users(),
+            run.all_val,
+            inputs=net,
+            negatives=run.negatives,
+            cfg=run.cfg("one"),
+            seed=seed,
+            device=run.device,
+        )
+        row.metrics = st.score(model, table, test, seed=seed)
+        row.relit = st.score_relit(model, table, test, seed=seed)
+        row.details = {"best_val_mean_ndcg": model.fit.best_val}
+    elif stage == "initial":
+        model = st.untrained(net, table, seed=seed, family=run.family)
+        row.metrics = st.score(model, table, test, run.images, seed=seed)
+        row.relit = st.score_relit(model, table, test, seed=seed)
+    elif stage == "one":
+        model = st.stage_one(
+            net,
+            run.ds,
+            table,
+            run.ds.users(),
+            run.all_val,
+            negatives=run.negatives,
+            cfg=run.cfg("cnn" if net == "A" else "one"),
+            seed=seed,
+            images=run.images,
+            device=run.device,
+        )
+        run.one_models[net] = model
+        row.metrics = st.score(model, table, test, run.images, seed=seed)
+        row.relit = st.score_relit(model, table, test, seed=seed)
+        row.details = {"best_val_mean_ndcg": model.fit.best_val, "epochs": model.fit.epochs_run}
+    elif stage == "shipped":
+        if net == "A":
+            row.note = "no shipped net A (it trains through the CNN; research only)"
             return row
-    key = "cnn" if (net == "A" or stage == "whole") else "two"
-    per_person = []
+        model = load_shipped(net, run.backbone, table, run.family)
+        if model is None:
+            row.note = f"no {shipped_net_path(net, run.backbone).name}.npz in models/"
+            if run.family == "one_piece":
+                row.note = "the shipped net C has no one-piece–shoes pair network"
+        else:
+            row.metrics = st.score(model, table, test, seed=seed)
+            row.relit = st.score_relit(model, table, test, seed=seed)
+    elif run.family == "one_piece":
+        row.note = "stage two is evaluated on three-piece outfits"
+    else:
+        row = _stage_two_row(run, net, stage)
+    return row
+
+
+def _stage_two_start(run: EvalRun, net: str, stage: str) -> tuple[Any, str]:
+    """(the model stage two starts from, where it came from); (None, why not) when none."""
+    from stylist.learn import stages as st
+
+    if not run.named:
+        return None, "needs user ids"
+    if net == "A" and stage == "partial":
+        return None, "A has no separate matching layers to train alone (as in the paper)"
+    if stage == "direct":
+        return st.untrained(net, run.table, seed=run.seed), "untrained"
+    if net in run.one_models:
+        return run.one_models[net], "stage one of this run"
+    if net == "A":
+        return None, "needs stage one in the same run (there is no shipped net A)"
+    start = load_shipped(net, run.backbone, run.table)
+    if start is None:
+        return None, "needs stage one in the same run or a shipped general model"
+    return start, "shipped general model"
+
+
+def _stage_two_row(run: EvalRun, net: str, stage: str) -> EvalRow:
+    """Stage two per person, scored on each person's own test list, averaged over people."""
+    from stylist.learn import stages as st
     from stylist.learn.data import ranked_lists
 
-    for user in named:
-        user_val = ranked_lists(ds, table, [user], "val", mode=negatives, seed=seed)
-        user_test = ranked_lists(ds, table, [user], "test", mode=negatives, seed=seed)
+    row = EvalRow(net, stage, None)
+    start, source = _stage_two_start(run, net, stage)
+    if start is None:
+        row.note = source
+        return row
+    key = "cnn" if (net == "A" or stage == "whole") else "two"
+    per_person = []
+    ds, table, seed = run.ds, run.table, run.seed
+    for user in run.named:
+        user_val = ranked_lists(ds, table, [user], "val", mode=run.negatives, seed=seed)
+        user_test = ranked_lists(ds, table, [user], "test", mode=run.negatives, seed=seed)
         if not user_test:
             continue
         model = st.stage_two(
@@ -542,13 +577,13 @@ def _stage_two_row(
             user,
             user_val,
             user_test,
-            negatives=negatives,
-            cfg=cfg(key),
+            negatives=run.negatives,
+            cfg=run.cfg(key),
             seed=seed,
-            images=images,
-            device=device,
+            images=run.images,
+            device=run.device,
         )
-        per_person.append(st.score(model, table, user_test, images, seed=seed))
+        per_person.append(st.score(model, table, user_test, run.images, seed=seed))
     if not per_person:
         row.note = "no person has liked test outfits"
         return row
@@ -558,4 +593,4 @@ def _stage_two_row(
 
 
 def write_json(report: EvalReport, path: Path) -> None:
-    path.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+    files.write_json(path, report.to_json())
