@@ -838,6 +838,7 @@ class Stylist:
         def stopped() -> bool:
             return cancel is not None and cancel.is_set()
 
+        stage(0, "features of the wardrobe")(0, 1, "")
         teacher_net, origin = self.matching_net("C", spec=source)
         if teacher_net.source is None:
             raise StylistError(f"there is no model on {source.id} to carry over")

@@ -50,7 +50,8 @@ PAIR_SLOTS = {
 MIN_ITEMS = 15  # per slot (tops, bottoms, shoes): fewer cannot carry a teacher over
 MIN_ONE_PIECES = 6  # below this the one-piece pair keeps its linear start untrained
 HELD_OUT = 0.2
-RIDGE_GRID = tuple(10.0**k for k in range(-3, 4))  # x the mean squared norm of a feature row
+FIT_SAMPLE = 40  # training items per slot the fit is reported on
+RIDGE_GRID = tuple(10.0**k for k in range(-4, 3))  # x the mean squared norm of a feature row
 
 
 class WardrobeTooSmall(StylistError):
@@ -63,8 +64,8 @@ class DistillConfig:
     (``tests/benchmarks/bench_distill.py``), never on outfits-mango."""
 
     held_out: float = HELD_OUT
-    steps: int = 60  # optimiser steps per pair network
-    batch: int = 512  # item pairs per step
+    steps: int = 40  # optimiser steps per pair network
+    batch: int = 256  # item pairs per step
     lr: float = 3e-4
     rank_weight: float = 1.0
     regression_weight: float = 1.0
@@ -148,12 +149,16 @@ def pair_logits(
     return out
 
 
-def ridge_map(xs: np.ndarray, xt: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+def ridge_map(
+    xs: np.ndarray, xt: np.ndarray, readout: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """The linear map ``xt ≈ xs @ a.T + c`` from (N, Ds) to (N, Dt) rows, ridge-regularised.
 
     Solved in the dual (N is far below D) from one eigendecomposition of the centred Gram
     matrix; the strength is the one of ``RIDGE_GRID`` (relative to the mean squared row norm)
-    with the least exact leave-one-out error. Returns (a (Dt, Ds), c (Dt,), info).
+    with the least exact leave-one-out error, measured through ``readout`` (K, Dt) when given:
+    the teacher's first layers, so that the error counts in the directions the teacher reads.
+    Returns (a (Dt, Ds), c (Dt,), info).
     """
     xs = np.asarray(xs, np.float64)
     xt = np.asarray(xt, np.float64)
@@ -164,13 +169,17 @@ def ridge_map(xs: np.ndarray, xt: np.ndarray) -> tuple[np.ndarray, np.ndarray, d
     evals = np.maximum(evals, 0.0)
     scale = float(np.trace(gram)) / len(s)
     proj_t = evecs.T @ t  # (N, Dt)
+    # Predictions are linear in the targets: the error is measured on the targets read out
+    # (N, K), which costs N² per strength instead of N·Dt·K.
+    seen = t @ readout.T if readout is not None else t
+    proj_seen = evecs.T @ seen
     best: tuple[float, float] | None = None
     for rel in RIDGE_GRID:
         lam = rel * scale
         shrink = evals / (evals + lam)  # hat matrix H = V diag(shrink) Vᵀ
-        fitted = evecs @ (shrink[:, None] * proj_t)
-        leverage = (evecs**2) @ shrink  # diag(H)
-        loo = (t - fitted) / np.maximum(1.0 - leverage, 1e-6)[:, None]
+        fitted = evecs @ (shrink[:, None] * proj_seen)
+        leverage = (evecs**2) @ shrink + 1.0 / len(s)  # diag(H), the intercept's share too
+        loo = (seen - fitted) / np.maximum(1.0 - leverage, 1e-6)[:, None]
         err = float((loo**2).mean())
         if best is None or err < best[1]:
             best = (lam, err)
@@ -179,10 +188,7 @@ def ridge_map(xs: np.ndarray, xt: np.ndarray) -> tuple[np.ndarray, np.ndarray, d
     alpha = evecs @ (proj_t / (evals + lam)[:, None])  # (N, Dt) dual coefficients
     a = (s.T @ alpha).T  # (Dt, Ds)
     c = mt - a @ ms
-    info = {
-        "ridge": lam / scale,
-        "loo_r2": 1.0 - best[1] / float((t**2).mean()),
-    }
+    info = {"ridge": lam / scale, "loo_r2": 1.0 - best[1] / float((seen**2).mean())}
     return a.astype(np.float32), c.astype(np.float32), info
 
 
@@ -344,7 +350,15 @@ def distil(
     all_s = np.concatenate(s_slots)
     mean, std = normalisation(all_s)  # the wardrobe's own statistics: no verdict involved
     s_norm = [((x - mean) / std).astype(np.float32) for x in s_slots]
-    a, c, ridge_info = ridge_map((train_s_raw - mean) / std, train_t)
+    readout = np.concatenate(  # every input block of every first layer: (K, Dt)
+        [
+            w[:, k * t_dim : (k + 1) * t_dim]
+            for key, w in t_arrays.items()
+            if key.endswith("fc1.weight")
+            for k in range(w.shape[1] // t_dim)
+        ]
+    )
+    a, c, ridge_info = ridge_map((train_s_raw - mean) / std, train_t, readout)
     student = fold_map(t_arrays, a, c, mean, std, t_dim)
     t_norm = [_normalised(t_arrays, x) for x in t_slots]
 
@@ -356,7 +370,7 @@ def distil(
         report(1 + n, total, f"carrying over {name.replace('_', ' – ')}")
         sa, sb = PAIR_SLOTS[name]
         tr_a, tr_b = splits[sa][0], splits[sb][0]
-        if min(len(tr_a), len(tr_b)) < MIN_ONE_PIECES:
+        if min(len(tr_a), len(tr_b)) < MIN_ONE_PIECES or cfg.steps == 0:
             continue  # too few to learn from: the linear start stays
         target = pair_logits(t_arrays, name, t_norm[sa][tr_a], t_norm[sb][tr_b])
         steps_run += _distil_pair(
@@ -372,7 +386,7 @@ def distil(
     cancelled = cancel is not None and cancel.is_set()
 
     report(total - 1, total, "checking on held-out items")
-    rhos, weights, start_rhos = [], [], []
+    rhos, weights, start_rhos, fits = [], [], [], []
     linear = fold_map(t_arrays, a, c, mean, std, t_dim)
     for name in pairs:
         sa, sb = PAIR_SLOTS[name]
@@ -391,10 +405,19 @@ def distil(
         rhos.append(rho)
         start_rhos.append(rho0)
         weights.append(want.size)
+        # how closely it fits the teacher where it learnt (a sample of the training items)
+        tr_a, tr_b = splits[sa][0][:FIT_SAMPLE], splits[sb][0][:FIT_SAMPLE]
+        fit = spearman(
+            pair_logits(t_arrays, name, t_norm[sa][tr_a], t_norm[sb][tr_b]).ravel(),
+            pair_logits(student, name, s_norm[sa][tr_a], s_norm[sb][tr_b]).ravel(),
+        )
+        metrics["pairs"][name]["rho_train"] = round(fit, 4)
+        fits.append(fit)
     held_out_items = int(sum(len(splits[k][1]) for k in range(4)))
     metrics.update(
         rho=round(float(np.average(rhos, weights=weights)), 4) if rhos else float("nan"),
         rho_linear=round(float(np.average(start_rhos, weights=weights)), 4) if rhos else None,
+        rho_train=round(float(np.mean(fits)), 4) if fits else None,
         held_out_items=held_out_items,
         train_items=int(sum(len(splits[k][0]) for k in range(4))),
         items={SLOTS[k]: int(len(t_slots[k])) for k in range(4)},
