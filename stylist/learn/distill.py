@@ -37,20 +37,14 @@ from typing import Any
 
 import numpy as np
 
+from stylist.domain import SLOT_NAMES as SLOTS  # slot rows: tops, bottoms, shoes, one-pieces
 from stylist.errors import StylistError
+from stylist.rank.matching import PAIR_SLOTS
 
 Progress = Callable[[int, int, str], None]
 
-# Slot rows as the service holds them: tops, bottoms, shoes, one-pieces.
-SLOTS = ("top", "bottom", "shoes", "one_piece")
-PAIR_SLOTS = {
-    "top_bottom": (0, 1),
-    "top_shoes": (0, 2),
-    "bottom_shoes": (1, 2),
-    "one_piece_shoes": (3, 2),
-}
 MIN_ITEMS = 15  # per slot (tops, bottoms, shoes): fewer cannot carry a teacher over
-MIN_ONE_PIECES = 6  # below this the one-piece pair keeps its linear start untrained
+MIN_TRAIN = 6  # training items a pair network's slots need to be trained (else: linear start)
 HELD_OUT = 0.2
 FIT_SAMPLE = 24  # training items per slot the fit is reported on
 RIDGE_GRID = tuple(10.0**k for k in range(-4, 3))  # x the mean squared norm of a feature row
@@ -112,7 +106,8 @@ def check_size(slots: Sequence[np.ndarray], min_items: int = MIN_ITEMS) -> None:
     counts = {SLOTS[k]: len(slots[k]) for k in range(3)}
     short = {name: n for name, n in counts.items() if n < min_items}
     if short:
-        have = ", ".join(f"{n} {name if name != 'shoes' else 'shoes'}" for name, n in short.items())
+        plural = {"top": "tops", "bottom": "bottoms", "shoes": "shoes"}
+        have = ", ".join(f"{n} {plural[name]}" for name, n in short.items())
         raise WardrobeTooSmall(
             f"the wardrobe is too small to carry the general model over to another backbone: "
             f"it needs {min_items} tops, bottoms and shoes each with features, and has {have}"
@@ -385,7 +380,7 @@ def distil(
         report(1 + n, total, f"carrying over {name.replace('_', ' – ')}")
         sa, sb = PAIR_SLOTS[name]
         tr_a, tr_b = splits[sa][0], splits[sb][0]
-        if min(len(tr_a), len(tr_b)) < MIN_ONE_PIECES or cfg.steps == 0:
+        if min(len(tr_a), len(tr_b)) < MIN_TRAIN or cfg.steps == 0:
             continue  # too few to learn from: the linear start stays
         target = pair_logits(t_arrays, name, t_norm[sa][tr_a], t_norm[sb][tr_b])
         steps_run += _distil_pair(
