@@ -818,7 +818,7 @@ class Stylist:
         Extracts the wardrobe's features on both backbones where missing, then distils (see
         ``learn.distill``). Returns a TrainReport; raises ``WardrobeTooSmall`` when some slot
         has too few items, StylistError when cancelled (nothing is saved then)."""
-        from stylist.learn.distill import DistillConfig, distil, label
+        from stylist.learn.distill import DistillConfig, check_size, distil, label
         from stylist.learn.io import load_matching_net, save_matching_net
         from stylist.vision.backbones import DEFAULT_BACKBONE, get_backbone
 
@@ -827,11 +827,11 @@ class Stylist:
         if spec.id == source.id:
             raise UsageError(f"{spec.id} has its general model already")
 
-        def stage(offset: int, label: str):
+        def stage(offset: int, what: str):
             def report(done: int, total: int, current: str) -> None:
                 if progress is not None:
                     share = done / total if total else 0.0
-                    progress(int(100 * (offset + share)), 300, current or label)
+                    progress(int(100 * (offset + share)), 300, current or what)
 
             return report
 
@@ -845,6 +845,7 @@ class Stylist:
         teacher = load_matching_net(teacher_net.source)
         teacher_b, _ = self.matching_net("B", spec=source)
         old = self._backbone_features(source, stage(0, "features (compact)"), cancel)
+        check_size([list(s) for s in old])  # before the new backbone's features are made
         new = self._backbone_features(spec, stage(1, f"features ({spec.id})"), cancel)
         if stopped():
             raise StylistError("carrying the model over was cancelled; nothing was changed")
@@ -875,8 +876,8 @@ class Stylist:
         )
         if result.metrics.get("cancelled") or stopped():
             raise StylistError("carrying the model over was cancelled; nothing was changed")
-        source = "your model" if origin.startswith("your model") else "the general model"
-        metrics = {**result.metrics, "source": source}
+        teacher_name = "your model" if origin.startswith("your model") else "the general model"
+        metrics = {**result.metrics, "source": teacher_name}
         metrics = {
             **metrics,
             "carried_over": True,
