@@ -295,3 +295,22 @@ def test_cli_models_use(vgg_home, capsys):
     assert "carried over from the general model, checked on 9 held-out items" in (
         capsys.readouterr().out
     )
+
+
+def test_the_persons_own_model_is_the_teacher_when_in_use(vgg_home):
+    from stylist.domain import Outfit, Verdict
+    from stylist.service import Stylist
+
+    with Stylist(_fresh(vgg_home, "personal")) as stylist:
+        tops, bottoms, shoes = (
+            [i.id for i in stylist.items(c)]
+            for c in (Category.TOP, Category.BOTTOM, Category.SHOES)
+        )
+        for k in range(6):
+            stylist.rate(Outfit(tops[k], bottoms[k + 1], shoes[k]), Verdict.LIKE)
+        assert stylist.train().accepted
+        assert stylist.matching_net()[1].startswith("your model")
+        message = stylist.choose_backbone("vgg16")
+        assert "with a model carried over from your model, checked on 9 held-out items" in message
+        carried = [v for v in stylist.model_versions() if v.net == "C"][0]
+        assert carried.metrics["teacher"].startswith("your model, version")
