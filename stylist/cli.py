@@ -400,15 +400,21 @@ def cmd_models(stylist, args) -> int:
                 bad += verdict != "ok"
         return EXIT_FAILED if bad else EXIT_OK
     if args.action == "install":
-        if args.backbone != "vgg16":
-            raise UsageError("only vgg16 can be installed; efficientnet-lite0 ships with Stylist")
-        from stylist.vision.export import install_vgg16
-
-        spec = install_vgg16(
-            stylist.paths, weights_file=args.weights, progress=ProgressBar("Installing")
+        if args.backbone not in ("vgg16", "efficientnet-lite2"):
+            raise UsageError(
+                "only vgg16 and efficientnet-lite2 can be installed; "
+                "efficientnet-lite0 ships with Stylist"
+            )
+        spec = stylist.install_backbone(
+            args.backbone, weights_file=args.weights, progress=ProgressBar("Installing")
         )
         print(f"Installed {spec.summary()}")
-        print("Use it with: stylist features --backbone vgg16")
+        print(f"Use it with: stylist models use {spec.id}")
+        return EXIT_OK
+    if args.action == "use":
+        if not args.backbone:
+            raise UsageError("models use needs a BACKBONE (see `stylist models list`)")
+        print(stylist.choose_backbone(args.backbone, progress=ProgressBar("Carrying over")))
         return EXIT_OK
     from stylist.vision.export import export_efficientnet_lite0
 
@@ -588,6 +594,8 @@ def cmd_train(stylist, args) -> int:
 def _version_label(v) -> str:
     """How a version's check reads: its validation figures, or that it has none yet."""
     m = v.metrics
+    if m.get("carried_over"):
+        return str(m.get("label", "carried over from the general model"))
     old, new = m.get("old_val_mean_ndcg"), m.get("new_val_mean_ndcg")
     if m.get("validated") is False or new is None:
         return "not yet validated"
@@ -785,8 +793,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--accept", action="store_true", help="move the items listed")
 
-    p = command("models", cmd_models, "list, install, verify or export backbones")
-    p.add_argument("action", choices=("list", "install", "verify", "export"))
+    p = command(
+        "models",
+        cmd_models,
+        "list, install, use (carrying the general model over), verify or export backbones",
+    )
+    p.add_argument("action", choices=("list", "install", "use", "verify", "export"))
     p.add_argument("backbone", nargs="?")
     p.add_argument("--weights", type=Path, help="install: a local VGG-16 weights file (.pth)")
     p.add_argument("--out", type=Path, help="export: the folder to write to")

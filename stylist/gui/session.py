@@ -10,6 +10,7 @@ each is one small SQLite transaction behind the library's lock. The session call
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -426,6 +427,10 @@ class Session(QObject):
     # ----------------------------------------------------------------- settings
     def apply_settings(self, settings: Settings) -> None:
         old = self.service.settings
+        carry_to = None
+        if old.backbone != settings.backbone and self._needs_carry_over(settings.backbone):
+            # The backbone in use keeps ranking until the model carried over is ready.
+            carry_to, settings = settings.backbone, replace(settings, backbone=old.backbone)
         self.service.settings = settings
         settings.save(self.service.paths)
         if (old.backbone, old.device) != (settings.backbone, settings.device):
@@ -435,6 +440,47 @@ class Session(QObject):
             self.status.emit("Settings saved.")
         if old.backbone != settings.backbone:
             self.modelChanged.emit()
+        if carry_to is not None:
+            self.carry_over(carry_to)
+
+    def _needs_carry_over(self, backbone: str) -> bool:
+        """Whether ``backbone`` has no general model yet (so choosing it carries one over)."""
+        has = getattr(self.service, "has_general_model", None)
+        if not callable(has) or not callable(getattr(self.service, "choose_backbone", None)):
+            return False
+        try:
+            return not has(backbone)
+        except Exception:  # not installed or damaged: the analysis says so, as before
+            return False
+
+    def carry_over(self, backbone: str) -> Task | None:
+        """Carry the model in use over to ``backbone`` in the background (progress, cancel),
+        then rank with it; a wardrobe too small for it keeps the backbone in use."""
+        if self.tasks.running("carry-over") is not None:
+            return None
+        service = self.service
+
+        def done(message: str) -> None:
+            self.status.emit(message[:1].upper() + message[1:])
+            if service is self.service and service.settings.backbone == backbone:
+                self.modelChanged.emit()
+                self.analyse()
+
+        def failed(message: str, details: str) -> None:
+            if "cancelled" in message:
+                self.status.emit(message[:1].upper() + message[1:])
+            else:
+                self.problem.emit("Changing the backbone", message, details)
+
+        return self.tasks.start(
+            lambda progress, cancel: service.choose_backbone(
+                backbone, progress=progress, cancel=cancel
+            ),
+            f"Carrying the style model over to {backbone}",
+            kind="carry-over",
+            on_done=done,
+            on_failed=failed,
+        )
 
     # ----------------------------------------------------------------- demo wardrobe
     def switch_service(self, service: Stylist, demo: bool) -> None:
