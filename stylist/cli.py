@@ -700,36 +700,12 @@ def _size(n: int) -> str:
 
 
 # --------------------------------------------------------------------------- parser
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="stylist",
-        description="Stylist: outfits from your own wardrobe. Without a command, opens the app.",
-    )
-    parser.add_argument("--version", action="version", version=f"stylist {__version__}")
-    parser.add_argument(
-        "--home", metavar="DIR", type=_folder, help="keep the library and settings in DIR"
-    )
-    parser.add_argument(
-        "--config",
-        metavar="DIR",
-        type=_folder,
-        help="keep the settings in DIR (default: the platform's, or DIR/config with --home)",
-    )
-    parser.add_argument(
-        "--demo", action="store_true", help="work on the demo wardrobe (see `stylist demo`)"
-    )
-    parser.add_argument(
-        "--demo-if-empty",
-        action="store_true",
-        help="open the demo wardrobe when your own library is still empty (`make run`)",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+# Adds one subcommand: (name, function, help) -> its parser.
+Command = Callable[[str, Callable, str], argparse.ArgumentParser]
 
-    def command(name: str, func: Callable, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
-        p.set_defaults(func=func)
-        return p
 
+def _library_commands(command: Command) -> None:
+    """The wardrobe: importing, listing, sorting, checking; the demo."""
     p = command("import", cmd_import, "import photos from files and folders")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--category", type=_category, help="the category of every photo imported")
@@ -793,6 +769,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--accept", action="store_true", help="move the items listed")
 
+
+def _model_commands(command: Command) -> None:
+    """The backbones and the paper's evaluation."""
     p = command(
         "models",
         cmd_models,
@@ -848,6 +827,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", type=Path, metavar="OUT", help="also write the figures as JSON")
 
+
+def _outfit_commands(command: Command) -> None:
+    """Suggestions, verdicts and training, favourites and their export."""
     p = command("suggest", cmd_suggest, "the best outfits of your wardrobe")
     p.add_argument(
         "-k",
@@ -943,6 +925,41 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("png", "pdf", "json"), help="default: from the file's suffix"
     )
     p.add_argument("--ids", type=int, nargs="+", help="only these favourites")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stylist",
+        description="Stylist: outfits from your own wardrobe. Without a command, opens the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"stylist {__version__}")
+    parser.add_argument(
+        "--home", metavar="DIR", type=_folder, help="keep the library and settings in DIR"
+    )
+    parser.add_argument(
+        "--config",
+        metavar="DIR",
+        type=_folder,
+        help="keep the settings in DIR (default: the platform's, or DIR/config with --home)",
+    )
+    parser.add_argument(
+        "--demo", action="store_true", help="work on the demo wardrobe (see `stylist demo`)"
+    )
+    parser.add_argument(
+        "--demo-if-empty",
+        action="store_true",
+        help="open the demo wardrobe when your own library is still empty (`make run`)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, func: Callable, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    _library_commands(command)
+    _model_commands(command)
+    _outfit_commands(command)
     return parser
 
 
