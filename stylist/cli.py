@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from stylist import __version__
+from stylist import build_info
 from stylist.domain import Category, Item, Outfit, Verdict
 from stylist.errors import StylistError, UsageError
 
@@ -544,11 +544,11 @@ def _train_in_background(stylist):
     command and takes over the trainer lock this process claimed for it."""
     import subprocess
 
+    from stylist.build_info import self_command
+
     return subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "stylist",
+            *self_command(),
             "--home",
             str(stylist.paths.data_dir),
             "--config",
@@ -697,7 +697,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="stylist",
         description="Stylist: outfits from your own wardrobe. Without a command, opens the app.",
     )
-    parser.add_argument("--version", action="version", version=f"stylist {__version__}")
+    parser.add_argument("--version", action="version", version=f"stylist {build_info.describe()}")
     parser.add_argument(
         "--home", metavar="DIR", type=_folder, help="keep the library and settings in DIR"
     )

@@ -671,7 +671,7 @@ class Stylist:
         metrics, and put in use when it is not worse; with fewer than a few held-out likes it
         is put in use unvalidated (``metrics["validated"]`` False, shown as "not yet
         validated"). A crash or cancel leaves the model in use as it was."""
-        from stylist.learn.personal import fine_tune_partial
+        from stylist.tune import fine_tune_partial  # numpy: the everyday app needs no torch
 
         spec = self.backbone()
         verdicts = self.library.verdicts()

@@ -20,125 +20,32 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from stylist.errors import StylistError
 from stylist.learn.sampling import NEGATIVES_PER_POSITIVE, NegativeSampler, negatives_from_outfits
 from stylist.learn.train import TrainConfig
 
+# The result, its checks and the reading of verdicts are shared with the numpy form.
+from stylist.tune import (
+    ANCHOR,
+    MIN_VALIDATION_LIKES,
+    SLOT_NAMES,
+    FineTuneError,
+    FineTuneResult,
+    _Items,
+    _load_base,
+)
+from stylist.tune import untouched_calibration as _untouched_calibration
+
 Progress = Callable[[int, int, str], None]
-SLOT_NAMES = ("top", "bottom", "shoes")
 
 # Fine-tuning a trained net: Adam at a small rate, no decay toward zero (the pull goes toward the
 # starting weights instead, see ANCHOR). From an untrained net the rate is higher.
 FINE_TUNE = TrainConfig(epochs=10, lr=1e-4, optimizer="adam", weight_decay=0.0)
 FROM_SCRATCH = TrainConfig(epochs=10, lr=1e-3, optimizer="adam", weight_decay=5e-4)
-# Strength of the L2 pull toward the starting weights (0: none). Chosen with
-# tests/benchmarks/bench_feedback.py: people with a taste gain about as much as without it,
-# a person without one loses nothing, and scores stay apart instead of going to 0 and 1.
-ANCHOR = 10.0
-MIN_VALIDATION_LIKES = 3  # held-out likes needed before a version counts as validated
-
-
-class FineTuneError(StylistError):
-    """Personal training cannot run on what it was given; the message says why."""
-
-
-@dataclass
-class FineTuneResult:
-    """A fine-tuned net as plain arrays and config, and the metrics to decide on keeping it."""
-
-    arrays: dict[str, np.ndarray]
-    config: dict[str, Any]
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def old_val_mean_ndcg(self) -> float | None:
-        return self.metrics.get("old_val_mean_ndcg")
-
-    @property
-    def new_val_mean_ndcg(self) -> float | None:
-        return self.metrics.get("new_val_mean_ndcg")
-
-    @property
-    def validated(self) -> bool:
-        """Whether enough held-out likes existed to compare the old and the new net on."""
-        return bool(self.metrics.get("validated"))
-
-    @property
-    def not_worse(self) -> bool:
-        """Whether the new net validates at least as well as the old (True when there is too
-        little held out to validate on: then ``validated`` is False, and the caller says so)."""
-        old, new = self.old_val_mean_ndcg, self.new_val_mean_ndcg
-        if not self.validated or old is None or new is None:
-            return True
-        return new >= old - 1e-9
-
-    def save(self, path: str | Path) -> tuple[Path, Path]:
-        from stylist.learn.io import save_matching_net
-
-        return save_matching_net(path, self.arrays, self.config)
-
-
-def _slot_key(key: Any) -> str:
-    name = getattr(key, "value", key)
-    name = str(name).lower()
-    if name not in SLOT_NAMES:
-        raise FineTuneError(f"unknown wardrobe slot {key!r} (use top, bottom, shoes)")
-    return name
-
-
-class _Items:
-    """Row-indexed features of the wardrobe (ids) plus any outfits given as feature triples."""
-
-    def __init__(self, wardrobe: Mapping[Any, Mapping[int, np.ndarray]]) -> None:
-        self.rows: list[np.ndarray] = []
-        self.ids: dict[tuple[int, Any], int] = {}  # (slot, item id) -> row
-        self.pools: list[list[int]] = [[], [], []]
-        for key, items in wardrobe.items():
-            slot = SLOT_NAMES.index(_slot_key(key))
-            for item_id, vec in items.items():
-                self.ids[(slot, item_id)] = len(self.rows)
-                self.pools[slot].append(len(self.rows))
-                self.rows.append(np.asarray(vec, dtype=np.float32).ravel())
-
-    def triple(self, outfit: Sequence[Any]) -> tuple[int, int, int] | None:
-        """Rows of an outfit of item ids or of three feature vectors; None if an id is unknown."""
-        if len(outfit) != 3:
-            raise FineTuneError(f"an outfit is (top, bottom, shoes), got {len(outfit)} parts")
-        rows = []
-        for slot, part in enumerate(outfit):
-            if isinstance(part, np.ndarray) or (isinstance(part, (list, tuple)) and len(part) > 3):
-                rows.append(len(self.rows))
-                self.rows.append(np.asarray(part, dtype=np.float32).ravel())
-            else:
-                row = self.ids.get((slot, part))
-                if row is None:
-                    return None
-                rows.append(row)
-        return (rows[0], rows[1], rows[2])
-
-    def matrix(self) -> np.ndarray:
-        dims = {r.shape[0] for r in self.rows}
-        if len(dims) != 1:
-            raise FineTuneError(f"features of different sizes were given: {sorted(dims)}")
-        return np.stack(self.rows)  # (N, D)
-
-
-def _load_base(base: Any) -> tuple[dict[str, np.ndarray], dict[str, Any], str] | None:
-    from stylist.learn.io import load_matching_net
-
-    if base is None:
-        return None
-    if isinstance(base, tuple) and len(base) == 2:
-        arrays, config = base
-        return dict(arrays), dict(config), str(config.get("name", "given arrays"))
-    arrays, config = load_matching_net(base)
-    return arrays, config, str(base)
 
 
 def _anchor(scorer: Any, strength: float) -> None:
@@ -151,17 +58,6 @@ def _anchor(scorer: Any, strength: float) -> None:
             continue
         start = param.detach().clone()
         param.register_hook(lambda grad, p=param, p0=start: grad + strength * (p.detach() - p0))
-
-
-def _untouched_calibration(config: Mapping[str, Any], trained: list[str]) -> dict[str, Any]:
-    """The base net's calibration for the pairs not trained here ({} when none is left)."""
-    calibration = config.get("calibration")
-    if not isinstance(calibration, Mapping):
-        return {}
-    kept = {k: t for k, t in calibration.get("temperature", {}).items() if k not in trained}
-    if not kept:
-        return {}
-    return {"calibration": {"method": calibration.get("method"), "temperature": kept}}
 
 
 def fine_tune_partial(
