@@ -1,4 +1,4 @@
-"""Build the everyday Linux bundle: ``dist/Stylist/`` and ``dist/Stylist-<version>-linux-<arch>.tar.zst``.
+"""Build the everyday Linux bundle: ``dist/Stylist/`` and its archive (``.tar.zst``).
 
 Run by ``make package`` with the package venv's Python (``.venv-package``: the run-time
 dependencies without torch, and PyInstaller). Steps: stamp the build (date, commit) for

@@ -321,7 +321,8 @@ class Scorer:
         margin = scores[:g, None] - scores[g:].reshape(g, k)  # (g, K)
         loss = float(_softplus(-margin).mean())
         d_margin = -_sigmoid(-margin) / margin.size  # (g, K)
-        d_scores = np.concatenate([d_margin.sum(axis=1), -d_margin.ravel()]).astype(np.float32)
+        dtype = next(iter(caches.values()))[0].dtype  # the heads' own precision (float32)
+        d_scores = np.concatenate([d_margin.sum(axis=1), -d_margin.ravel()]).astype(dtype)
         grads = {}
         for name, (_, cache) in caches.items():
             for key, grad in self.heads[name].backward(d_scores, cache).items():
