@@ -572,7 +572,9 @@ def fine_tune_partial(
         "epochs_run": fitted.epochs_run,
         "steps": fitted.steps,
         "cancelled": fitted.cancelled,
-        "losses": [round(v, 5) for v in fitted.losses],
+        # the rank loss of the first and the last epoch (None when no epoch ran)
+        "loss_start": round(fitted.losses[0], 5) if fitted.losses else None,
+        "loss_end": round(fitted.losses[-1], 5) if fitted.losses else None,
         "seconds": round(time.perf_counter() - started, 3),
         "base": base_name,
     }
