@@ -64,6 +64,8 @@ def breakdown(app: Path, top: int = 14) -> list[tuple[str, int]]:
     internal = app / "_internal"
     parts: dict[str, int] = {}
     for entry in internal.iterdir():
+        if entry.is_symlink():
+            continue  # PyInstaller links libraries to where their package keeps them
         if entry.is_dir() and entry.name == "PySide6":
             for sub in entry.iterdir():
                 key = f"PySide6/{sub.name}" if sub.is_dir() else "PySide6 (modules)"
