@@ -109,7 +109,7 @@ stylist --demo model list
 stylist --demo model list --json > "$work/models.json"
 json '
 last = d[-1]["metrics"]
-assert last["through_verdict"] == 45 and last["loss_end"] < last["loss_start"], last
+assert last["likes"] + last["dislikes"] == 45 and last["loss_end"] < last["loss_start"], last
 active = [v for v in d if v["active"]]
 assert active, "no personal version in use"
 print("version %d in use (trained in the bundle on %d likes, %d dislikes)"
