@@ -49,3 +49,17 @@ def self_command() -> list[str]:
     if getattr(sys, "frozen", False):
         return [sys.executable]
     return [sys.executable, "-m", "stylist"]
+
+
+def require_torch(purpose: str) -> None:
+    """StylistError unless torch can be imported: the everyday bundle leaves it out, and only
+    the VGG-16 install, the research evaluation and exports need it."""
+    import importlib.util
+
+    from stylist.errors import StylistError
+
+    if importlib.util.find_spec("torch") is None:
+        raise StylistError(
+            f"{purpose} needs PyTorch, which this build of Stylist ({kind()}) does not include: "
+            "run Stylist from its source with `make run`, which installs it (see the README)"
+        )

@@ -402,6 +402,7 @@ def cmd_models(stylist, args) -> int:
     if args.action == "install":
         if args.backbone != "vgg16":
             raise UsageError("only vgg16 can be installed; efficientnet-lite0 ships with Stylist")
+        build_info.require_torch("installing VGG-16")
         from stylist.vision.export import install_vgg16
 
         spec = install_vgg16(
@@ -414,12 +415,14 @@ def cmd_models(stylist, args) -> int:
 
     if args.backbone != "efficientnet-lite0":
         raise UsageError("models export makes the shipped efficientnet-lite0 file")
+    build_info.require_torch("exporting the compact backbone")
     out = export_efficientnet_lite0(out_dir=args.out)
     print(f"Exported to {out}")
     return EXIT_OK
 
 
 def cmd_eval(stylist, args) -> int:
+    build_info.require_torch("the evaluation")
     from stylist.learn.evaluate import run_eval
 
     report = run_eval(

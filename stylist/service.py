@@ -377,6 +377,9 @@ class Stylist:
         """Install VGG-16 (torchvision's hash-checked download, or a local weights file)."""
         if backbone_id != "vgg16":
             raise UsageError(f"{backbone_id} cannot be installed: only vgg16 can")
+        from stylist.build_info import require_torch
+
+        require_torch("installing VGG-16")
         from stylist.vision.export import install_vgg16
 
         def step(done: int, total: int, label: str) -> None:

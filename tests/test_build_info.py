@@ -32,3 +32,17 @@ def test_a_frozen_bundle_names_itself_and_its_build(monkeypatch, tmp_path) -> No
     assert build_info.describe() == f"{__version__} (bundle, built 2026-01-02 from abc1234)"
     stamp.write_text("not json")
     assert build_info.stamp() == {}
+
+
+def test_what_needs_torch_says_so_in_a_build_without_it(monkeypatch, capsys, tmp_path) -> None:
+    import importlib.util
+
+    from stylist.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a)
+    )
+    assert main(["--home", str(tmp_path), "models", "install", "vgg16"]) == 1
+    err = capsys.readouterr().err
+    assert "installing VGG-16 needs PyTorch" in err and "Traceback" not in err
