@@ -47,10 +47,17 @@ count=$(json 'print(len(d))' < "$work/before.json")
 json 'print("%d outfits, best score %.3f" % (len(d), d[0]["score"]))' < "$work/before.json"
 
 step "the window under Xvfb"
-display=":$((90 + RANDOM % 50))"
-Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp > "$work/xvfb.log" 2>&1 &
+# Xvfb picks a free display itself and writes its number once it accepts clients.
+Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp 3> "$work/display" > "$work/xvfb.log" 2>&1 &
 xvfb_pid=$!
-for _ in $(seq 100); do xwininfo -display "$display" -root > /dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 300); do
+    [ -s "$work/display" ] && break
+    kill -0 "$xvfb_pid" 2>/dev/null || { cat "$work/xvfb.log" >&2; fail "Xvfb did not start"; }
+    sleep 0.1
+done
+[ -s "$work/display" ] || fail "Xvfb gave no display"
+display=":$(head -1 "$work/display")"
+xwininfo -display "$display" -root > /dev/null || fail "no X server on $display"
 env -i HOME="$work/home" PATH=/usr/bin:/bin LANG=C.UTF-8 DISPLAY="$display" \
     "$app" --demo > "$work/gui.out" 2> "$work/gui.err" &
 app_pid=$!
