@@ -141,6 +141,87 @@ class _Items:
         return np.stack(self.rows)  # (N, D)
 
 
+@dataclass
+class Verdicts:
+    """One person's verdicts as rows of one feature matrix: what a fine-tune trains on, the
+    random negatives it draws, and the validation list it is judged on once."""
+
+    x: np.ndarray  # (N, D) features as given (not normalised)
+    positives: np.ndarray  # (P, 3) rows of the training likes
+    dislikes: np.ndarray  # (Q, 3) training dislikes
+    val_likes: np.ndarray  # held-out likes, never trained on
+    val_dislikes: np.ndarray
+    skipped: int  # outfits with an item that has no features
+    negatives: Callable[[np.random.Generator], np.ndarray]  # rng -> (P, K, 3), afresh each epoch
+    val_lists: list[tuple[np.ndarray, np.ndarray]]  # (M, 3) triples, (M,) labels; [] if too few
+    slots: list[np.ndarray]  # the items each slot holds in training: fc1's change lives on them
+
+    @property
+    def validated(self) -> bool:
+        return self.val_likes.shape[0] >= MIN_VALIDATION_LIKES
+
+
+def read_verdicts(
+    likes: Sequence[Sequence[Any]],
+    dislikes: Sequence[Sequence[Any]],
+    wardrobe_features_by_category: Mapping[Any, Mapping[int, np.ndarray]],
+    val_likes: Sequence[Sequence[Any]] = (),
+    val_dislikes: Sequence[Sequence[Any]] = (),
+    *,
+    seed: int = 0,
+    negatives_per_positive: int = NEGATIVES_PER_POSITIVE,
+) -> Verdicts:
+    """The verdicts of a fine-tune (outfits of item ids or of three feature vectors) as rows;
+    FineTuneError when a slot has no item or no like can be used."""
+    items = _Items(wardrobe_features_by_category)
+
+    def rows(outfits: Sequence[Sequence[Any]]) -> np.ndarray:
+        found = [t for t in (items.triple(o) for o in outfits) if t is not None]
+        return np.asarray(found, dtype=np.int64).reshape(-1, 3)
+
+    positives, train_dislikes = rows(likes), rows(dislikes)
+    val_pos, val_dis = rows(val_likes), rows(val_dislikes)
+    given = len(likes) + len(dislikes) + len(val_likes) + len(val_dislikes)
+    skipped = given - sum(a.shape[0] for a in (positives, train_dislikes, val_pos, val_dis))
+    if any(not pool for pool in items.pools):
+        missing = [SLOT_NAMES[k] for k, pool in enumerate(items.pools) if not pool]
+        raise FineTuneError(f"the wardrobe has no {' or '.join(missing)} with features")
+    if not positives.size:
+        raise FineTuneError("no liked outfit whose three items all have features")
+    x = items.matrix()  # (N, D)
+    # Random negatives never land on a judged outfit, of either side.
+    known = [tuple(t) for t in (*positives.tolist(), *val_pos.tolist(), *val_dis.tolist())]
+    pools = [np.asarray(p, dtype=np.int64) for p in items.pools]
+    sampler = NegativeSampler(
+        positives, pools, known=known, mode="random", per_positive=negatives_per_positive
+    )
+
+    def negatives(r: np.random.Generator) -> np.ndarray:
+        drawn = sampler.sample(r)  # (P, K, 3)
+        if train_dislikes.shape[0] == 0:
+            return drawn
+        k = min(negatives_per_positive, train_dislikes.shape[0])
+        return np.concatenate(
+            [drawn, negatives_from_outfits(positives.shape[0], train_dislikes, k, r)], axis=1
+        )
+
+    val_lists = []
+    if val_pos.shape[0] >= MIN_VALIDATION_LIKES:
+        val_sampler = NegativeSampler(
+            val_pos, pools, known=known, mode="random", per_positive=negatives_per_positive
+        )
+        val_neg = val_sampler.sample(np.random.default_rng([seed, 12])).reshape(-1, 3)
+        val_neg = np.concatenate([val_neg, val_dis])
+        triples = np.concatenate([val_pos, val_neg])
+        labels = np.concatenate([np.ones(len(val_pos)), np.zeros(len(val_neg))]).astype(np.int64)
+        val_lists.append((triples, labels))
+    judged = [a for a in (positives, train_dislikes, val_pos, val_dis) if a.size]
+    slots = [np.unique(np.concatenate([pools[k], *(a[:, k] for a in judged)])) for k in range(3)]
+    return Verdicts(
+        x, positives, train_dislikes, val_pos, val_dis, skipped, negatives, val_lists, slots
+    )
+
+
 def _load_base(base: Any) -> tuple[dict[str, np.ndarray], dict[str, Any], str] | None:
     from stylist.learn.io import load_matching_net
 
@@ -457,21 +538,16 @@ def fine_tune_partial(
 
     started = time.perf_counter()
     anchor = ANCHOR if anchor is None else anchor
-    items = _Items(wardrobe_features_by_category)
-
-    def rows(outfits: Sequence[Sequence[Any]]) -> list[tuple[int, int, int]]:
-        return [t for t in (items.triple(o) for o in outfits) if t is not None]
-
-    liked, disliked = rows(likes), rows(dislikes)
-    held_liked, held_disliked = rows(val_likes), rows(val_dislikes)
-    given = len(likes) + len(dislikes) + len(val_likes) + len(val_dislikes)
-    skipped = given - len(liked) - len(disliked) - len(held_liked) - len(held_disliked)
-    if any(not pool for pool in items.pools):
-        missing = [SLOT_NAMES[k] for k, pool in enumerate(items.pools) if not pool]
-        raise FineTuneError(f"the wardrobe has no {' or '.join(missing)} with features")
-    if not liked:
-        raise FineTuneError("no liked outfit whose three items all have features")
-    x = items.matrix()  # (N, D)
+    verdicts = read_verdicts(
+        likes,
+        dislikes,
+        wardrobe_features_by_category,
+        val_likes,
+        val_dislikes,
+        seed=seed,
+        negatives_per_positive=negatives_per_positive,
+    )
+    x, val_lists = verdicts.x, verdicts.val_lists
     dim = x.shape[1]
 
     loaded = _load_base(base)
@@ -494,42 +570,7 @@ def fine_tune_partial(
     kind = str(base_config.get("net", net))
     xn = ((x - mean) / std).astype(np.float32)
 
-    def as_array(triples: list[tuple[int, int, int]]) -> np.ndarray:
-        return np.asarray(triples, dtype=np.int64).reshape(-1, 3)
-
-    positives, train_dislikes = as_array(liked), as_array(disliked)
-    val_pos, val_dis = as_array(held_liked), as_array(held_disliked)
-    # Random negatives never land on a judged outfit, of either side.
-    known = [tuple(t) for t in (*liked, *held_liked, *held_disliked)]
-    pools = [np.asarray(p, dtype=np.int64) for p in items.pools]
-    sampler = NegativeSampler(
-        positives, pools, known=known, mode="random", per_positive=negatives_per_positive
-    )
-
-    def negatives(r: np.random.Generator) -> np.ndarray:
-        drawn = sampler.sample(r)  # (P, K, 3)
-        if train_dislikes.shape[0] == 0:
-            return drawn
-        k = min(negatives_per_positive, train_dislikes.shape[0])
-        return np.concatenate(
-            [drawn, negatives_from_outfits(positives.shape[0], train_dislikes, k, r)], axis=1
-        )
-
-    validated = val_pos.shape[0] >= MIN_VALIDATION_LIKES
-    val_lists = []
-    if validated:
-        val_sampler = NegativeSampler(
-            val_pos, pools, known=known, mode="random", per_positive=negatives_per_positive
-        )
-        val_neg = val_sampler.sample(np.random.default_rng([seed, 12])).reshape(-1, 3)
-        val_neg = np.concatenate([val_neg, val_dis])
-        triples = np.concatenate([val_pos, val_neg])
-        labels = np.concatenate([np.ones(len(val_pos)), np.zeros(len(val_neg))]).astype(np.int64)
-        val_lists.append((triples, labels))
-
-    judged = [a for a in (positives, train_dislikes, val_pos, val_dis) if a.size]
-    slots = [np.unique(np.concatenate([pools[k], *(a[:, k] for a in judged)])) for k in range(3)]
-    scorer = Scorer(arrays, base_config, xn, slots)
+    scorer = Scorer(arrays, base_config, xn, verdicts.slots)
     old = None
     if val_lists and incumbent is not None:
         old_arrays, old_config, _ = _load_base(incumbent)
@@ -543,8 +584,8 @@ def fine_tune_partial(
         old = evaluate(scorer, val_lists, seed).mean_ndcg
     fitted = fit(
         scorer,
-        positives,
-        negatives,
+        verdicts.positives,
+        verdicts.negatives,
         epochs,
         schedule,
         anchor=anchor,
@@ -563,12 +604,12 @@ def fine_tune_partial(
     metrics = {
         "old_val_mean_ndcg": old,
         "new_val_mean_ndcg": new_val,
-        "validated": bool(validated),
-        "train_likes": int(positives.shape[0]),
-        "val_likes": int(val_pos.shape[0]),
-        "train_dislikes": int(train_dislikes.shape[0]),
-        "val_dislikes": int(val_dis.shape[0]),
-        "skipped_outfits": skipped,
+        "validated": verdicts.validated,
+        "train_likes": int(verdicts.positives.shape[0]),
+        "val_likes": int(verdicts.val_likes.shape[0]),
+        "train_dislikes": int(verdicts.dislikes.shape[0]),
+        "val_dislikes": int(verdicts.val_dislikes.shape[0]),
+        "skipped_outfits": verdicts.skipped,
         "epochs_run": fitted.epochs_run,
         "steps": fitted.steps,
         "cancelled": fitted.cancelled,
@@ -584,7 +625,8 @@ def fine_tune_partial(
         backbone=str(base_config.get("backbone")),
         backbone_sha256=str(base_config.get("backbone_sha256")),
         feature_dim=dim,
-        trained_on=f"personal verdicts: {len(liked)} liked, {len(disliked)} disliked outfits",
+        trained_on=f"personal verdicts: {verdicts.positives.shape[0]} liked, "
+        f"{verdicts.dislikes.shape[0]} disliked outfits",
         metrics={k: v for k, v in metrics.items() if k != "base"},
         stage="two-partial",
         base=base_name,

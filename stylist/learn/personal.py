@@ -25,19 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from stylist.learn.sampling import NEGATIVES_PER_POSITIVE, NegativeSampler, negatives_from_outfits
+from stylist.learn.sampling import NEGATIVES_PER_POSITIVE
 from stylist.learn.train import TrainConfig
 
 # The result, its checks and the reading of verdicts are shared with the numpy form.
-from stylist.tune import (
-    ANCHOR,
-    MIN_VALIDATION_LIKES,
-    SLOT_NAMES,
-    FineTuneError,
-    FineTuneResult,
-    _Items,
-    _load_base,
-)
+from stylist.tune import ANCHOR, FineTuneError, FineTuneResult, _load_base, read_verdicts
 from stylist.tune import untouched_calibration as _untouched_calibration
 
 Progress = Callable[[int, int, str], None]
@@ -101,21 +93,16 @@ def fine_tune_partial(
 
     started = time.perf_counter()
     anchor = ANCHOR if anchor is None else anchor
-    items = _Items(wardrobe_features_by_category)
-
-    def rows(outfits: Sequence[Sequence[Any]]) -> list[tuple[int, int, int]]:
-        return [t for t in (items.triple(o) for o in outfits) if t is not None]
-
-    liked, disliked = rows(likes), rows(dislikes)
-    held_liked, held_disliked = rows(val_likes), rows(val_dislikes)
-    given = len(likes) + len(dislikes) + len(val_likes) + len(val_dislikes)
-    skipped = given - len(liked) - len(disliked) - len(held_liked) - len(held_disliked)
-    if any(not pool for pool in items.pools):
-        missing = [SLOT_NAMES[k] for k, pool in enumerate(items.pools) if not pool]
-        raise FineTuneError(f"the wardrobe has no {' or '.join(missing)} with features")
-    if not liked:
-        raise FineTuneError("no liked outfit whose three items all have features")
-    x = items.matrix()  # (N, D)
+    verdicts = read_verdicts(
+        likes,
+        dislikes,
+        wardrobe_features_by_category,
+        val_likes,
+        val_dislikes,
+        seed=seed,
+        negatives_per_positive=negatives_per_positive,
+    )
+    x, val_lists = verdicts.x, verdicts.val_lists
     dim = x.shape[1]
 
     loaded = _load_base(base)
@@ -146,43 +133,9 @@ def fine_tune_partial(
     )
     xn = ((x - mean) / std).astype(np.float32)
 
-    def as_array(triples: list[tuple[int, int, int]]) -> np.ndarray:
-        return np.asarray(triples, dtype=np.int64).reshape(-1, 3)
-
-    positives, train_dislikes = as_array(liked), as_array(disliked)
-    val_pos, val_dis = as_array(held_liked), as_array(held_disliked)
-    # Random negatives never land on a judged outfit, of either side.
-    known = [tuple(t) for t in (*liked, *held_liked, *held_disliked)]
-    pools = [np.asarray(p, dtype=np.int64) for p in items.pools]
-    sampler = NegativeSampler(
-        positives, pools, known=known, mode="random", per_positive=negatives_per_positive
-    )
-
-    def negatives(r: np.random.Generator) -> np.ndarray:
-        drawn = sampler.sample(r)  # (P, K, 3)
-        if train_dislikes.shape[0] == 0:
-            return drawn
-        k = min(negatives_per_positive, train_dislikes.shape[0])
-        return np.concatenate(
-            [drawn, negatives_from_outfits(positives.shape[0], train_dislikes, k, r)], axis=1
-        )
-
-    validated = val_pos.shape[0] >= MIN_VALIDATION_LIKES
-    val_lists = []
-    if validated:
-        val_sampler = NegativeSampler(
-            val_pos, pools, known=known, mode="random", per_positive=negatives_per_positive
-        )
-        val_neg = val_sampler.sample(np.random.default_rng([seed, 12])).reshape(-1, 3)
-        val_neg = np.concatenate([val_neg, val_dis])
-        triples = np.concatenate([val_pos, val_neg])
-        labels = np.concatenate([np.ones(len(val_pos)), np.zeros(len(val_neg))]).astype(np.int64)
-        val_lists.append((triples, labels))
-
     # The training task holds no validation verdict at all.
-    task = RankTask(positives=positives, negatives=negatives, val_lists=[])
-    judged = [a for a in (positives, train_dislikes, val_pos, val_dis) if a.size]
-    slots = [np.unique(np.concatenate([pools[k], *(a[:, k] for a in judged)])) for k in range(3)]
+    task = RankTask(positives=verdicts.positives, negatives=verdicts.negatives, val_lists=[])
+    slots = verdicts.slots
     scorer = projected_scorer(start, xn, slots)
     old = None
     if val_lists and incumbent is not None:
@@ -210,12 +163,12 @@ def fine_tune_partial(
     metrics = {
         "old_val_mean_ndcg": old,
         "new_val_mean_ndcg": new_val,
-        "validated": bool(validated),
-        "train_likes": int(positives.shape[0]),
-        "val_likes": int(val_pos.shape[0]),
-        "train_dislikes": int(train_dislikes.shape[0]),
-        "val_dislikes": int(val_dis.shape[0]),
-        "skipped_outfits": skipped,
+        "validated": verdicts.validated,
+        "train_likes": int(verdicts.positives.shape[0]),
+        "val_likes": int(verdicts.val_likes.shape[0]),
+        "train_dislikes": int(verdicts.dislikes.shape[0]),
+        "val_dislikes": int(verdicts.val_dislikes.shape[0]),
+        "skipped_outfits": verdicts.skipped,
         "epochs_run": fitted.epochs_run,
         "steps": fitted.steps,
         "cancelled": fitted.cancelled,
@@ -227,7 +180,8 @@ def fine_tune_partial(
         backbone=str(base_config.get("backbone")),
         backbone_sha256=str(base_config.get("backbone_sha256")),
         feature_dim=dim,
-        trained_on=f"personal verdicts: {len(liked)} liked, {len(disliked)} disliked outfits",
+        trained_on=f"personal verdicts: {verdicts.positives.shape[0]} liked, "
+        f"{verdicts.dislikes.shape[0]} disliked outfits",
         metrics={k: v for k, v in metrics.items() if k != "base"},
         stage="two-partial",
         base=base_name,
