@@ -26,14 +26,17 @@ from typing import Any
 
 import numpy as np
 
+from stylist import domain
 from stylist.errors import StylistError
 from stylist.learn.metrics import average, list_metrics
 from stylist.learn.sampling import NEGATIVES_PER_POSITIVE, NegativeSampler, negatives_from_outfits
+from stylist.rank.matching import PAIR_SLOTS
+from stylist.rank.topk import PAIR_KEYS
 
 Progress = Callable[[int, int, str], None]
-SLOT_NAMES = ("top", "bottom", "shoes")
+SLOT_NAMES = domain.SLOT_NAMES[:3]  # a verdict's outfit here: top, bottom, shoes
 # The three-piece pair networks and the slots that feed them (top 0, bottom 1, shoes 2).
-THREE_PIECE_PAIRS = (("top_bottom", 0, 1), ("top_shoes", 0, 2), ("bottom_shoes", 1, 2))
+THREE_PIECE_PAIRS = tuple((key, *PAIR_SLOTS[key]) for key in PAIR_KEYS)
 
 
 @dataclass(frozen=True)
