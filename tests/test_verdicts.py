@@ -84,36 +84,32 @@ def test_an_older_library_is_cleaned_on_upgrade(paths):
 
 def test_no_version_trains_on_a_validation_verdict(demo, monkeypatch):
     """Asserted on the very arrays handed to the optimiser's loop."""
-    import stylist.learn.personal as personal
-    import stylist.learn.train as train
+    import stylist.tune as tune
 
     made: list = []
 
-    class Items(personal._Items):
+    class Items(tune._Items):
         def __init__(self, wardrobe):
             super().__init__(wardrobe)
             made.append(self)
 
     trained_on: list[set] = []
-    real_fit = train.fit
+    real_fit = tune.fit
 
-    def fit(scorer, task, cfg, **kwargs):
-        assert task.val_lists == []  # nothing is chosen on validation verdicts either
-        rows = {tuple(int(x) for x in t) for t in task.positives}
-        real_negatives = task.negatives
+    def fit(scorer, positives, negatives, epochs, schedule, **kwargs):
+        rows = {tuple(int(x) for x in t) for t in positives}
 
-        def negatives(rng):
-            drawn = real_negatives(rng)
+        def drawn_negatives(rng):
+            drawn = negatives(rng)
             rows.update(tuple(int(x) for x in t) for t in drawn.reshape(-1, 3))
             return drawn
 
-        task.negatives = negatives
-        result = real_fit(scorer, task, cfg, **kwargs)
+        result = real_fit(scorer, positives, drawn_negatives, epochs, schedule, **kwargs)
         trained_on.append(rows)
         return result
 
-    monkeypatch.setattr(personal, "_Items", Items)
-    monkeypatch.setattr(train, "fit", fit)
+    monkeypatch.setattr(tune, "_Items", Items)
+    monkeypatch.setattr(tune, "fit", fit)
     outfits = _outfits(demo)
     rng = np.random.default_rng(5)
     chosen = [outfits[i] for i in rng.choice(len(outfits), 60, replace=False)]

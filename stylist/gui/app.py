@@ -96,6 +96,19 @@ def install_excepthook(window: MainWindow) -> None:
     sys.excepthook = hook
 
 
+def close_on_terminate(window: MainWindow) -> None:
+    """SIGTERM (a desktop session ending, ``kill``) closes the window as the person would:
+    geometry saved, work stopped, the library released, exit status 0."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: QTimer.singleShot(0, window.close))
+    # Python runs a signal handler only between bytecodes; while Qt's loop waits in C++ this
+    # timer lets it in.
+    ticks = QTimer(window)
+    ticks.timeout.connect(lambda: None)
+    ticks.start(250)
+
+
 def run(args: Any) -> int:
     """Open the window on ``args.home`` (or the default library), ``args.demo`` for the demo.
 
@@ -121,6 +134,7 @@ def run(args: Any) -> int:
     guard.listen()
     guard.activated.connect(window.bring_to_front)
     install_excepthook(window)
+    close_on_terminate(window)
     window.show()
     if on_ready is not None:
         QTimer.singleShot(0, lambda: on_ready(window))

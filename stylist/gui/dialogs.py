@@ -89,8 +89,10 @@ def versions() -> list[tuple[str, str]]:
     runtime = _version("onnxruntime-gpu")
     if runtime == "not installed":
         runtime = _version("onnxruntime")
+    from stylist import build_info
+
     return [
-        ("Stylist", __version__),
+        ("Stylist", build_info.describe()),
         ("Python", platform.python_version()),
         ("Qt", qVersion()),
         ("PySide6", pyside_version),

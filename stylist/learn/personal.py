@@ -20,70 +20,35 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from stylist.domain import THREE_PIECE_SLOTS
-from stylist.errors import StylistError
 from stylist.learn.sampling import NEGATIVES_PER_POSITIVE, NegativeSampler, negatives_from_outfits
 from stylist.learn.train import TrainConfig
 from stylist.rank.netfile import DEFAULT_HIDDEN
 from stylist.tasks import Cancel, Progress
+from stylist.tune import (
+    ANCHOR,
+    MIN_VALIDATION_LIKES,
+    FineTuneError,
+    FineTuneResult,
+    _load_base,
+)
+from stylist.tune import untouched_calibration as _untouched_calibration
 
 SLOT_NAMES = THREE_PIECE_SLOTS
+
+# The result, its checks, the pull's strength and the base net's reading are shared with the
+# numpy form that the app runs (stylist.tune).
 
 # Fine-tuning a trained net: Adam at a small rate, no decay toward zero (the pull goes toward the
 # starting weights instead, see ANCHOR). From an untrained net the rate is higher.
 FINE_TUNE = TrainConfig(epochs=10, lr=1e-4, optimizer="adam", weight_decay=0.0)
 FROM_SCRATCH = TrainConfig(epochs=10, lr=1e-3, optimizer="adam", weight_decay=5e-4)
-# Strength of the L2 pull toward the starting weights (0: none). Chosen with
-# tests/benchmarks/bench_feedback.py: people with a taste gain about as much as without it,
-# a person without one loses nothing, and scores stay apart instead of going to 0 and 1.
-ANCHOR = 10.0
-MIN_VALIDATION_LIKES = 3  # held-out likes needed before a version counts as validated
-
-
-class FineTuneError(StylistError):
-    """Personal training cannot run on what it was given; the message says why."""
-
-
-@dataclass
-class FineTuneResult:
-    """A fine-tuned net as plain arrays and config, and the metrics to decide on keeping it."""
-
-    arrays: dict[str, np.ndarray]
-    config: dict[str, Any]
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def old_val_mean_ndcg(self) -> float | None:
-        return self.metrics.get("old_val_mean_ndcg")
-
-    @property
-    def new_val_mean_ndcg(self) -> float | None:
-        return self.metrics.get("new_val_mean_ndcg")
-
-    @property
-    def validated(self) -> bool:
-        """Whether enough held-out likes existed to compare the old and the new net on."""
-        return bool(self.metrics.get("validated"))
-
-    @property
-    def not_worse(self) -> bool:
-        """Whether the new net validates at least as well as the old (True when there is too
-        little held out to validate on: then ``validated`` is False, and the caller says so)."""
-        old, new = self.old_val_mean_ndcg, self.new_val_mean_ndcg
-        if not self.validated or old is None or new is None:
-            return True
-        return new >= old - 1e-9
-
-    def save(self, path: str | Path) -> tuple[Path, Path]:
-        from stylist.rank.netfile import save_matching_net
-
-        return save_matching_net(path, self.arrays, self.config)
 
 
 def _slot_key(key: Any) -> str:
@@ -138,18 +103,6 @@ class _Items:
         return np.stack(self.rows)  # (N, D)
 
 
-def _load_base(base: Any) -> tuple[dict[str, np.ndarray], dict[str, Any], str] | None:
-    from stylist.rank.netfile import load_matching_net
-
-    if base is None:
-        return None
-    if isinstance(base, tuple) and len(base) == 2:
-        arrays, config = base
-        return dict(arrays), dict(config), str(config.get("name", "given arrays"))
-    arrays, config = load_matching_net(base)
-    return arrays, config, str(base)
-
-
 def _anchor(scorer: Any, strength: float) -> None:
     """Add the gradient of ``strength / 2 · ‖θ − θ₀‖²`` to every trainable parameter, θ₀ the
     starting weights: the optimiser then trades the verdicts against staying near the start."""
@@ -160,17 +113,6 @@ def _anchor(scorer: Any, strength: float) -> None:
             continue
         start = param.detach().clone()
         param.register_hook(lambda grad, p=param, p0=start: grad + strength * (p.detach() - p0))
-
-
-def _untouched_calibration(config: Mapping[str, Any], trained: list[str]) -> dict[str, Any]:
-    """The base net's calibration for the pairs not trained here ({} when none is left)."""
-    calibration = config.get("calibration")
-    if not isinstance(calibration, Mapping):
-        return {}
-    kept = {k: t for k, t in calibration.get("temperature", {}).items() if k not in trained}
-    if not kept:
-        return {}
-    return {"calibration": {"method": calibration.get("method"), "temperature": kept}}
 
 
 # A saved net's path, or its (arrays, config).

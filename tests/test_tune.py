@@ -1,0 +1,243 @@
+"""Personal training in numpy (``stylist.tune``): correct gradients, the same training as the torch
+form, and a person's taste learnt on the demo wardrobe's real features."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from stylist import tune
+from stylist.domain import Category, is_holdout
+from stylist.rank.matching import FORMAT, MatchingNet
+
+
+def _small_scorer(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    d = 8
+    net = MatchingNet.untrained(d, seed=seed + 1, hidden=16)
+    # Larger weights than the authors' init, so every layer's gradient is far from zero.
+    arrays = {k: v * (40 if k.endswith("weight") else 1) for k, v in net.arrays.items()}
+    x = rng.standard_normal((12, d)).astype(np.float32)
+    scorer = tune.Scorer(arrays, net.config, x, [np.arange(4), np.arange(4, 8), np.arange(8, 12)])
+    for head in scorer.heads.values():
+        # float64 throughout, so finite differences with a tiny step are exact enough
+        head.base = [b.astype(np.float64) for b in head.base]
+        head.z = [z.astype(np.float64) for z in head.z]
+        for key, value in head.params.items():
+            head.params[key] = value.astype(np.float64)
+            if key.startswith("delta"):
+                head.params[key] = rng.standard_normal(value.shape) * 0.3
+    triples = np.array([[0, 4, 8], [1, 5, 9], [2, 6, 10], [3, 7, 11], [0, 5, 10], [1, 6, 11]])
+    return scorer, triples
+
+
+def test_the_hand_written_gradients_match_finite_differences() -> None:
+    scorer, triples = _small_scorer()
+    params = scorer.parameters()
+    _, grads = scorer.loss_and_grads(triples, 2)  # 2 positives, 2 negatives each
+    rng = np.random.default_rng(3)
+    for key, param in params.items():
+        # the directional derivative along a random direction of this parameter
+        direction = rng.standard_normal(param.shape)
+        start = param.copy()
+        eps = 1e-6
+        param[...] = start + eps * direction
+        plus, _ = scorer.loss_and_grads(triples, 2)
+        param[...] = start - eps * direction
+        minus, _ = scorer.loss_and_grads(triples, 2)
+        param[...] = start
+        numeric = (plus - minus) / (2 * eps)
+        analytic = float((grads[key] * direction).sum())
+        assert analytic == pytest.approx(numeric, rel=1e-4, abs=1e-8), key
+
+
+def test_adam_steps_like_torch_adamw() -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal((3, 4)).astype(np.float32)
+    grads = [rng.standard_normal((3, 4)).astype(np.float32) for _ in range(5)]
+    schedule = tune.Schedule(lr=1e-2, weight_decay=5e-4)
+    ours = {"w": start.copy()}
+    adam = tune.Adam(ours, schedule, anchor=0.0)
+    theirs = torch.nn.Parameter(torch.from_numpy(start.copy()))
+    opt = torch.optim.AdamW([theirs], lr=1e-2, weight_decay=5e-4)
+    for g in grads:
+        adam.step({"w": g})
+        theirs.grad = torch.from_numpy(g)
+        opt.step()
+    np.testing.assert_allclose(ours["w"], theirs.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def taste(tmp_path_factory):
+    """The demo wardrobe's real features, and a person whose taste is a direction in feature
+    space: they like the outfits furthest along it and dislike those furthest against it."""
+    from stylist import paths as paths_mod
+    from stylist.service import Stylist
+
+    base = paths_mod.for_home(tmp_path_factory.mktemp("tune") / "home")
+    stylist, _ = Stylist.open_demo(base)
+    stylist.extract_features()
+    spec = stylist.backbone()
+    tops, bottoms, shoes, _ = stylist._slot_features(spec)
+    general = stylist._general_net_file(spec)
+    stylist.close()
+    wardrobe = {"top": tops, "bottom": bottoms, "shoes": shoes}
+    rng = np.random.default_rng(7)
+    direction = rng.standard_normal(next(iter(tops.values())).shape[0])
+    outfits = [(t, b, s) for t in tops for b in bottoms for s in shoes]
+    appeal = np.array([direction @ (tops[t] + bottoms[b] + shoes[s]) for t, b, s in outfits])
+    order = np.argsort(-appeal)
+    ranked = [outfits[i] for i in order]
+    liked, disliked = ranked[:120], ranked[-120:]
+    # every third of each side is kept apart as a test the training never sees
+    test = liked[::3] + disliked[::3]
+    labels = np.array([1] * len(liked[::3]) + [0] * len(disliked[::3]))
+    train = [o for i, o in enumerate(liked) if i % 3], [o for i, o in enumerate(disliked) if i % 3]
+    return wardrobe, general, train, test, labels
+
+
+def _ndcg(arrays, config, wardrobe, outfits, labels) -> float:
+    from stylist.learn.metrics import list_metrics
+
+    net = MatchingNet.from_arrays(arrays, config)
+    feats = [
+        np.stack([wardrobe[s][o[k]] for o in outfits])
+        for k, s in enumerate(("top", "bottom", "shoes"))
+    ]
+    return list_metrics(net.score_outfits(*feats), labels).mean_ndcg
+
+
+def _split(outfits):
+    return [o for o in outfits if not is_holdout(o)], [o for o in outfits if is_holdout(o)]
+
+
+def test_it_learns_a_persons_taste_from_the_general_net(taste) -> None:
+    from stylist.learn.io import load_matching_net
+
+    wardrobe, general, (likes, dislikes), test, labels = taste
+    (train_likes, val_likes), (train_dislikes, val_dislikes) = _split(likes), _split(dislikes)
+    result = tune.fine_tune_partial(
+        general,
+        train_likes,
+        train_dislikes,
+        wardrobe,
+        val_likes=val_likes,
+        val_dislikes=val_dislikes,
+        epochs=12,
+        anchor=0.0,
+        schedule=tune.Schedule(lr=1e-3),
+    )
+    m = result.metrics
+    assert m["epochs_run"] == 12 and m["steps"] > 12
+    assert m["loss_end"] < 0.8 * m["loss_start"]  # the rank loss falls
+    assert result.validated and result.not_worse
+    assert result.new_val_mean_ndcg > result.old_val_mean_ndcg
+    arrays, config = load_matching_net(general)
+    before = _ndcg(arrays, config, wardrobe, test, labels)
+    after = _ndcg(result.arrays, result.config, wardrobe, test, labels)
+    assert after > before + 0.1, (before, after)  # outfits it never saw are ranked better
+    assert result.config["training"]["engine"] == "numpy"
+    assert result.config["pairs"] == config.get("pairs", result.config.get("pairs"))
+    for key in arrays:  # every pair network of the general net is still there
+        assert key in result.arrays, key
+
+
+def test_it_trains_as_the_torch_form_does(taste) -> None:
+    """Same batches, same Adam, same anchor: the two forms end on the same weights."""
+    pytest.importorskip("torch")
+    import torch
+
+    from stylist.learn.io import load_matching_net
+    from stylist.learn.personal import fine_tune_partial as torch_fine_tune
+
+    wardrobe, general, (likes, dislikes), _, _ = taste
+    (train_likes, val_likes), (train_dislikes, val_dislikes) = _split(likes), _split(dislikes)
+    kwargs = dict(val_likes=val_likes, val_dislikes=val_dislikes, epochs=3, seed=2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        theirs = torch_fine_tune(general, train_likes, train_dislikes, wardrobe, **kwargs)
+    finally:
+        torch.set_num_threads(threads)
+    ours = tune.fine_tune_partial(general, train_likes, train_dislikes, wardrobe, **kwargs)
+    assert ours.metrics["steps"] == theirs.metrics["steps"]
+    assert set(ours.arrays) == set(theirs.arrays)
+    start, _ = load_matching_net(general)
+    for key, value in theirs.arrays.items():
+        # Adam divides by the root of tiny second moments, so a weight whose gradient is near
+        # zero can take a float-rounding-sized different step: a few drift by 1e-4 or so.
+        np.testing.assert_allclose(ours.arrays[key], value, atol=1e-3, err_msg=key)
+        moved = np.abs(value - start[key]).mean()
+        if moved > 0:
+            assert np.abs(ours.arrays[key] - value).mean() < 0.05 * moved, key
+    assert ours.old_val_mean_ndcg == pytest.approx(theirs.old_val_mean_ndcg)
+    assert ours.new_val_mean_ndcg == pytest.approx(theirs.new_val_mean_ndcg, abs=0.02)
+    assert ours.config.get("calibration") == theirs.config.get("calibration")
+
+
+def test_an_untrained_start_a_saved_base_and_cancel(taste, tmp_path) -> None:
+    wardrobe, _, (likes, dislikes), test, labels = taste
+    scratch = tune.fine_tune_partial(
+        None, likes, dislikes, wardrobe, epochs=8, backbone="b", backbone_sha256="s"
+    )
+    untrained = tune.fine_tune_partial(None, likes, dislikes, wardrobe, epochs=0)
+    assert scratch.config["base"] == "untrained" and scratch.config["backbone"] == "b"
+    judged = likes + dislikes
+    verdicts = np.array([1] * len(likes) + [0] * len(dislikes))
+    assert _ndcg(scratch.arrays, scratch.config, wardrobe, judged, verdicts) > (
+        _ndcg(untrained.arrays, untrained.config, wardrobe, judged, verdicts) + 0.1
+    )
+    npz, _ = scratch.save(tmp_path / "mine")
+    progress: list[int] = []
+    again = tune.fine_tune_partial(
+        npz, likes, dislikes, wardrobe, epochs=2, progress=lambda d, t, _: progress.append(d)
+    )
+    assert progress == [1, 2] and again.config["base"] == str(npz)
+    stop = threading.Event()
+    stop.set()
+    cancelled = tune.fine_tune_partial(npz, likes, dislikes, wardrobe, epochs=3, cancel=stop)
+    assert cancelled.metrics["cancelled"] and cancelled.metrics["epochs_run"] == 0
+    with pytest.raises(tune.FineTuneError, match="no liked outfit"):
+        tune.fine_tune_partial(None, [(-1, -2, -3)], [], wardrobe)
+    with pytest.raises(tune.FineTuneError, match="no shoes"):
+        tune.fine_tune_partial(None, likes, [], {**wardrobe, "shoes": {}})
+
+
+def test_the_one_piece_pair_and_its_calibration_are_kept() -> None:
+    d, hidden = 16, 8
+    rng = np.random.default_rng(5)
+    pairs = ["top_bottom", "top_shoes", "bottom_shoes", "one_piece_shoes"]
+    net = MatchingNet.untrained(d, seed=3, hidden=hidden, pairs=pairs)
+    arrays = dict(net.arrays)
+    arrays["input.mean"], arrays["input.std"] = np.zeros(d, np.float32), np.ones(d, np.float32)
+    temperatures = {"top_bottom": 1.5, "one_piece_shoes": 2.0}
+    config = {
+        "format": FORMAT,
+        "net": "C",
+        "feature_dim": d,
+        "hidden": hidden,
+        "relu_after_fc1": True,
+        "pairs": pairs,
+        "calibration": {"method": "temperature", "temperature": temperatures},
+    }
+    wardrobe = {
+        slot.value: {100 * k + i: rng.normal(size=d).astype(np.float32) for i in range(6)}
+        for k, slot in enumerate((Category.TOP, Category.BOTTOM, Category.SHOES))
+    }
+    likes = [(0, 100, 200), (1, 101, 201), (2, 102, 202)]
+    result = tune.fine_tune_partial(
+        (arrays, config), likes, [(3, 103, 203)], wardrobe, epochs=2, schedule=tune.Schedule(1e-2)
+    )
+    for key in arrays:
+        if key.startswith("one_piece_shoes."):
+            assert np.array_equal(result.arrays[key], arrays[key]), key
+    assert not np.array_equal(
+        result.arrays["top_bottom.fc2.weight"], arrays["top_bottom.fc2.weight"]
+    )
+    assert result.config["pairs"] == pairs and result.config["hidden"] == hidden
+    # the trained pairs' logits are the person's now; the carried pair keeps its temperature
+    assert result.config["calibration"]["temperature"] == {"one_piece_shoes": 2.0}
+    MatchingNet.from_arrays(result.arrays, result.config)  # the ranker accepts it
