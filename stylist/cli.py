@@ -229,6 +229,32 @@ def cmd_set_category(stylist, args) -> int:
     return EXIT_OK
 
 
+def cmd_cutout(stylist, args) -> int:
+    stylist.library.item(args.id)  # an unknown id is a usage error before anything runs
+    if args.redo:
+        report = stylist.make_cutouts([args.id])
+        if report.failed:
+            print(f"Item {args.id}: {report.failed[0][1]}", file=sys.stderr)
+            return EXIT_FAILED
+    if args.off or args.on:
+        stylist.set_cutout_off(args.id, off=args.off)
+    item = stylist.library.item(args.id)
+    if args.off or args.on or args.redo:
+        # features, colours follow what the models now see
+        stylist.extract_features()
+    if item.cutout is None:
+        state = "not cut out yet (`stylist features` or --redo)"
+    elif item.cutout_off:
+        state = "off: the models see the photo as it is"
+    elif item.cutout == "rejected":
+        state = "the cut failed its checks: the models see the photo as it is (--on uses it)"
+    else:
+        state = f"on ({'yours' if item.cutout == 'edited' else 'automatic'}, version "
+        state += f"{item.cutout_version})"
+    print(f"Item {item.id} cut-out: {state}.")
+    return EXIT_OK
+
+
 def cmd_remove(stylist, args) -> int:
     removed = stylist.remove(args.ids)
     print(f"Removed {len(removed)} item(s) and their files.")
@@ -745,6 +771,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("set-category", cmd_set_category, "set an item's category (yours always wins)")
     p.add_argument("id", type=int)
     p.add_argument("category", type=_category)
+
+    p = command("cutout", cmd_cutout, "show, turn off or on, or redo an item's garment cut-out")
+    p.add_argument("id", type=int)
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--off", action="store_true", help="the models see the photo as it is")
+    which.add_argument("--on", action="store_true", help="the models see the garment cut out")
+    which.add_argument("--redo", action="store_true", help="cut the garment out again")
 
     p = command("remove", cmd_remove, "remove items and their files")
     p.add_argument("ids", nargs="+", type=int, metavar="ID")

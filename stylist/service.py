@@ -149,10 +149,13 @@ class Stylist:
         return self.library.item(item_id)
 
     def remove(self, item_ids: Iterable[int]) -> list[int]:
+        from stylist.library.cutouts import forget
+
         ids = list(item_ids)
-        for item_id in ids:
-            self.library.item(item_id)  # every id must exist before anything is removed
-        return self.library.remove_items(ids)
+        items = [self.library.item(item_id) for item_id in ids]  # every id must exist first
+        removed = self.library.remove_items(ids)
+        forget(self.library, [item for item in items if item.id in removed])
+        return removed
 
     def move_library(self, target, progress=None, cancel=None) -> Path:
         """Move the library (database, photos, models, the demo home) to another folder.
@@ -265,6 +268,12 @@ class Stylist:
 
         spec = self.backbone()
         needs_logits = CategoryClassifier.load(spec).needs_logits
+        # The models see each garment cut out of its background: cut-outs come first.
+        cutouts = self.make_cutouts(progress=progress, cancel=cancel)
+        if cutouts.cancelled:
+            from stylist.vision.features import FeatureReport
+
+            return FeatureReport(spec.id, spec.sha256, cancelled=True, cutouts=cutouts)
         report = compute_features(
             self.library,
             self.extractor(),
@@ -273,6 +282,7 @@ class Stylist:
             cancel=cancel,
             logits_id=logits_key(spec.id) if needs_logits else None,
         )
+        report.cutouts = cutouts
         if not report.cancelled:
             self.analyse_colours(progress=progress, cancel=cancel)
             self.categorise(progress=progress, cancel=cancel)
@@ -286,11 +296,12 @@ class Stylist:
             return False  # the backbone itself is the problem; `stylist features` says so
         if self.library.items_without_features(spec.id, spec.sha256):
             return True
-        return any(not item.colours for item in self.library.items())
+        return any(not item.colours or item.cutout is None for item in self.library.items())
 
     def analyse_colours(self, progress=None, cancel=None) -> int:
         """Dominant garment colours of the items that have none yet; returns how many."""
         from stylist.errors import PhotoError
+        from stylist.library.cutouts import analysis_relative
         from stylist.vision.colours import item_colours
 
         done = 0
@@ -301,12 +312,41 @@ class Stylist:
             if progress is not None:
                 progress(n, len(todo), f"colours of {item.original_name}")
             try:
-                colours = item_colours(self.library.file_path(item.working_file))
+                colours = item_colours(self.library.file_path(analysis_relative(item)))
             except PhotoError:
                 continue  # the working copy is checked and remade by `stylist check --repair`
             self.library.set_colours(item.id, [c.hex for c in colours])
             done += 1
         return done
+
+    # ----------------------------------------------------------------- cut-outs
+    def make_cutouts(self, item_ids=None, progress=None, cancel=None):
+        """Cut the garments of the items without a cut-out out of their background (or exactly
+        ``item_ids``, made again); see ``library.cutouts``."""
+        from stylist.library.cutouts import compute_cutouts
+
+        return compute_cutouts(self.library, item_ids, progress=progress, cancel=cancel)
+
+    def set_cutout_off(self, item_id: int, off: bool) -> Item:
+        """Use the photo as it is (``off``) or the garment cut out of it; features, colours
+        follow at the next analysis."""
+        from stylist.library.cutouts import set_off
+
+        return set_off(self.library, item_id, off)
+
+    def set_mask(self, item_id: int, mask) -> Item:
+        """The person's own mask for an item ((H, W) uint8 at the working copy's size, 255 is
+        garment); it is used from now on, and turned on."""
+        from stylist.library.cutouts import set_off, store_mask
+
+        store_mask(self.library, item_id, mask, "edited")
+        return set_off(self.library, item_id, False)
+
+    def mask(self, item_id: int):
+        """The item's mask, or None when it has none yet."""
+        from stylist.library.cutouts import read_mask
+
+        return read_mask(self.library, self.library.item(item_id))
 
     def _category_inputs(self):
         from stylist.vision.categories import CategoryClassifier, logits_key

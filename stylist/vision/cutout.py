@@ -150,9 +150,7 @@ def _connected_to_border(candidate: np.ndarray) -> np.ndarray:
 
     core = cv2.erode(candidate.astype(np.uint8), np.ones((3, 3), np.uint8), borderValue=1)
     count, labels = cv2.connectedComponents(core, connectivity=4)
-    edge_labels = np.unique(
-        np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
-    )
+    edge_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     edge_labels = edge_labels[edge_labels > 0]
     reached = np.isin(labels, edge_labels).astype(np.uint8)
     grown = cv2.dilate(reached, np.ones((3, 3), np.uint8))

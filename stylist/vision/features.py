@@ -1,7 +1,8 @@
 """Backbone features of every item in the library, computed once and cached per backbone file.
 
-``compute_features`` runs the extractor over the working copies of the items that have no
-features yet for this backbone (keyed by backbone id and the sha256 of its reference ONNX file),
+``compute_features`` runs the extractor over the working copies (or their cut-outs, see
+``library.cutouts``) of the items that have no features yet for this backbone (keyed by backbone
+id, the sha256 of its reference ONNX file and the version of the cut-out they were computed on),
 and stores them batch by batch: a cancel, a crash or a power cut loses at most the batch in
 flight, and the next run starts where this one stopped. ``force=True`` recomputes everything.
 """
@@ -29,6 +30,7 @@ class FeatureReport:
     failed: list[tuple[int, Path, str]] = field(default_factory=list)  # (item id, file, reason)
     cancelled: bool = False
     device: str = ""  # e.g. "efficientnet-lite0 fp32 on CPU, 2 threads"
+    cutouts: Any = None  # the cut-outs made first (library.cutouts.CutoutReport), if any
 
     @property
     def total(self) -> int:
@@ -40,6 +42,8 @@ class FeatureReport:
             text += f", {len(self.failed)} failed"
         if self.cancelled:
             text += " (cancelled; run again to continue)"
+        if self.cutouts is not None and (self.cutouts.computed or self.cutouts.failed):
+            text = f"{self.cutouts.summary()}; {text}"
         return text
 
 
@@ -70,10 +74,14 @@ def compute_features(
     if not todo:
         return report
 
+    from stylist.library.cutouts import analysis_relative
+
     by_path: dict[Path, int] = {}
     files: list[Path] = []
+    # What each item's features are computed on: its cut-out when in use (see library.cutouts).
+    mask_keys = {item.id: item.mask_key for item in todo}
     for item in todo:
-        path = library.file_path(item.working_file)
+        path = library.file_path(analysis_relative(item))
         by_path[path] = item.id
         files.append(path)
 
@@ -82,11 +90,11 @@ def compute_features(
         vectors = {by_path[p]: part.features[i] for i, p in enumerate(part.ok_paths)}
         if vectors and logits_id is not None:
             logits = {by_path[p]: part.logits[i] for i, p in enumerate(part.ok_paths)}
-            library.put_features(logits_id, sha, logits)  # before the features: see below
+            library.put_features(logits_id, sha, logits, mask_keys)  # before the features
         if vectors:
             # One transaction per batch; an item counts as done once its features are stored,
             # so its logits (if wanted) are always stored by then.
-            library.put_features(backbone, sha, vectors)
+            library.put_features(backbone, sha, vectors, mask_keys)
         report.computed += len(vectors)
         report.failed.extend((by_path[p], p, reason) for p, reason in part.failed)
         done += len(part.ok_paths) + len(part.failed)
