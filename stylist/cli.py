@@ -236,6 +236,8 @@ def cmd_cutout(stylist, args) -> int:
         if report.failed:
             print(f"Item {args.id}: {report.failed[0][1]}", file=sys.stderr)
             return EXIT_FAILED
+        if stylist.library.item(args.id).cutout_off:
+            stylist.set_cutout_off(args.id, off=False)  # asked for a new cut: use it
     if args.off or args.on:
         stylist.set_cutout_off(args.id, off=args.off)
     item = stylist.library.item(args.id)
@@ -249,9 +251,8 @@ def cmd_cutout(stylist, args) -> int:
     elif item.cutout == "rejected":
         state = "the cut failed its checks: the models see the photo as it is (--on uses it)"
     else:
-        state = f"on ({'yours' if item.cutout == 'edited' else 'automatic'}, version "
-        state += f"{item.cutout_version})"
-    print(f"Item {item.id} cut-out: {state}.")
+        state = f"on ({'yours' if item.cutout == 'edited' else 'automatic'})"
+    print(f"Item {item.id} cut-out (version {item.cutout_version}): {state}.")
     return EXIT_OK
 
 

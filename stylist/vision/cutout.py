@@ -58,7 +58,7 @@ def garment_mask(rgb: np.ndarray) -> Cutout:
     """The garment's mask in an (H, W, 3) uint8 RGB photo of one garment."""
     import cv2
 
-    from stylist.vision.colours import background_like, srgb_to_lab
+    from stylist.vision.colours import srgb_to_lab
 
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 8:
@@ -72,7 +72,7 @@ def garment_mask(rgb: np.ndarray) -> Cutout:
     else:
         small = rgb
     h, w = small.shape[:2]
-    like = background_like(srgb_to_lab(small))  # (h, w) bool
+    like = _background_like(srgb_to_lab(small))  # (h, w) bool
     background = _connected_to_border(like)
 
     seed = np.full((h, w), cv2.GC_PR_FGD, np.uint8)
@@ -141,6 +141,29 @@ def sanity(mask: np.ndarray) -> str:
     if min(borders) >= BORDER_FULL:
         return "touching every border"
     return ""
+
+
+def _background_like(lab: np.ndarray) -> np.ndarray:
+    """(h, w) bool: pixels in one of the background's colours (``colours.background_modes``).
+
+    A garment crossing the edge widely (a skirt photographed close up) makes a border mode of
+    its own; unlike a floor, it covers the middle of the photo more than its border, and is no
+    background."""
+    from stylist.vision.colours import background_modes
+
+    h, w = lab.shape[:2]
+    band = max(2, round(0.06 * min(h, w)))
+    ring = np.zeros((h, w), bool)
+    ring[:band], ring[-band:], ring[:, :band], ring[:, -band:] = True, True, True, True
+    middle = np.zeros((h, w), bool)
+    middle[h // 4 : h - h // 4, w // 4 : w - w // 4] = True
+    like = np.zeros((h, w), bool)
+    for centre, radius in background_modes(lab):
+        near = ((lab - centre) ** 2).sum(axis=2) < radius**2
+        if near[middle].mean() > max(0.5, near[ring].mean()):
+            continue
+        like |= near
+    return like
 
 
 def _connected_to_border(candidate: np.ndarray) -> np.ndarray:

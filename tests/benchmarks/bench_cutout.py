@@ -89,9 +89,7 @@ def features(extractor, images) -> np.ndarray:
 
 
 def cached(name: str, make) -> np.ndarray:
-    from stylist.vision.cutout import MASK_VERSION
-
-    file = CACHE / f"{name}-v{MASK_VERSION}.npy"
+    file = CACHE / f"{name}.npy"
     if file.exists():
         return np.load(file)
     value = make()
@@ -139,7 +137,7 @@ def main() -> None:
 
     from stylist.paths import for_home
     from stylist.vision.backbones import get_backbone
-    from stylist.vision.cutout import cut_out
+    from stylist.vision.cutout import MASK_VERSION, cut_out
     from stylist.vision.extractor import Extractor
 
     cv2.setNumThreads(2)
@@ -177,7 +175,7 @@ def main() -> None:
         x_raw = cached(
             "people-raw", lambda: features(extractor, [working_copy(p) for p in people_files])
         )
-        x_cut = cached("people-cut", people_cut)
+        x_cut = cached(f"people-cut-v{MASK_VERSION}", people_cut)
     if not timings:
         # Features came from the cache: time the cut-outs on a sample all the same.
         step = max(1, len(people_files) // 300)
