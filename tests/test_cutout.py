@@ -31,11 +31,12 @@ def test_mask_of_real_photos_keeps_the_garment_and_drops_the_border(some_photos)
         assert set(np.unique(cutout.mask)) <= {0, 255}
         if cutout.accepted:
             accepted += 1
-            # a top or bottom photographed in the middle: its centre is garment (a pair of
-            # shoes, the last four, has floor between them)
+            # a top or bottom photographed in the middle: much of its middle is garment (a pair
+            # of shoes, the last four, has floor between them; trousers, between the legs)
             h, w = cutout.mask.shape
             if n < 8:
-                assert cutout.mask[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3].mean() > 127, path
+                middle = cutout.mask[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3]
+                assert (middle > 0).mean() > 0.4, path
             assert 0.05 <= cutout.area < 0.97
     assert accepted >= 10  # of twelve ordinary phone photos
 
@@ -44,13 +45,16 @@ def test_cut_out_puts_the_garment_on_the_light_ground(some_photos):
     rgb = _rgb(some_photos[0])
     shown, cutout = cut_out(rgb)
     assert cutout.accepted
-    background = cutout.mask == 0
-    # away from the soft edge, the background is the plain light ground
-    far = background.copy()
-    far[:, 1:] &= background[:, :-1]
-    assert np.abs(shown[far].astype(int) - LIGHT_GROUND).max() <= 2
-    inside = cutout.mask == 255
-    assert np.abs(shown[inside].astype(int) - rgb[inside]).mean() < 3
+    import cv2
+
+    # away from the soft edge (a few pixels), background is the plain light ground and the
+    # garment is as photographed
+    ring = np.ones((15, 15), np.uint8)
+    far = cv2.erode((cutout.mask == 0).astype(np.uint8), ring, borderValue=1) > 0
+    assert far.mean() > 0.1
+    assert np.abs(shown[far].astype(int) - LIGHT_GROUND).max() <= 1
+    inside = cv2.erode((cutout.mask == 255).astype(np.uint8), ring, borderValue=1) > 0
+    assert np.abs(shown[inside].astype(int) - rgb[inside]).max() <= 1
 
 
 def test_sanity_rejects_a_mask_too_small_or_cutting_nothing_away():
