@@ -200,6 +200,20 @@ class Session(QObject):
         setter(item_id, notes)
         self._refresh_item(item_id)
 
+    def set_mask(self, item_id: int, mask: Any) -> Item | None:
+        """The person's own cut-out for an item; its features and colours follow."""
+        self.service.set_mask(item_id, mask)
+        self._refresh_item(item_id)
+        self.analyse()
+        return self.items.get(item_id)
+
+    def set_cutout_off(self, item_id: int, off: bool) -> Item | None:
+        """Read an item's photo as it is (``off``) or its cut-out; features follow."""
+        self.service.set_cutout_off(item_id, off)
+        self._refresh_item(item_id)
+        self.analyse()
+        return self.items.get(item_id)
+
     def import_paths(self, sources: Iterable[str | Path], on_done=None) -> Task | None:
         sources = [str(s) for s in sources]
         if not sources:
