@@ -703,7 +703,9 @@ def cmd_export(stylist, args) -> int:
     if args.file.is_dir():
         raise UsageError(f"{args.file} is a folder: give the file to write, e.g. {args.file}/x.png")
     try:
-        path = stylist.export_favourites(args.file, args.format, ids=args.ids or None)
+        path = stylist.export_favourites(
+            args.file, args.format, ids=args.ids or None, cutouts=not args.no_cutouts
+        )
     except OSError as exc:
         raise StylistError(f"cannot export to {args.file}: {exc.strerror or exc}") from None
     print(f"Exported to {path}.")
@@ -965,6 +967,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("png", "pdf", "json"), help="default: from the file's suffix"
     )
     p.add_argument("--ids", type=int, nargs="+", help="only these favourites")
+    p.add_argument(
+        "--no-cutouts",
+        action="store_true",
+        help="show the photos as they are, not the garments cut out of them",
+    )
     return parser
 
 

@@ -809,8 +809,11 @@ class Stylist:
     def favourites(self):
         return self.library.favourites()
 
-    def export_favourites(self, target, fmt: str | None = None, ids=None) -> Path:
-        """Export favourites (all, or those ids) as PNG, PDF or JSON."""
+    def export_favourites(
+        self, target, fmt: str | None = None, ids=None, cutouts: bool = True
+    ) -> Path:
+        """Export favourites (all, or those ids) as PNG, PDF or JSON; the collage and the
+        lookbook show the garments cut out where their cut-outs are in use."""
         from stylist.export import ExportOutfit, export_outfits
 
         rows = [f for f in self.favourites() if ids is None or f.id in set(ids)]
@@ -829,4 +832,4 @@ class Stylist:
                 except (StylistError, KeyError):
                     pass
             chosen.append(ExportOutfit(row.outfit, items, score, pairs))
-        return export_outfits(chosen, self.library.file_path, Path(target), fmt)
+        return export_outfits(chosen, self.library.file_path, Path(target), fmt, cutouts=cutouts)
