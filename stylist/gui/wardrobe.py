@@ -204,7 +204,6 @@ class DetailPane(QScrollArea):
         self.photo.setMinimumHeight(280)
         c.addWidget(self.photo)
         self.cutout = CutoutPanel(session)
-        self.cutout.maskSaved.connect(thumbs.forget)
         c.addWidget(self.cutout)
         self.name = label("", "h2", wrap=True)
         self.name.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -540,6 +539,7 @@ class WardrobePage(QWidget):
         layout.addWidget(self.colour_row)
 
         self.model = ItemListModel(thumbs, session.file_path, self)
+        self.model.picture_of = session.picture_file
         self.view = JustifiedGrid(QSize(CELL_W, CELL_H))
         self.view.setLayoutMode(QListView.LayoutMode.Batched)
         self.view.setBatchSize(400)

@@ -103,3 +103,35 @@ def test_an_item_without_a_cut_out_shows_its_photo(qtbot, window):
     page.select_item(item.id)
     assert not page.detail.cutout.isVisible()
     assert page.detail.photo.isVisible()
+
+
+def test_the_grid_shows_garments_cut_out_when_the_view_asks(qtbot, window):
+    from stylist.settings import Settings
+    from stylist.vision.cutout import LIGHT_GROUND
+
+    session, page = window.session, window.wardrobe
+    item = next(i for i in session.library.items() if i.uses_cutout)
+    spec = page.model.spec
+    row = page.model.row_of(item.id)
+    index = page.model.index(row)
+
+    def picture():
+        page.model.data(index, 1)  # DecorationRole: asks the cache
+        qtbot.waitUntil(lambda: page.thumbs.peek(item.id, spec) is not None, timeout=10000)
+        image = page.thumbs.peek(item.id, spec).toImage()
+        # inside the rounded corner, a little way in
+        colour = image.pixelColor(image.width() // 12, image.height() // 2)
+        return colour.red(), colour.green(), colour.blue()
+
+    assert not window.cutouts_action.isChecked()
+    photographed = picture()
+    window.cutouts_action.trigger()
+    assert session.service.settings.show_cutouts
+    assert Settings.load(session.paths).show_cutouts  # a view setting that is kept
+    assert page.thumbs.peek(item.id, spec) is None  # the old pictures are gone
+    cut = picture()
+    assert cut != photographed
+    assert max(abs(a - b) for a, b in zip(cut, LIGHT_GROUND, strict=True)) <= 6
+    window.cutouts_action.trigger()
+    assert not session.service.settings.show_cutouts
+    assert picture() == photographed
