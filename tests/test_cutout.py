@@ -191,3 +191,33 @@ def test_cli_cutout_off_on_redo(tmp_path, some_photos):
     assert run("cutout", "1", "--on", "--off").returncode == 2
     items = json.loads(run("items", "--json").stdout)
     assert len(items) == 1
+
+
+def test_cut_outs_stop_on_cancel_and_go_on_from_there(tmp_path, some_photos):
+    import threading
+
+    from stylist import paths as paths_mod
+    from stylist.library.cutouts import compute_cutouts, mask_relative
+    from stylist.service import Stylist
+
+    with Stylist(paths_mod.for_home(tmp_path / "lib")) as stylist:
+        stylist.import_photos(some_photos[:5])
+        cancel = threading.Event()
+
+        def progress(done: int, total: int, label: str) -> None:
+            if done == 2:
+                cancel.set()  # as the window's Cancel button would, after two cut-outs
+
+        report = compute_cutouts(stylist.library, progress=progress, cancel=cancel)
+        assert report.cancelled and report.computed == 2
+        assert [i.cutout is not None for i in stylist.items()] == [True, True, False, False, False]
+        assert stylist.analysis_unfinished()
+        report = compute_cutouts(stylist.library)
+        assert report.computed == 3 and not report.cancelled
+        assert all(i.cutout is not None for i in stylist.items())
+        # a lost mask file is made again by the next run
+        first = stylist.items()[0]
+        stylist.library.file_path(mask_relative(first.sha256, first.cutout_version)).unlink()
+        assert compute_cutouts(stylist.library).computed == 1
+        assert stylist.library.item(first.id).cutout_version == first.cutout_version + 1
+        assert compute_cutouts(stylist.library).computed == 0

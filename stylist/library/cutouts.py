@@ -158,6 +158,17 @@ def forget(library, items: list[Item]) -> None:
             path.unlink(missing_ok=True)
 
 
+def _files_lost(library, item: Item) -> bool:
+    """The item's current cut-out files are missing (a crash, or a hand in the data folder)."""
+    return not all(
+        library.file_path(relative).is_file()
+        for relative in (
+            mask_relative(item.sha256, item.cutout_version),
+            twin_relative(item.sha256, item.cutout_version),
+        )
+    )
+
+
 def _exists(library, item_id: int) -> bool:
     row = library._conn.execute("SELECT 1 FROM items WHERE id = ?", (item_id,)).fetchone()
     return row is not None
@@ -194,7 +205,8 @@ def compute_cutouts(
     progress: Progress | None = None,
     cancel=None,
 ) -> CutoutReport:
-    """Cut out the items that have no cut-out yet (or exactly ``item_ids``, made again).
+    """Cut out the items that have no cut-out yet, or whose cut-out files were lost (or exactly
+    ``item_ids``, made again).
 
     Each item is stored as soon as it is cut, so a cancel or a crash loses at most the one in
     flight and the next run goes on from there."""
@@ -202,24 +214,26 @@ def compute_cutouts(
 
     report = CutoutReport()
     if item_ids is None:
-        todo = [item for item in library.items() if item.cutout is None]
+        todo = [
+            item for item in library.items() if item.cutout is None or _files_lost(library, item)
+        ]
     else:
         todo = library.items(ids=item_ids)
-    for n, item in enumerate(todo):
+    if progress is not None and todo:
+        progress(0, len(todo), "cut-outs")
+    for n, item in enumerate(todo, start=1):
         if cancel is not None and cancel.is_set():
             report.cancelled = True
             break
-        if progress is not None:
-            progress(n, len(todo), f"cut-out of {item.original_name}")
         try:
             cutout = garment_mask(working_rgb(library, item))
         except PhotoError as exc:
             report.failed.append((item.id, str(exc)))
-            continue
-        store_mask(library, item.id, cutout.mask, "rejected" if cutout.rejected else "auto")
-        report.computed += 1
-        if cutout.rejected:
-            report.rejected.append((item.id, cutout.rejected))
-    if progress is not None and not report.cancelled:
-        progress(len(todo), len(todo), "")
+        else:
+            store_mask(library, item.id, cutout.mask, "rejected" if cutout.rejected else "auto")
+            report.computed += 1
+            if cutout.rejected:
+                report.rejected.append((item.id, cutout.rejected))
+        if progress is not None:
+            progress(n, len(todo), f"cut-out of {item.original_name}")
     return report
