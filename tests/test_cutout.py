@@ -11,7 +11,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stylist.vision.cutout import LIGHT_GROUND, cut_out, garment_mask, on_light_ground, sanity
+from stylist.vision.cutout import (
+    LIGHT_GROUND,
+    cut_out,
+    framed,
+    garment_frame,
+    garment_mask,
+    on_light_ground,
+    sanity,
+)
 
 
 def _rgb(path, side=640) -> np.ndarray:
@@ -49,12 +57,23 @@ def test_cut_out_puts_the_garment_on_the_light_ground(some_photos):
 
     # away from the soft edge (a few pixels), background is the plain light ground and the
     # garment is as photographed
+    composed = on_light_ground(rgb, cutout.mask)
     ring = np.ones((15, 15), np.uint8)
     far = cv2.erode((cutout.mask == 0).astype(np.uint8), ring, borderValue=1) > 0
     assert far.mean() > 0.1
-    assert np.abs(shown[far].astype(int) - LIGHT_GROUND).max() <= 1
+    assert np.abs(composed[far].astype(int) - LIGHT_GROUND).max() <= 1
     inside = cv2.erode((cutout.mask == 255).astype(np.uint8), ring, borderValue=1) > 0
-    assert np.abs(shown[inside].astype(int) - rgb[inside]).max() <= 1
+    assert np.abs(composed[inside].astype(int) - rgb[inside]).max() <= 1
+
+    # what the models see: the garment in a square around it, a margin of plain ground all round
+    side = shown.shape[0]
+    assert shown.shape == (side, side, 3)
+    strip = max(2, side // 40)
+    for edge in (shown[:strip], shown[-strip:], shown[:, :strip], shown[:, -strip:]):
+        assert np.abs(edge.astype(int) - LIGHT_GROUND).max() <= 2
+    garment = np.abs(shown.astype(int) - LIGHT_GROUND).max(axis=2) > 12
+    rows, cols = np.flatnonzero(garment.any(axis=1)), np.flatnonzero(garment.any(axis=0))
+    assert max(rows[-1] - rows[0], cols[-1] - cols[0]) > 0.8 * side
 
 
 def test_sanity_rejects_a_mask_too_small_or_cutting_nothing_away():
@@ -72,6 +91,19 @@ def test_a_photo_of_nothing_falls_back_to_the_photo():
     shown, cutout = cut_out(plain)
     assert not cutout.accepted
     assert shown is plain
+
+
+def test_the_frame_is_a_square_around_the_garment_even_at_the_photo_edge():
+    mask = np.zeros((100, 80), np.uint8)
+    mask[0:50, 60:80] = 255  # a garment in the top right corner, 50 tall and 20 wide
+    top, left, side = garment_frame(mask)
+    assert side == 58  # 50 and 8 % on either side
+    assert (top, left) == (-4, 41)
+    rgb = np.full((100, 80, 3), 30, np.uint8)
+    out = framed(rgb, mask)
+    assert out.shape == (58, 58, 3)
+    assert (out[0] == LIGHT_GROUND).all()  # above the photo: the ground
+    assert (out[29, 29] == 30).all()  # the garment's middle
 
 
 def test_light_ground_keeps_a_full_mask_unchanged():
@@ -149,8 +181,11 @@ def test_the_persons_own_mask_replaces_the_automatic_one(library_with_cutouts):
     assert not files(mask_relative(item.sha256, 1)).exists()  # the old version is gone
     assert files(twin_relative(item.sha256, 2)).is_file()
     with Image.open(files(twin_relative(item.sha256, 2))) as im:
-        top = np.asarray(im.convert("RGB"))[: edited.shape[0] // 3]
-    assert np.abs(top.astype(int) - LIGHT_GROUND).mean() < 4  # erased: light ground only
+        twin = np.asarray(im.convert("RGB"))
+    # the twin frames what is left, the lower half: a wide garment now, in a square
+    top, left, side = garment_frame(edited)
+    assert twin.shape[:2] == (side, side)
+    assert top >= edited.shape[0] // 2 - side // 2
     before = _features(stylist)[item.id].copy()
     assert stylist.extract_features().computed == 1
     assert not np.allclose(_features(stylist)[item.id], before, atol=1e-3)

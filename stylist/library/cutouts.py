@@ -2,11 +2,11 @@
 
 An item's cut-out lives in ``cutouts/<shard>/`` as two files named by the photo's hash and the
 mask's version: ``<sha>.<version>.png``, the mask (8-bit, 255 garment, at the working copy's
-size), and ``<sha>.<version>.jpg``, the garment over the light ground (the working copy's
-cut-out twin, which features, colours and exports use). The original and the working copy are
-never touched. The database row holds the state (``items.cutout``: None until computed, "auto",
-"edited" by the person, "rejected" by the mask's sanity checks), the version and whether the
-person turned the cut-out off.
+size), and ``<sha>.<version>.jpg``, the garment over the light ground in a square around it
+(the working copy's cut-out twin, which features, colours and exports use). The original and the
+working copy are never touched. The database row holds the state (``items.cutout``: None until
+computed, "auto", "edited" by the person, "rejected" by the mask's sanity checks), the version
+and whether the person turned the cut-out off.
 
 A new mask is written under its new version first, then the row moves to it in one
 transaction (clearing the colours, which follow the cut-out); the old version's files go last.
@@ -90,7 +90,7 @@ def store_mask(library, item_id: int, mask: np.ndarray, state: str) -> Item:
     "rejected"; the person's "off" stays as it was. Returns the item as it is now."""
     from PIL import Image
 
-    from stylist.vision.cutout import on_light_ground
+    from stylist.vision.cutout import framed
 
     if state not in ("auto", "edited", "rejected"):
         raise ValueError(f"unknown cut-out state {state!r}")
@@ -102,7 +102,7 @@ def store_mask(library, item_id: int, mask: np.ndarray, state: str) -> Item:
     version = item.cutout_version + 1
     png, jpeg = io.BytesIO(), io.BytesIO()
     Image.fromarray(mask, "L").save(png, "PNG", optimize=False)
-    Image.fromarray(on_light_ground(rgb, mask)).save(jpeg, "JPEG", quality=90)
+    Image.fromarray(framed(rgb, mask)).save(jpeg, "JPEG", quality=90)
     with library.writing():
         _write_atomic(library.file_path(mask_relative(item.sha256, version)), png.getvalue())
         _write_atomic(library.file_path(twin_relative(item.sha256, version)), jpeg.getvalue())

@@ -9,8 +9,8 @@ border probably background, everything else probably garment. GrabCut runs on a 
 
 A mask that fails its own sanity checks (too little garment left, or garment touching every
 border: nothing was cut away) is rejected, and the photo is used as it is; a cut that loses a
-sleeve is worse than none. ``on_light_ground`` puts the garment over the neutral light
-background the models see (and exports show).
+sleeve is worse than none. ``framed`` puts the garment over the neutral light background the
+models see (and exports show), in a square around it as a product photo frames it.
 
 ``MASK_VERSION`` names this recipe: features computed on a cut-out are cached under it, so a
 better recipe makes them again.
@@ -22,16 +22,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MASK_VERSION = 1
+MASK_VERSION = 2
 # Long side GrabCut works at: the garment's outline, not its stitches, decides the mask.
 WORK_SIDE = 144
 ITERATIONS = 3
 # The neutral light ground of product photos (a little warm, like a studio sweep).
 LIGHT_GROUND = (243, 242, 240)
+# The garment's frame on the light ground: this share of the garment's size around it, squared
+# (product photos show the garment filling the picture, whatever the phone photo's framing).
+MARGIN = 0.08
 # Sanity checks: a mask with less garment than this share of the photo cut the garment away.
 MIN_AREA = 0.05
 # A mask that covers this share of every border strip cut nothing away.
 BORDER_FULL = 0.6
+# A cut with more of its pixels in the background's colours than this took floor for garment.
+LIKE_LIMIT = 0.5
 
 
 @dataclass(frozen=True)
@@ -96,11 +101,19 @@ def garment_mask(rgb: np.ndarray) -> Cutout:
     # seed leaves hardly any garment and GrabCut starts from a plain frame instead.
     if (seed == cv2.GC_PR_FGD).mean() >= MIN_AREA:
         garment = _grabcut(bgd, seed)
-    if garment is None or garment.mean() < MIN_AREA:
+    # A cut made mostly of the background's colours took the floor for the garment (trousers
+    # whose colour also runs along the border): a plain frame may do better.
+    if garment is None or garment.mean() < MIN_AREA or _like_share(like, garment) > LIKE_LIMIT:
         inset = max(2, round(0.03 * max(h, w)))
         frame = np.full((h, w), cv2.GC_BGD, np.uint8)
         frame[inset : h - inset, inset : w - inset] = cv2.GC_PR_FGD
-        garment = _grabcut(bgd, frame)
+        framed = _grabcut(bgd, frame)
+        if (
+            garment is None
+            or garment.mean() < MIN_AREA
+            or (framed is not None and _like_share(like, framed) <= LIKE_LIMIT)
+        ):
+            garment = framed
     if garment is None:
         # GrabCut needs both kinds of pixels to fit its colour models; without them there is
         # no cut to make.
@@ -109,6 +122,13 @@ def garment_mask(rgb: np.ndarray) -> Cutout:
     mask = cv2.resize(garment * 255, (width, height), interpolation=cv2.INTER_LINEAR)
     mask = np.where(mask > 127, 255, 0).astype(np.uint8)
     return Cutout(mask, rejected=sanity(mask))
+
+
+def _like_share(like: np.ndarray, garment: np.ndarray | None) -> float:
+    """The share of a garment mask's pixels in one of the background's colours."""
+    if garment is None or not garment.any():
+        return 1.0
+    return float(like[garment > 0].mean())
 
 
 def _grabcut(bgr: np.ndarray, seed: np.ndarray) -> np.ndarray | None:
@@ -147,8 +167,8 @@ def _background_like(lab: np.ndarray) -> np.ndarray:
     """(h, w) bool: pixels in one of the background's colours (``colours.background_modes``).
 
     A garment crossing the edge widely (a skirt photographed close up) makes a border mode of
-    its own; unlike a floor, it covers the middle of the photo more than its border, and is no
-    background."""
+    its own; unlike a floor, it covers the middle of the photo clearly more than its border,
+    and is no background."""
     from stylist.vision.colours import background_modes
 
     h, w = lab.shape[:2]
@@ -160,7 +180,7 @@ def _background_like(lab: np.ndarray) -> np.ndarray:
     like = np.zeros((h, w), bool)
     for centre, radius in background_modes(lab):
         near = ((lab - centre) ** 2).sum(axis=2) < radius**2
-        if near[middle].mean() > max(0.5, near[ring].mean()):
+        if near[middle].mean() > max(0.25, 1.5 * near[ring].mean()):
             continue
         like |= near
     return like
@@ -215,10 +235,39 @@ def on_light_ground(rgb: np.ndarray, mask: np.ndarray, ground=LIGHT_GROUND) -> n
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
+def garment_frame(mask: np.ndarray, margin: float = MARGIN) -> tuple[int, int, int]:
+    """The square around the garment of an (H, W) mask, with a margin: (top, left, side) in
+    the photo's pixels (it may reach past the photo's edges)."""
+    rows = np.flatnonzero((mask > 127).any(axis=1))
+    cols = np.flatnonzero((mask > 127).any(axis=0))
+    if len(rows) == 0:
+        height, width = mask.shape
+        side = max(height, width)
+        return (height - side) // 2, (width - side) // 2, side
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    size = max(bottom - top, right - left)
+    side = int(round(size * (1 + 2 * margin)))
+    return (top + bottom - side) // 2, (left + right - side) // 2, side
+
+
+def framed(rgb: np.ndarray, mask: np.ndarray, ground=LIGHT_GROUND) -> np.ndarray:
+    """The garment over the light ground in a square around it, as a product photo frames it.
+    (S, S, 3) uint8, S the square's side in the photo's pixels."""
+    top, left, side = garment_frame(mask)
+    composed = on_light_ground(rgb, mask, ground)
+    out = np.empty((side, side, 3), np.uint8)
+    out[:] = np.array(ground, np.uint8)
+    height, width = mask.shape
+    y0, x0 = max(top, 0), max(left, 0)
+    y1, x1 = min(top + side, height), min(left + side, width)
+    out[y0 - top : y1 - top, x0 - left : x1 - left] = composed[y0:y1, x0:x1]
+    return out
+
+
 def cut_out(rgb: np.ndarray) -> tuple[np.ndarray, Cutout]:
-    """The photo as the models should see it, and the cut-out it came from: the garment over
-    the light ground when the mask passed its checks, else the photo as it is."""
+    """The photo as the models should see it, and the cut-out it came from: the garment framed
+    on the light ground when the mask passed its checks, else the photo as it is."""
     cutout = garment_mask(rgb)
     if not cutout.accepted:
         return rgb, cutout
-    return on_light_ground(rgb, cutout.mask), cutout
+    return framed(rgb, cutout.mask), cutout
