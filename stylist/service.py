@@ -7,6 +7,7 @@ Heavy libraries (torch, onnxruntime) are imported only inside the methods that n
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -517,6 +518,8 @@ class Stylist:
             str(net_b.source if net_b else None),
             origin,
             tuple(tuple(sorted(s)) for s in slots),
+            # an item's features change with its cut-out: the ranker follows
+            tuple(zlib.crc32(v.tobytes()) for s in slots for _, v in sorted(s.items())),
         )
         if getattr(self, "_ranker_key", None) != key:
             from stylist.rank.cache import PairCache
