@@ -264,11 +264,12 @@ class Stylist:
     def extract_features(self, progress=None, cancel=None, force: bool = False):
         """Backbone features of every item lacking them (cached per backbone file), then the
         items' colours and category guesses. Resumes where a cancelled run stopped."""
-        from stylist.vision.categories import CategoryClassifier, logits_key
+        from stylist.vision.categories import CategoryClassifier, logits_key, photo_key
         from stylist.vision.features import compute_features
 
         spec = self.backbone()
-        needs_logits = CategoryClassifier.load(spec).needs_logits
+        classifier = CategoryClassifier.load(spec)
+        needs_logits = classifier.needs_logits
         # The models see each garment cut out of its background: cut-outs come first.
         cutouts = self.make_cutouts(progress=progress, cancel=cancel)
         if cutouts.cancelled:
@@ -282,6 +283,8 @@ class Stylist:
             progress=progress,
             cancel=cancel,
             logits_id=logits_key(spec.id) if needs_logits else None,
+            # a category head that learned from photos as they are reads them as they are
+            photo_id=None if classifier.reads_cutouts else photo_key(spec.id),
         )
         report.cutouts = cutouts
         if not report.cancelled:
@@ -350,11 +353,14 @@ class Stylist:
         return read_mask(self.library, self.library.item(item_id))
 
     def _category_inputs(self):
-        from stylist.vision.categories import CategoryClassifier, logits_key
+        from stylist.vision.categories import CategoryClassifier, logits_key, photo_key
 
         spec = self.backbone()
         classifier = CategoryClassifier.load(spec)
         features = self.library.features(spec.id, spec.sha256)
+        if not classifier.reads_cutouts:
+            # the head learned from photos as they are: the features of the photos, where held
+            features.update(self.library.features(photo_key(spec.id), spec.sha256))
         logits = None
         if classifier.needs_logits:
             logits = self.library.features(logits_key(spec.id), spec.sha256)

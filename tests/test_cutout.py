@@ -256,3 +256,23 @@ def test_cut_outs_stop_on_cancel_and_go_on_from_there(tmp_path, some_photos):
         assert compute_cutouts(stylist.library).computed == 1
         assert stylist.library.item(first.id).cutout_version == first.cutout_version + 1
         assert compute_cutouts(stylist.library).computed == 0
+
+
+def test_a_category_head_trained_on_photos_reads_the_photos_as_photographed(
+    library_with_cutouts,
+):
+    from stylist.vision.categories import CategoryClassifier, photo_key
+
+    stylist = library_with_cutouts
+    spec = stylist.backbone()
+    assert not CategoryClassifier.load(spec).reads_cutouts  # the shipped head: no "photos"
+    photos = stylist.library.features(photo_key(spec.id), spec.sha256)
+    models = _features(stylist)
+    assert set(photos) == {i.id for i in stylist.items()}
+    item = next(i for i in stylist.items() if i.uses_cutout)
+    direct = stylist.extractor().run_files([stylist.library.file_path(item.working_file)])
+    assert np.allclose(photos[item.id], direct.features[0], atol=1e-4)
+    assert not np.allclose(photos[item.id], models[item.id], atol=1e-3)
+    # the guesser reads those features
+    _, features, _ = stylist._category_inputs()
+    assert np.array_equal(features[item.id], photos[item.id])

@@ -55,13 +55,16 @@ def compute_features(
     cancel: Cancel | None = None,
     batch_size: int = 16,
     logits_id: str | None = None,
+    photo_id: str | None = None,
 ) -> FeatureReport:
     """Compute and store features for the library's items that lack them (all with ``force``).
 
     ``library`` follows the Library contract (``items``, ``items_without_features``,
     ``put_features``, ``file_path``). Progress is reported per batch as (done, total, file name).
     With ``logits_id``, the ImageNet logits are stored too, under that id (a backbone without a
-    trained category head sorts photos by them).
+    trained category head sorts photos by them). With ``photo_id``, the features of the photo as
+    photographed are stored too, under that id, for the items the models see cut out (a
+    category head trained on photos as they are reads them).
     """
     backbone, sha = extractor.spec.id, extractor.model_sha256
     report = FeatureReport(backbone=backbone, model_sha256=sha, device=extractor.describe())
@@ -102,4 +105,31 @@ def compute_features(
             names = [p.name for p in part.ok_paths] + [p.name for p, _ in part.failed]
             progress(done, total, names[-1] if names else "")
     report.cancelled = done < total
+    if photo_id is not None and not report.cancelled:
+        report.cancelled = not _photo_features(library, extractor, photo_id, batch_size, cancel)
     return report
+
+
+def _photo_features(
+    library: Any, extractor: Extractor, photo_id: str, batch_size: int, cancel
+) -> bool:
+    """Features of the photos as photographed under ``photo_id``, for the items lacking them;
+    an item the models see as photographed shares its features. False when cancelled."""
+    sha = extractor.model_sha256
+    todo = library.items_without_features(photo_id, sha)
+    if not todo:
+        return True
+    mask_keys = {item.id: item.mask_key for item in todo}
+    same = [item.id for item in todo if not item.uses_cutout]
+    if same:
+        held = library.features(extractor.spec.id, sha)
+        library.put_features(photo_id, sha, {i: held[i] for i in same if i in held}, mask_keys)
+    cut = [item for item in todo if item.uses_cutout]
+    by_path = {library.file_path(item.working_file): item.id for item in cut}
+    seen = 0
+    for part in extractor.iter_batches(list(by_path), batch_size=batch_size, cancel=cancel):
+        vectors = {by_path[p]: part.features[i] for i, p in enumerate(part.ok_paths)}
+        if vectors:
+            library.put_features(photo_id, sha, vectors, mask_keys)
+        seen += len(part.ok_paths) + len(part.failed)
+    return seen == len(by_path)
