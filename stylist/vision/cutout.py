@@ -250,10 +250,12 @@ def garment_frame(mask: np.ndarray, margin: float = MARGIN) -> tuple[int, int, i
     return (top + bottom - side) // 2, (left + right - side) // 2, side
 
 
-def framed(rgb: np.ndarray, mask: np.ndarray, ground=LIGHT_GROUND) -> np.ndarray:
+def framed(
+    rgb: np.ndarray, mask: np.ndarray, ground=LIGHT_GROUND, margin: float = MARGIN
+) -> np.ndarray:
     """The garment over the light ground in a square around it, as a product photo frames it.
     (S, S, 3) uint8, S the square's side in the photo's pixels."""
-    top, left, side = garment_frame(mask)
+    top, left, side = garment_frame(mask, margin)
     composed = on_light_ground(rgb, mask, ground)
     out = np.empty((side, side, 3), np.uint8)
     out[:] = np.array(ground, np.uint8)
