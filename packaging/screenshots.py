@@ -178,6 +178,17 @@ def shoot(out: Path) -> list[Path]:
         page.select_item(page.model.item_at(0).id)
         shooter.settle(window)
         shooter.save(window, "wardrobe")
+        # The detail pane's cut-out (over its checkerboard, with the brush), and the grid
+        # showing every garment cut out.
+        window.session.set_show_cutouts(True)
+        window.cutouts_action.setChecked(True)
+        cut = next((i for i in page.model.items() if i.uses_cutout), None)
+        if cut is not None:
+            page.select_item(cut.id)
+        shooter.settle(window)
+        shooter.save(window, "wardrobe-cutout")
+        window.session.set_show_cutouts(False)
+        window.cutouts_action.setChecked(False)
 
         window.show_page(1)
         shooter.pump(60, lambda: bool(window.suggestions.cards))

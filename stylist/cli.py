@@ -229,6 +229,33 @@ def cmd_set_category(stylist, args) -> int:
     return EXIT_OK
 
 
+def cmd_cutout(stylist, args) -> int:
+    stylist.library.item(args.id)  # an unknown id is a usage error before anything runs
+    if args.redo:
+        report = stylist.make_cutouts([args.id])
+        if report.failed:
+            print(f"Item {args.id}: {report.failed[0][1]}", file=sys.stderr)
+            return EXIT_FAILED
+        if stylist.library.item(args.id).cutout_off:
+            stylist.set_cutout_off(args.id, off=False)  # asked for a new cut: use it
+    if args.off or args.on:
+        stylist.set_cutout_off(args.id, off=args.off)
+    item = stylist.library.item(args.id)
+    if args.off or args.on or args.redo:
+        # features, colours follow what the models now see
+        stylist.extract_features()
+    if item.cutout is None:
+        state = "not cut out yet (`stylist features` or --redo)"
+    elif item.cutout_off:
+        state = "off: the models see the photo as it is"
+    elif item.cutout == "rejected":
+        state = "the cut failed its checks: the models see the photo as it is (--on uses it)"
+    else:
+        state = f"on ({'yours' if item.cutout == 'edited' else 'automatic'})"
+    print(f"Item {item.id} cut-out (version {item.cutout_version}): {state}.")
+    return EXIT_OK
+
+
 def cmd_remove(stylist, args) -> int:
     removed = stylist.remove(args.ids)
     print(f"Removed {len(removed)} item(s) and their files.")
@@ -686,7 +713,9 @@ def cmd_export(stylist, args) -> int:
     if args.file.is_dir():
         raise UsageError(f"{args.file} is a folder: give the file to write, e.g. {args.file}/x.png")
     try:
-        path = stylist.export_favourites(args.file, args.format, ids=args.ids or None)
+        path = stylist.export_favourites(
+            args.file, args.format, ids=args.ids or None, cutouts=not args.no_cutouts
+        )
     except OSError as exc:
         raise StylistError(f"cannot export to {args.file}: {exc.strerror or exc}") from None
     print(f"Exported to {path}.")
@@ -731,6 +760,13 @@ def _library_commands(command: Command) -> None:
     p = command("set-category", cmd_set_category, "set an item's category (yours always wins)")
     p.add_argument("id", type=int)
     p.add_argument("category", type=_category)
+
+    p = command("cutout", cmd_cutout, "show, turn off or on, or redo an item's garment cut-out")
+    p.add_argument("id", type=int)
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--off", action="store_true", help="the models see the photo as it is")
+    which.add_argument("--on", action="store_true", help="the models see the garment cut out")
+    which.add_argument("--redo", action="store_true", help="cut the garment out again")
 
     p = command("remove", cmd_remove, "remove items and their files")
     p.add_argument("ids", nargs="+", type=int, metavar="ID")
@@ -927,6 +963,11 @@ def _outfit_commands(command: Command) -> None:
         "--format", choices=("png", "pdf", "json"), help="default: from the file's suffix"
     )
     p.add_argument("--ids", type=int, nargs="+", help="only these favourites")
+    p.add_argument(
+        "--no-cutouts",
+        action="store_true",
+        help="show the photos as they are, not the garments cut out of them",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -98,6 +98,21 @@ class Item:
     notes: str = ""
     guess: Category | None = None  # the category head's guess, kept for the person to confirm
     guess_confidence: float | None = None
+    # The garment cut out of its background (see library.cutouts): None until computed, then
+    # "auto", "edited" (by the person) or "rejected" (failed its checks); the models see the
+    # cut-out when it is "auto" or "edited" and not turned off. The version grows with each mask.
+    cutout: str | None = None
+    cutout_version: int = 0
+    cutout_off: bool = False
+
+    @property
+    def uses_cutout(self) -> bool:
+        return self.cutout in ("auto", "edited") and not self.cutout_off and self.cutout_version > 0
+
+    @property
+    def mask_key(self) -> int:
+        """What the models see: 0 for the working copy, else the cut-out's version."""
+        return self.cutout_version if self.uses_cutout else 0
 
 
 @dataclass(frozen=True)

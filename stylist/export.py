@@ -1,8 +1,10 @@
 """Exporting outfits: a PNG collage, a PDF lookbook (one outfit a page) or JSON with the photos.
 
 Exports are made from the working copies, which carry no metadata at all, and Pillow writes none
-of its own: no location or camera data ever leaves in an export. Files are written under a
-temporary name and renamed into place, so a failed export leaves nothing half-written.
+of its own: no location or camera data ever leaves in an export. The collage and the lookbook
+show each garment cut out of its background on a light ground, as a stylist's board does, where
+the item's cut-out is in use (``cutouts=False`` shows the photos as they are). Files are written
+under a temporary name and renamed into place, so a failed export leaves nothing half-written.
 """
 
 from __future__ import annotations
@@ -33,9 +35,15 @@ class ExportOutfit:
 
 
 def export_outfits(
-    outfits: list[ExportOutfit], photo_path, target: Path, fmt: str | None = None
+    outfits: list[ExportOutfit],
+    photo_path,
+    target: Path,
+    fmt: str | None = None,
+    cutouts: bool = True,
 ) -> Path:
     """Write ``outfits`` to ``target``; ``photo_path(relative)`` finds a stored file."""
+    if cutouts:
+        photo_path = _CutOutPictures(photo_path)
     target = Path(target)
     fmt = (fmt or target.suffix.lstrip(".")).lower()
     if fmt not in FORMATS:
@@ -68,16 +76,46 @@ def export_outfits(
     return target
 
 
+class _CutOutPictures:
+    """``photo_path`` for pictures: an item's cut-out (on the light ground) where it is in use.
+
+    Called with an item instead of a relative path, it picks the item's picture."""
+
+    def __init__(self, photo_path) -> None:
+        self.photo_path = photo_path
+
+    def __call__(self, relative: str) -> Path:
+        return self.photo_path(relative)
+
+    def picture(self, item: Item) -> tuple[Path, tuple[int, int, int] | str]:
+        from stylist.library.cutouts import analysis_relative
+        from stylist.vision.cutout import LIGHT_GROUND
+
+        if item.uses_cutout:
+            path = self.photo_path(analysis_relative(item))
+            if path.is_file():
+                return path, LIGHT_GROUND
+        return self.photo_path(item.working_file), "white"
+
+
+def _picture(photo_path, item: Item) -> tuple[Path, tuple[int, int, int] | str]:
+    """The file to show for an item and the ground of its tile."""
+    if isinstance(photo_path, _CutOutPictures):
+        return photo_path.picture(item)
+    return photo_path(item.working_file), "white"
+
+
 def _font(size: int) -> ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-def _tile(photo: Path, side: int) -> Image.Image:
-    """A photo fitted into a white square."""
+def _tile(picture: tuple[Path, tuple[int, int, int] | str], side: int) -> Image.Image:
+    """A photo fitted into a square of its ground's colour."""
+    photo, ground = picture
     with Image.open(photo) as im:
         im = im.convert("RGB")
         im.thumbnail((side, side), Image.Resampling.LANCZOS)
-        tile = Image.new("RGB", (side, side), "white")
+        tile = Image.new("RGB", (side, side), ground)
         tile.paste(im, ((side - im.width) // 2, (side - im.height) // 2))
     return tile
 
@@ -100,7 +138,7 @@ def _collage(outfits: list[ExportOutfit], photo_path) -> Image.Image:
         draw.text((gap, y + 4), _caption(o, n + 1), fill=(40, 40, 40), font=_font(20))
         for i, item in enumerate(o.items):
             sheet.paste(
-                _tile(photo_path(item.working_file), side), (gap + i * (side + gap), y + caption)
+                _tile(_picture(photo_path, item), side), (gap + i * (side + gap), y + caption)
             )
     return sheet
 
@@ -113,7 +151,7 @@ def _page(o: ExportOutfit, photo_path, n: int) -> Image.Image:
     side = 320
     for i, item in enumerate(o.items):
         y = 100 + i * (side + 20)
-        page.paste(_tile(photo_path(item.working_file), side), (60, y))
+        page.paste(_tile(_picture(photo_path, item), side), (60, y))
         slot = o.outfit.slots()[i].replace("_", "-")
         lines = [f"{slot}: {item.original_name}"]
         if item.colours:

@@ -44,6 +44,12 @@ class Paths:
         return self.data_dir / "thumbnails"
 
     @property
+    def cutouts(self) -> Path:
+        """Garment masks and the garments over a light ground, one pair per item and version
+        (remade from the working copy at any time, so not a stored folder)."""
+        return self.data_dir / "cutouts"
+
+    @property
     def incoming(self) -> Path:
         """Files on their way in or out of the library (see ``library.store``)."""
         return self.data_dir / "incoming"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -162,10 +163,13 @@ class Stylist:
         return self.library.item(item_id)
 
     def remove(self, item_ids: Iterable[int]) -> list[int]:
+        from stylist.library.cutouts import forget
+
         ids = list(item_ids)
-        for item_id in ids:
-            self.library.item(item_id)  # every id must exist before anything is removed
-        return self.library.remove_items(ids)
+        items = [self.library.item(item_id) for item_id in ids]  # every id must exist first
+        removed = self.library.remove_items(ids)
+        forget(self.library, [item for item in items if item.id in removed])
+        return removed
 
     def move_library(
         self, target, progress: Progress | None = None, cancel: Cancel | None = None
@@ -277,11 +281,18 @@ class Stylist:
     ):
         """Backbone features of every item lacking them (cached per backbone file), then the
         items' colours and category guesses. Resumes where a cancelled run stopped."""
-        from stylist.vision.categories import CategoryClassifier, logits_key
+        from stylist.vision.categories import CategoryClassifier, logits_key, photo_key
         from stylist.vision.features import compute_features
 
         spec = self.backbone()
-        needs_logits = CategoryClassifier.load(spec).needs_logits
+        classifier = CategoryClassifier.load(spec)
+        needs_logits = classifier.needs_logits
+        # The models see each garment cut out of its background: cut-outs come first.
+        cutouts = self.make_cutouts(progress=progress, cancel=cancel)
+        if cutouts.cancelled:
+            from stylist.vision.features import FeatureReport
+
+            return FeatureReport(spec.id, spec.sha256, cancelled=True, cutouts=cutouts)
         report = compute_features(
             self.library,
             self.extractor(),
@@ -289,7 +300,10 @@ class Stylist:
             progress=progress,
             cancel=cancel,
             logits_id=logits_key(spec.id) if needs_logits else None,
+            # a category head that learned from photos as they are reads them as they are
+            photo_id=None if classifier.reads_cutouts else photo_key(spec.id),
         )
+        report.cutouts = cutouts
         if not report.cancelled:
             self.analyse_colours(progress=progress, cancel=cancel)
             self.categorise(progress=progress, cancel=cancel)
@@ -303,13 +317,14 @@ class Stylist:
             return False  # the backbone itself is the problem; `stylist features` says so
         if self.library.items_without_features(spec.id, spec.sha256):
             return True
-        return any(not item.colours for item in self.library.items())
+        return any(not item.colours or item.cutout is None for item in self.library.items())
 
     def analyse_colours(
         self, progress: Progress | None = None, cancel: Cancel | None = None
     ) -> int:
         """Dominant garment colours of the items that have none yet; returns how many."""
         from stylist.errors import PhotoError
+        from stylist.library.cutouts import analysis_relative
         from stylist.vision.colours import item_colours
 
         done = 0
@@ -320,19 +335,51 @@ class Stylist:
             if progress is not None:
                 progress(n, len(todo), f"colours of {item.original_name}")
             try:
-                colours = item_colours(self.library.file_path(item.working_file))
+                colours = item_colours(self.library.file_path(analysis_relative(item)))
             except PhotoError:
                 continue  # the working copy is checked and remade by `stylist check --repair`
             self.library.set_colours(item.id, [c.hex for c in colours])
             done += 1
         return done
 
+    # ----------------------------------------------------------------- cut-outs
+    def make_cutouts(self, item_ids=None, progress=None, cancel=None):
+        """Cut the garments of the items without a cut-out out of their background (or exactly
+        ``item_ids``, made again); see ``library.cutouts``."""
+        from stylist.library.cutouts import compute_cutouts
+
+        return compute_cutouts(self.library, item_ids, progress=progress, cancel=cancel)
+
+    def set_cutout_off(self, item_id: int, off: bool) -> Item:
+        """Use the photo as it is (``off``) or the garment cut out of it; features, colours
+        follow at the next analysis."""
+        from stylist.library.cutouts import set_off
+
+        return set_off(self.library, item_id, off)
+
+    def set_mask(self, item_id: int, mask) -> Item:
+        """The person's own mask for an item ((H, W) uint8 at the working copy's size, 255 is
+        garment); it is used from now on, and turned on."""
+        from stylist.library.cutouts import set_off, store_mask
+
+        store_mask(self.library, item_id, mask, "edited")
+        return set_off(self.library, item_id, False)
+
+    def mask(self, item_id: int):
+        """The item's mask, or None when it has none yet."""
+        from stylist.library.cutouts import read_mask
+
+        return read_mask(self.library, self.library.item(item_id))
+
     def _category_inputs(self):
-        from stylist.vision.categories import CategoryClassifier, logits_key
+        from stylist.vision.categories import CategoryClassifier, logits_key, photo_key
 
         spec = self.backbone()
         classifier = CategoryClassifier.load(spec)
         features = self.library.features(spec.id, spec.sha256)
+        if not classifier.reads_cutouts:
+            # the head learned from photos as they are: the features of the photos, where held
+            features.update(self.library.features(photo_key(spec.id), spec.sha256))
         logits = None
         if classifier.needs_logits:
             logits = self.library.features(logits_key(spec.id), spec.sha256)
@@ -561,6 +608,8 @@ class Stylist:
             str(net_b.source if net_b else None),
             origin,
             tuple(tuple(sorted(s)) for s in slots),
+            # an item's features change with its cut-out: the ranker follows
+            tuple(zlib.crc32(v.tobytes()) for s in slots for _, v in sorted(s.items())),
         )
         if key == self._ranker_key:
             return
@@ -1009,8 +1058,11 @@ class Stylist:
     def favourites(self):
         return self.library.favourites()
 
-    def export_favourites(self, target, fmt: str | None = None, ids=None) -> Path:
-        """Export favourites (all, or those ids) as PNG, PDF or JSON."""
+    def export_favourites(
+        self, target, fmt: str | None = None, ids=None, cutouts: bool = True
+    ) -> Path:
+        """Export favourites (all, or those ids) as PNG, PDF or JSON; the collage and the
+        lookbook show the garments cut out where their cut-outs are in use."""
         from stylist.export import ExportOutfit, export_outfits
 
         rows = [f for f in self.favourites() if ids is None or f.id in set(ids)]
@@ -1029,4 +1081,4 @@ class Stylist:
                 except (StylistError, KeyError):
                     pass
             chosen.append(ExportOutfit(row.outfit, items, score, pairs))
-        return export_outfits(chosen, self.library.file_path, Path(target), fmt)
+        return export_outfits(chosen, self.library.file_path, Path(target), fmt, cutouts=cutouts)

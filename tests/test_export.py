@@ -70,3 +70,29 @@ def test_bad_requests_say_what_is_wrong(outfits, tmp_path):
         export_outfits(chosen, lib.file_path, tmp_path / "nowhere" / "looks.png")
     with pytest.raises(UsageError, match="nothing to export"):
         export_outfits([], lib.file_path, tmp_path / "looks.png")
+
+
+def test_collage_shows_the_garments_cut_out_on_a_light_ground(outfits, tmp_path):
+    from stylist.library.cutouts import compute_cutouts
+    from stylist.vision.cutout import LIGHT_GROUND
+
+    lib, chosen = outfits
+    report = compute_cutouts(lib, [chosen[0].items[0].id])
+    assert report.computed == 1 and not report.rejected
+    top = lib.item(chosen[0].items[0].id)
+    first = ExportOutfit(chosen[0].outfit, (top, *chosen[0].items[1:]))
+    side, gap, caption = 240, 16, 36  # the collage's layout: the first tile's place
+    corner = (gap + 3, gap + caption + 3)
+    with Image.open(export_outfits([first], lib.file_path, tmp_path / "cut.png")) as im:
+        cut = im.convert("RGB")
+    with Image.open(
+        export_outfits([first], lib.file_path, tmp_path / "raw.png", cutouts=False)
+    ) as im:
+        raw = im.convert("RGB")
+    tile = (gap, gap + caption, gap + side, gap + caption + side)
+    assert cut.crop(tile).tobytes() != raw.crop(tile).tobytes()
+    # the cut-out's corner is the light ground (the photo's own corner is floor or bed)
+    assert max(abs(a - b) for a, b in zip(cut.getpixel(corner), LIGHT_GROUND, strict=True)) <= 3
+    # the other tiles (no cut-out yet) are the same in both
+    second = (2 * gap + side, gap + caption, 2 * gap + 2 * side, gap + caption + side)
+    assert cut.crop(second).tobytes() == raw.crop(second).tobytes()

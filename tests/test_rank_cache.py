@@ -68,6 +68,19 @@ def test_a_second_run_reuses_everything_and_new_items_cost_only_their_pairs(net,
     assert updated.top_bottom.shape == (9, 5) and updated.bottom_shoes.shape == (5, 5)
 
 
+def test_an_item_whose_features_changed_is_computed_again(net, tmp_path):
+    """A new cut-out of a garment changes its features under the same item id."""
+    rng = np.random.default_rng(2)
+    slots = wardrobe(rng, [range(1, 5), range(10, 13), range(20, 22)], net.feature_dim)
+    PairCache(tmp_path / "cache").matrices(net, SHA, slots)
+    changed = [dict(s) for s in slots]
+    changed[1][11] = np.abs(rng.normal(size=net.feature_dim)).astype(np.float32)
+    again = PairCache(tmp_path / "cache")
+    updated = again.matrices(net, SHA, changed)
+    assert again.computed_pairs == 4 + 2  # bottom 11 against the tops and the shoes
+    assert_same(updated, fresh(net, changed))
+
+
 def test_another_net_or_another_backbone_file_does_not_reuse(net, tmp_path):
     rng = np.random.default_rng(1)
     slots = wardrobe(rng, [range(3), range(3, 6), range(6, 9)], net.feature_dim)

@@ -111,7 +111,7 @@ class FavouriteDelegate(QStyledItemDelegate):
             pix = None
             if item is not None:
                 names.append(display_name(item))
-                pix = self.thumbs.get(item.id, self.session.file_path(item.thumbnail_file), spec)
+                pix = self.thumbs.get(item.id, self.session.picture_file(item), spec)
             if pix is not None:
                 painter.drawPixmap(rect, pix)
             else:

@@ -124,6 +124,7 @@ class ItemListModel(QAbstractListModel):
         self._rows: dict[int, int] = {}
         self.thumbs = thumbs
         self.path_of = path_of  # relative file name -> Path
+        self.picture_of = None  # item -> Path of its picture, where not the thumbnail
         self.spec = Spec(THUMB, 1.0, radius=10)
         thumbs.ready.connect(self._picture_ready)
 
@@ -162,6 +163,8 @@ class ItemListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return display_name(item)
         if role == Qt.ItemDataRole.DecorationRole:
+            if self.picture_of is not None:
+                return self.thumbs.get(item.id, self.picture_of(item), self.spec)
             return self.thumbs.get(item.id, self.path_of(item.thumbnail_file), self.spec)
         if role == self.ItemRole:
             return item

@@ -197,6 +197,7 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         session.itemsChanged.connect(self._update_welcome)
+        session.pictureChanged.connect(lambda i: self.thumbs.forget(None if i < 0 else i))
         session.serviceReplaced.connect(self._library_switched)
         session.status.connect(self.show_status)
         session.problem.connect(self.errors.show)
@@ -272,6 +273,16 @@ class MainWindow(QMainWindow):
             view.addAction(action)
             self.page_actions.append(action)
         view.addSeparator()
+        self.cutouts_action = self._action(
+            "Show Garments &Cut Out",
+            lambda: self.session.set_show_cutouts(self.cutouts_action.isChecked()),
+            tip="Show each garment cut out of its background in the wardrobe and outfit cards",
+        )
+        self.cutouts_action.setCheckable(True)
+        self.cutouts_action.setChecked(
+            bool(getattr(self.session.service.settings, "show_cutouts", False))
+        )
+        view.addAction(self.cutouts_action)
         self.refresh_action = self._action(
             "&Refresh Suggestions",
             self.refresh_suggestions,
@@ -313,6 +324,9 @@ class MainWindow(QMainWindow):
 
     def _library_switched(self, initial: bool = False) -> None:
         self.thumbs.forget()
+        self.cutouts_action.setChecked(
+            bool(getattr(self.session.service.settings, "show_cutouts", False))
+        )
         demo = self.session.demo
         self.demo_box.setVisible(demo)
         self.demo_action.setEnabled(not demo)

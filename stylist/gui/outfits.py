@@ -126,7 +126,7 @@ class ItemPicture(QLabel):
         if item is None:
             self.setText("?")
             return
-        pix = self.thumbs.get(item.id, self.session.file_path(item.thumbnail_file), self._spec())
+        pix = self.thumbs.get(item.id, self.session.picture_file(item), self._spec())
         if pix is not None:
             self.setPixmap(pix)
         else:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from stylist.domain import Category, Item, Outfit, Verdict
@@ -46,6 +47,7 @@ class Session(QObject):
     status = Signal(str)  # a short line for the status bar
     problem = Signal(str, str, str)  # title, message, details: shown as a dialog
     undoChanged = Signal(str)  # what Undo would undo now ("" = nothing)
+    pictureChanged = Signal(int)  # an item's picture changed (its cut-out): -1 for every item
 
     def __init__(self, service: Stylist, base_paths: Paths, tasks: TaskManager, demo: bool = False):
         super().__init__()
@@ -180,6 +182,40 @@ class Session(QObject):
     def set_notes(self, item_id: int, notes: str) -> None:
         self.service.set_notes(item_id, notes)
         self._refresh_item(item_id)
+
+    def picture_file(self, item: Item) -> Path:
+        """The picture the grid and cards show: the garment cut out when the view asks for it
+        and the item's cut-out is in use, else the thumbnail."""
+        if item.uses_cutout and getattr(self.service.settings, "show_cutouts", False):
+            from stylist.library.cutouts import analysis_relative
+
+            return self.file_path(analysis_relative(item))
+        return self.file_path(item.thumbnail_file)
+
+    def set_show_cutouts(self, on: bool) -> None:
+        settings = self.service.settings
+        if settings.show_cutouts == on:
+            return
+        settings.show_cutouts = on
+        settings.save(self.paths)
+        self.pictureChanged.emit(-1)
+        self.itemsChanged.emit()  # every view asks for its pictures again
+
+    def set_mask(self, item_id: int, mask: np.ndarray) -> Item | None:
+        """The person's own cut-out for an item; its features and colours follow."""
+        self.service.set_mask(item_id, mask)
+        self.pictureChanged.emit(item_id)
+        self._refresh_item(item_id)
+        self.analyse()
+        return self.items.get(item_id)
+
+    def set_cutout_off(self, item_id: int, off: bool) -> Item | None:
+        """Read an item's photo as it is (``off``) or its cut-out; features follow."""
+        self.service.set_cutout_off(item_id, off)
+        self.pictureChanged.emit(item_id)
+        self._refresh_item(item_id)
+        self.analyse()
+        return self.items.get(item_id)
 
     def import_paths(self, sources: Iterable[str | Path], on_done=None) -> Task | None:
         sources = [str(s) for s in sources]

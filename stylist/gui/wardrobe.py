@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from stylist.domain import Category, CategorySource, Item
 from stylist.gui import icons, theme
+from stylist.gui.cutout import CutoutPanel
 from stylist.gui.items import (
     CATEGORY_LABELS,
     CATEGORY_PLURALS,
@@ -204,6 +205,8 @@ class DetailPane(QScrollArea):
         self.photo.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.photo.setMinimumHeight(280)
         c.addWidget(self.photo)
+        self.cutout = CutoutPanel(session)
+        c.addWidget(self.cutout)
         self.name = label("", "h2", wrap=True)
         self.name.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         c.addWidget(self.name)
@@ -283,6 +286,7 @@ class DetailPane(QScrollArea):
         self._save_notes()
         self.item_ids = [i for i in item_ids if self.session.item(i) is not None]
         if not self.item_ids:
+            self.cutout.show_item(None)
             self.empty.show()
             self.content.hide()
             return
@@ -294,6 +298,7 @@ class DetailPane(QScrollArea):
             widget.setVisible(single)
         self.colours.setVisible(single)
         if not single:
+            self.cutout.show_item(None)
             self.name.setText(f"{len(self.item_ids)} items selected")
             cats = {self.session.item(i).category for i in self.item_ids}
             self._set_combo(cats.pop() if len(cats) == 1 else None)
@@ -307,6 +312,8 @@ class DetailPane(QScrollArea):
         )
         self._set_combo(item.category)
         self._show_guess(item)
+        # the cut-out with its brush when there is one, else the photo as it is
+        self.photo.setVisible(not self.cutout.show_item(item))
         self._show_photo(item)
         self._show_colours(item)
         self.tags.setText(", ".join(item.tags))
@@ -528,6 +535,7 @@ class WardrobePage(QWidget):
         layout.addWidget(self.colour_row)
 
         self.model = ItemListModel(thumbs, session.file_path, self)
+        self.model.picture_of = session.picture_file
         self.view = JustifiedGrid(QSize(CELL_W, CELL_H))
         self.view.setLayoutMode(QListView.LayoutMode.Batched)
         self.view.setBatchSize(400)

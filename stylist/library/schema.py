@@ -151,6 +151,14 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO verdict_ids (id) SELECT MAX(id) FROM feedback;
     DELETE FROM verdict_ids;
     """,
+    # garments cut out of their background: the mask's state and version per item, and the
+    # version features were computed on (0: the working copy as it is).
+    """
+    ALTER TABLE items ADD COLUMN cutout TEXT CHECK (cutout IN ('auto', 'edited', 'rejected'));
+    ALTER TABLE items ADD COLUMN cutout_version INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE items ADD COLUMN cutout_off INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE features ADD COLUMN mask_version INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -305,7 +305,7 @@ class Library:
     _ITEM_COLUMNS = (
         "id, sha256, original_name, stored_file, working_file, thumbnail_file, category, "
         "category_source, category_confidence, width, height, added_at, colours, notes, "
-        "guess, guess_confidence"
+        "guess, guess_confidence, cutout, cutout_version, cutout_off"
     )
 
     def _item_from_row(self, row: tuple, tags: list[str]) -> Item:
@@ -327,6 +327,9 @@ class Library:
             notes=row[13],
             guess=Category(row[14]) if row[14] else None,
             guess_confidence=row[15],
+            cutout=row[16],
+            cutout_version=row[17],
+            cutout_off=bool(row[18]),
         )
         return item
 
@@ -549,16 +552,24 @@ class Library:
         return {item_id: np.frombuffer(blob, dtype=np.float32) for item_id, blob in rows}
 
     def put_features(
-        self, backbone_id: str, model_sha256: str, vectors: Mapping[int, np.ndarray]
+        self,
+        backbone_id: str,
+        model_sha256: str,
+        vectors: Mapping[int, np.ndarray],
+        mask_keys: Mapping[int, int] | None = None,
     ) -> None:
+        """Store features; ``mask_keys`` names what each was computed on (``Item.mask_key``,
+        the working copy when absent), so that features of a changed cut-out count as missing."""
         rows = []
         for item_id, vector in vectors.items():
             v = np.ascontiguousarray(vector, dtype=np.float32).ravel()
-            rows.append((item_id, backbone_id, model_sha256, v.size, v.tobytes()))
+            key = (mask_keys or {}).get(item_id, 0)
+            rows.append((item_id, backbone_id, model_sha256, v.size, v.tobytes(), key))
         with self.writing(), self._transaction():
             self._conn.executemany(
-                "INSERT OR REPLACE INTO features (item_id, backbone, model_sha256, dim, vector)"
-                " SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM items WHERE id = ?)",
+                "INSERT OR REPLACE INTO features (item_id, backbone, model_sha256, dim, vector,"
+                " mask_version) SELECT ?, ?, ?, ?, ?, ?"
+                " WHERE EXISTS (SELECT 1 FROM items WHERE id = ?)",
                 [(*r, r[0]) for r in rows],
             )
 
@@ -568,7 +579,10 @@ class Library:
                 row[0]
                 for row in self._conn.execute(
                     "SELECT id FROM items WHERE id NOT IN (SELECT item_id FROM features "
-                    "WHERE backbone = ? AND model_sha256 = ?) ORDER BY id",
+                    "WHERE backbone = ? AND model_sha256 = ? AND mask_version = "
+                    # the features of what the models see now (Item.mask_key)
+                    "(CASE WHEN items.cutout IN ('auto', 'edited') AND NOT items.cutout_off "
+                    "THEN items.cutout_version ELSE 0 END)) ORDER BY id",
                     (backbone_id, model_sha256),
                 )
             ]

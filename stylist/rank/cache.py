@@ -1,13 +1,13 @@
 """Net C's pair matrices kept on disk between runs, updated item by item.
 
 Building the pair matrices is the expensive part of ranking (seconds for a wardrobe of a thousand
-items a slot). They depend only on the net and on each item's features, and an item's features
-never change for one backbone file (its photo is stored by content), so the matrices of the last
+items a slot). They depend only on the net and on each item's features, so the matrices of the last
 run are kept under ``<data>/cache/``, one file per net file. The file's name comes from the net's
 two files (npz and JSON, whose calibration and pair list change the matrices) and the features, so
 a calibrated or four-pair version of a net is never mistaken for another. The next run reuses
-every entry of items it still has, computes the rows and columns of new items only, and drops
-removed ones.
+every entry of items it still has with the same features (kept as a fingerprint per item: a new
+cut-out of a garment changes its features), computes the rows and columns of new or changed items
+only, and drops removed ones.
 
 A damaged or foreign cache file is ignored and replaced; the cache is only ever a shortcut.
 """
@@ -26,7 +26,8 @@ from stylist.rank.matching import PAIR_SLOTS, MatchingNet, each_pair, stack_slot
 from stylist.rank.topk import PairMatrices
 from stylist.tasks import Cancel, Progress
 
-FORMAT = "stylist-pair-cache/2"  # 2: slot ids_3 (one-pieces) and the one-piece pair, when held
+# 2: slot ids_3 (one-pieces) and the one-piece pair, when held; 3: feature fingerprints per slot
+FORMAT = "stylist-pair-cache/3"
 KEEP = 4  # cache files kept (the newest); older nets' matrices are deleted
 
 
@@ -63,7 +64,7 @@ class PairCache:
         if not path.is_file():
             return None
         slots = sorted({s for p in pairs for s in PAIR_SLOTS[p]})
-        wanted = (*(f"ids_{s}" for s in slots), *pairs)
+        wanted = (*(f"ids_{s}" for s in slots), *(f"fp_{s}" for s in slots), *pairs)
         try:
             out = read_npz(path, stamp={"format": FORMAT, "key": key}, keys=wanted)
         except FileFormatError:
@@ -74,14 +75,15 @@ class PairCache:
                 return None
         return out
 
-    def _write(self, key: str, ids: Sequence[np.ndarray], m: PairMatrices) -> None:
+    def _write(
+        self, key: str, ids: Sequence[np.ndarray], fps: Sequence[np.ndarray], m: PairMatrices
+    ) -> None:
+        slots = sorted({s for p in m.keys for s in PAIR_SLOTS[p]})
         arrays = {
             "format": np.array(FORMAT),
             "key": np.array(key),
-            **{
-                f"ids_{s}": np.asarray(ids[s], dtype=np.int64)
-                for s in sorted({s for p in m.keys for s in PAIR_SLOTS[p]})
-            },
+            **{f"ids_{s}": np.asarray(ids[s], dtype=np.int64) for s in slots},
+            **{f"fp_{s}": fps[s] for s in slots},
             **{k: m[k] for k in m.keys},
         }
         try:
@@ -129,23 +131,29 @@ class PairCache:
         key = net_key(net, features_sha256)
         cached = self._read(key, pairs) if key else None
         self.computed_pairs = 0
+        fps = [_fingerprints(f) for f in feats]
 
         def one(pair: str) -> np.ndarray:
             a, b = PAIR_SLOTS[pair]
-            return self._pair(net, pair, ids[a], ids[b], feats[a], feats[b], cached)
+            return self._pair(net, pair, (ids[a], ids[b]), (fps[a], fps[b]), feats, cached)
 
         result = each_pair(one, progress, cancel, pairs)
-        if key and self.computed_pairs:
-            self._write(key, ids, result)
+        if result is not None and key and self.computed_pairs:
+            self._write(key, ids, fps, result)
         return result
 
-    def _pair(self, net, pair, ids_a, ids_b, feats_a, feats_b, cached) -> np.ndarray:
+    def _pair(self, net, pair, ids, fps, feats, cached) -> np.ndarray:
         """One pair matrix: cached entries reused, the rest computed."""
-        out = np.empty((ids_a.size, ids_b.size), dtype=np.float32)
         a, b = PAIR_SLOTS[pair]
+        (ids_a, ids_b), (fp_a, fp_b), feats_a, feats_b = ids, fps, feats[a], feats[b]
+        out = np.empty((ids_a.size, ids_b.size), dtype=np.float32)
         none = np.empty(0, dtype=np.int64)
         old_a = _positions(cached[f"ids_{a}"] if cached else none, ids_a)
         old_b = _positions(cached[f"ids_{b}"] if cached else none, ids_b)
+        if cached:
+            # an item whose features changed since (a new cut-out) counts as new
+            old_a[(old_a >= 0) & (cached[f"fp_{a}"][np.maximum(old_a, 0)] != fp_a)] = -1
+            old_b[(old_b >= 0) & (cached[f"fp_{b}"][np.maximum(old_b, 0)] != fp_b)] = -1
         known_a, known_b = old_a >= 0, old_b >= 0
         if known_a.any() and known_b.any():
             block = cached[pair][np.ix_(old_a[known_a], old_b[known_b])]
@@ -158,6 +166,13 @@ class PairCache:
             out[np.ix_(known_a, new_b)] = net.pair_matrix(pair, feats_a[known_a], feats_b[new_b])
             self.computed_pairs += int(known_a.sum()) * int(new_b.sum())
         return out
+
+
+def _fingerprints(feats: np.ndarray) -> np.ndarray:
+    """(N, D) features -> (N,) int64 fingerprints, one per item."""
+    rows = np.ascontiguousarray(feats, dtype=np.float32).reshape(len(feats), -1)
+    digests = [hashlib.blake2b(row.tobytes(), digest_size=8).digest() for row in rows]
+    return np.array([int.from_bytes(d, "little", signed=True) for d in digests], dtype=np.int64)
 
 
 def _positions(cached_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:

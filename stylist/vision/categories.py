@@ -250,6 +250,12 @@ def logits_key(backbone_id: str) -> str:
     return f"{backbone_id}#logits"
 
 
+def photo_key(backbone_id: str) -> str:
+    """The backbone id under which a library caches features of the photos as photographed
+    beside the features of the garments cut out (``CategoryClassifier.reads_cutouts``)."""
+    return f"{backbone_id}#photo"
+
+
 def imagenet_probabilities(logits: np.ndarray) -> np.ndarray:
     """(N, 1000) ImageNet logits -> (N, 5) summed softmax mass of each category's classes.
 
@@ -345,6 +351,13 @@ class CategoryClassifier:
     @property
     def needs_logits(self) -> bool:
         return self.head is None
+
+    @property
+    def reads_cutouts(self) -> bool:
+        """The head learned from garments cut out of their background (its JSON says
+        ``"photos": "cut-out"``); a head without the word learned from photos as they are, and
+        reads the features of the photos as photographed (``photo_key``)."""
+        return self.head is None or self.head.config.get("photos") == "cut-out"
 
     def describe(self) -> str:
         if self.head is None:

@@ -209,6 +209,24 @@ def _garment_mask(lab: np.ndarray, strict: bool) -> np.ndarray:
 
     ``strict`` takes only pixels very close to a border colour as background.
     """
+    return (~_connected_to_border(background_like(lab, strict))).astype(np.float32)
+
+
+def background_like(lab: np.ndarray, strict: bool = False) -> np.ndarray:
+    """(H, W) bool: pixels of a Lab image (H, W, 3) close to one of the background's colours.
+
+    The background's colours are the modes of the border pixels that cover a good part of the
+    border (the border-background model). ``strict`` takes only pixels very close to a mode.
+    """
+    like_background = np.zeros(lab.shape[:2], dtype=bool)
+    for centre, radius in background_modes(lab, strict):
+        like_background |= ((lab - centre) ** 2).sum(axis=2) < radius**2
+    return like_background
+
+
+def background_modes(lab: np.ndarray, strict: bool = False) -> list[tuple[np.ndarray, float]]:
+    """The background's colours seen at the border of a Lab image (H, W, 3): (Lab centre,
+    radius) of each border colour mode that covers a good part of the border."""
     height, width, _ = lab.shape
     band = max(2, round(0.06 * min(height, width)))
     border = np.concatenate(
@@ -230,10 +248,7 @@ def _garment_mask(lab: np.ndarray, strict: bool) -> np.ndarray:
         # Textured floors need a looser match than a plain sheet, within limits.
         radius = 8.0 if strict else float(np.clip(1.5 * spread + 6.0, 10.0, 22.0))
         modes.append((centres[j], radius))
-    like_background = np.zeros((height, width), dtype=bool)
-    for centre, radius in modes:
-        like_background |= ((lab - centre) ** 2).sum(axis=2) < radius**2
-    return (~_connected_to_border(like_background)).astype(np.float32)
+    return modes
 
 
 def _connected_to_border(candidate: np.ndarray) -> np.ndarray:

@@ -62,7 +62,9 @@ def test_a_one_piece_card_shows_two_photos_and_its_one_pair(page):
     assert len(bars) == 1 and bars[0].keys == ["one_piece_shoes"]
     assert "One-piece + shoes" in bars[0].toolTip()
     assert bars[0].weakest == ""  # a lone bar is not marked the weakest
-    assert card.score_label.text() == f"{card.data.score:.0%} match"
+    from stylist.gui.outfits import match_text
+
+    assert card.score_label.text() == match_text(card.data.score)
     three = next(c for c in page.cards if c.data.one_piece is None)
     assert len(three.pictures) == 3 and three.findChildren(PairBars)[0].keys == [
         "top_bottom",
