@@ -81,6 +81,17 @@ def test_an_item_whose_features_changed_is_computed_again(net, tmp_path):
     assert_same(updated, fresh(net, changed))
 
 
+def test_a_wardrobe_without_one_pieces_is_cached_too(net, tmp_path):
+    """The four-pair net over a wardrobe whose one-piece slot is empty."""
+    rng = np.random.default_rng(3)
+    slots = [*wardrobe(rng, [range(1, 4), range(10, 12), range(20, 22)], net.feature_dim), {}]
+    first = PairCache(tmp_path / "cache").matrices(net, SHA, slots)
+    assert first.one_piece_shoes.shape == (0, 2)
+    again = PairCache(tmp_path / "cache")
+    assert_same(again.matrices(net, SHA, slots), first)
+    assert again.computed_pairs == 0
+
+
 def test_another_net_or_another_backbone_file_does_not_reuse(net, tmp_path):
     rng = np.random.default_rng(1)
     slots = wardrobe(rng, [range(3), range(3, 6), range(6, 9)], net.feature_dim)

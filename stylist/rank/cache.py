@@ -170,6 +170,8 @@ class PairCache:
 
 def _fingerprints(feats: np.ndarray) -> np.ndarray:
     """(N, D) features -> (N,) int64 fingerprints, one per item."""
+    if len(feats) == 0:  # a slot the wardrobe has no item in (no one-pieces, say)
+        return np.zeros(0, dtype=np.int64)
     rows = np.ascontiguousarray(feats, dtype=np.float32).reshape(len(feats), -1)
     digests = [hashlib.blake2b(row.tobytes(), digest_size=8).digest() for row in rows]
     return np.array([int.from_bytes(d, "little", signed=True) for d in digests], dtype=np.int64)
