@@ -32,9 +32,9 @@ from stylist.learn.metrics import average, list_metrics
 from stylist.learn.sampling import NEGATIVES_PER_POSITIVE, NegativeSampler, negatives_from_outfits
 from stylist.rank.matching import PAIR_SLOTS
 from stylist.rank.topk import PAIR_KEYS
+from stylist.tasks import Progress, is_cancelled
 
-Progress = Callable[[int, int, str], None]
-SLOT_NAMES = domain.SLOT_NAMES[:3]  # a verdict's outfit here: top, bottom, shoes
+SLOT_NAMES = domain.THREE_PIECE_SLOTS  # a verdict's outfit here: top, bottom, shoes
 # The three-piece pair networks and the slots that feed them (top 0, bottom 1, shoes 2).
 THREE_PIECE_PAIRS = tuple((key, *PAIR_SLOTS[key]) for key in PAIR_KEYS)
 
@@ -491,7 +491,7 @@ def fit(
         order = rng.permutation(n_pos)
         epoch_losses = []
         for b in range(math.ceil(n_pos / per_batch)):
-            if cancel is not None and cancel.is_set():
+            if is_cancelled(cancel):
                 cancelled = True
                 break
             chunk = order[b * per_batch : (b + 1) * per_batch]
