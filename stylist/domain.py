@@ -98,6 +98,8 @@ class Item:
     notes: str = ""
     guess: Category | None = None  # the category head's guess, kept for the person to confirm
     guess_confidence: float | None = None
+    name: str = ""  # what people read ("Navy top"); the file name stays in original_name
+    named_by_person: bool = False  # a name the person gave is never replaced by Stylist's
 
 
 @dataclass(frozen=True)

@@ -115,7 +115,7 @@ def _page(o: ExportOutfit, photo_path, n: int) -> Image.Image:
         y = 100 + i * (side + 20)
         page.paste(_tile(photo_path(item.working_file), side), (60, y))
         slot = o.outfit.slots()[i].replace("_", "-")
-        lines = [f"{slot}: {item.original_name}"]
+        lines = [f"{slot}: {item.name}"]
         if item.colours:
             lines.append("colours: " + ", ".join(item.colours[:3]))
         draw.text((60 + side + 30, y + 20), "\n".join(lines), fill=(60, 60, 60), font=_font(20))
@@ -140,6 +140,7 @@ def _json_export(outfits: list[ExportOutfit], photo_path, target: Path) -> dict:
             record[slot] = {
                 "id": item.id,
                 "category": item.category.value,
+                "name": item.name,
                 "original_name": item.original_name,
                 "colours": item.colours,
                 "tags": item.tags,

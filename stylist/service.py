@@ -161,6 +161,9 @@ class Stylist:
         self.library.set_category(item_id, category, CategorySource.USER)
         return self.library.item(item_id)
 
+    def rename(self, item_id: int, name: str) -> Item:
+        return self.library.rename(item_id, name)
+
     def remove(self, item_ids: Iterable[int]) -> list[int]:
         ids = list(item_ids)
         for item_id in ids:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
@@ -55,8 +54,8 @@ CATEGORY_PLURALS = {
 
 
 def display_name(item: Item) -> str:
-    """What a person calls the item: its file name without the extension."""
-    return Path(item.original_name).stem or f"Item {item.id}"
+    """What a person calls the item: the name they gave it or the one Stylist made."""
+    return item.name or f"Item {item.id}"
 
 
 @lru_cache(maxsize=4096)
@@ -96,7 +95,7 @@ class ItemFilter:
         if self.text:
             needle = self.text.strip().lower()
             haystack = " ".join(
-                [item.original_name, item.category.value, item.notes, *item.tags]
+                [item.name, item.original_name, item.category.value, item.notes, *item.tags]
             ).lower()
             if not all(word in haystack for word in needle.split()):
                 return False

@@ -400,7 +400,7 @@ class MainWindow(QMainWindow):
         if not proposals:
             return
         lines = [
-            f"{item.original_name}: {item.category.value} → {category.value}"
+            f"{item.name}: {item.category.value} → {category.value}"
             for item, category, _ in proposals[:15]
         ]
         if len(proposals) > 15:

@@ -289,7 +289,7 @@ class OutfitCard(QFrame):
             item = session.item(item_id)
             name = display_name(item) if item else str(item_id)
             menu.addAction(
-                f"With this {SLOT_LABELS[slot]}: {name}", lambda i=item_id: self.moreWith.emit(i)
+                f"More with {name} ({SLOT_LABELS[slot]})", lambda i=item_id: self.moreWith.emit(i)
             )
         self.more_button.setMenu(menu)
         self.like_button.clicked.connect(lambda: self.verdict.emit(self, "like"))

@@ -180,6 +180,11 @@ class Session(QObject):
         self.service.set_notes(item_id, notes)
         self._refresh_item(item_id)
 
+    def rename(self, item_id: int, name: str) -> None:
+        item = self.service.rename(item_id, name)
+        self._refresh_item(item_id)
+        self.status.emit(f"Renamed to “{item.name}”.")
+
     def import_paths(self, sources: Iterable[str | Path], on_done=None) -> Task | None:
         sources = [str(s) for s in sources]
         if not sources:

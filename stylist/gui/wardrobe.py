@@ -50,6 +50,7 @@ from stylist.gui.items import (
     filter_items,
     item_colour_families,
 )
+from stylist.gui.naming import InlineName
 from stylist.gui.outfits import MiniOutfit
 from stylist.gui.session import Session
 from stylist.gui.thumbnails import Spec, ThumbnailCache
@@ -204,8 +205,8 @@ class DetailPane(QScrollArea):
         self.photo.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.photo.setMinimumHeight(280)
         c.addWidget(self.photo)
-        self.name = label("", "h2", wrap=True)
-        self.name.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.name = InlineName()
+        self.name.renamed.connect(self._rename)
         c.addWidget(self.name)
         self.meta = label("", "small", wrap=True)
         c.addWidget(self.meta)
@@ -295,6 +296,7 @@ class DetailPane(QScrollArea):
         self.colours.setVisible(single)
         if not single:
             self.name.setText(f"{len(self.item_ids)} items selected")
+            self.name.editable = False
             cats = {self.session.item(i).category for i in self.item_ids}
             self._set_combo(cats.pop() if len(cats) == 1 else None)
             self.guess_row.hide()
@@ -302,6 +304,7 @@ class DetailPane(QScrollArea):
             return
         self.delete.setText("Delete")
         self.name.setText(display_name(item))
+        self.name.editable = True
         self.meta.setText(
             f"{item.width} × {item.height} px · added {item.added_at[:10]} · {item.original_name}"
         )
@@ -436,6 +439,10 @@ class DetailPane(QScrollArea):
         elif item.guess:
             self.session.set_category([item.id], item.guess)
 
+    def _rename(self, name: str) -> None:
+        if len(self.item_ids) == 1:
+            self.session.rename(self.item_ids[0], name)
+
     def _save_tags(self) -> None:
         if len(self.item_ids) != 1:
             return
@@ -564,6 +571,11 @@ class WardrobePage(QWidget):
         self.delete_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.delete_action.triggered.connect(lambda: self.delete_items(self.selected_ids()))
         self.view.addAction(self.delete_action)
+        self.rename_action = QAction("Rename", self)
+        self.rename_action.setShortcut(QKeySequence(Qt.Key.Key_F2))
+        self.rename_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.rename_action.triggered.connect(self.rename_selected)
+        self.addAction(self.rename_action)
 
         session.itemsChanged.connect(self.refresh)
         session.itemChanged.connect(self._item_changed)
@@ -682,6 +694,11 @@ class WardrobePage(QWidget):
         self.detail.show_items(self.selected_ids())
 
     # ------------------------------------------------------------ actions
+    def rename_selected(self) -> None:
+        """Edit the selected item's name in the detail pane (F2)."""
+        if len(self.selected_ids()) == 1:
+            self.detail.name.start_editing()
+
     def delete_items(self, ids: list[int]) -> None:
         if ids:
             self.session.delete_items(ids)
@@ -705,6 +722,8 @@ class WardrobePage(QWidget):
         for cat in SETTABLE:
             sub.addAction(CATEGORY_LABELS[cat], lambda cat=cat: self.session.set_category(ids, cat))
         if len(ids) == 1:
+            rename = menu.addAction("Rename", self.rename_selected)
+            rename.setShortcut(QKeySequence(Qt.Key.Key_F2))
             menu.addAction(
                 icons.icon("layers"),
                 "Outfits with this item",

@@ -151,6 +151,12 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO verdict_ids (id) SELECT MAX(id) FROM feedback;
     DELETE FROM verdict_ids;
     """,
+    # 6: a display name per item ("Navy top"), given by the person ('user') or made by Stylist
+    # from colour and category ('auto'); the library names every unnamed item when it opens.
+    """
+    ALTER TABLE items ADD COLUMN name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE items ADD COLUMN name_source TEXT CHECK (name_source IN ('user', 'auto'));
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
