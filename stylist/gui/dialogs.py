@@ -48,6 +48,7 @@ SHORTCUTS = [
     ("Ctrl+1 … Ctrl+4", "Wardrobe, Suggestions, Favourites, My style"),
     ("Ctrl+O / Ctrl+Shift+O", "Import photos / a folder"),
     ("Ctrl+F", "Search the wardrobe"),
+    ("F2", "Rename the selected item"),
     ("Del", "Delete the selected items (undo for a few seconds)"),
     ("Ctrl+Z", "Undo the last deletion or verdict"),
     ("L or ↑", "Like the current outfit"),

@@ -132,6 +132,10 @@ class FavouriteDelegate(QStyledItemDelegate):
 
 
 class FavouritesPage(QWidget):
+    def focus_content(self) -> None:
+        """Take the keyboard (after a page switch): the grid of favourites."""
+        self.view.setFocus(Qt.FocusReason.OtherFocusReason)
+
     def __init__(self, session: Session, thumbs: ThumbnailCache, parent=None) -> None:
         super().__init__(parent)
         self.session, self.thumbs = session, thumbs

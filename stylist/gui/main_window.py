@@ -94,6 +94,14 @@ class TaskIndicator(QWidget):
             tasks[0].cancel.set()
 
 
+class PageList(QListWidget):
+    """The sidebar's page list. It never takes letters for a type-ahead search: L, D, W and F
+    belong to the page beside it, whatever has the focus."""
+
+    def keyboardSearch(self, search: str) -> None:  # noqa: N802 - Qt override
+        return
+
+
 class MainWindow(QMainWindow):
     def __init__(self, session: Session, settings: QSettings, thumbs: ThumbnailCache) -> None:
         super().__init__()
@@ -123,7 +131,7 @@ class MainWindow(QMainWindow):
         brand.setObjectName("brand")
         brand_row.addWidget(brand, 1)
         side.addLayout(brand_row)
-        self.nav = QListWidget()
+        self.nav = PageList()
         self.nav.setObjectName("nav")
         self.nav.setIconSize(QSize(20, 20))
         self.nav.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -175,7 +183,9 @@ class MainWindow(QMainWindow):
         self.mystyle = MyStylePage(session)
         for page in (self.wardrobe_stack, self.suggestions, self.favourites, self.mystyle):
             self.stack.addWidget(page)
-        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.nav.currentRowChanged.connect(self._page_switched)
+        # Clicking the page already shown also hands the keys back to it.
+        self.nav.itemClicked.connect(lambda *_: self.focus_page())
 
         self.welcome.importFilesRequested.connect(self.import_files)
         self.welcome.importFolderRequested.connect(self.import_folder)
@@ -301,6 +311,22 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------ pages
     def show_page(self, index: int) -> None:
         self.nav.setCurrentRow(index)
+        self.focus_page()
+
+    def _page_switched(self, index: int) -> None:
+        self.stack.setCurrentIndex(index)
+        self.focus_page()
+
+    def focus_page(self) -> None:
+        """Give the keyboard to the content of the page shown, so its keys work at once."""
+        page = self.stack.currentWidget()
+        if isinstance(page, QStackedWidget):
+            page = page.currentWidget()
+        focus_content = getattr(page, "focus_content", None)
+        if callable(focus_content):
+            focus_content()
+        elif page is not None:
+            page.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def current_page(self) -> str:
         return PAGES[self.stack.currentIndex()][0]

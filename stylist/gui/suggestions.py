@@ -320,9 +320,17 @@ class SuggestionsPage(QWidget):
         self.flow.insert(position, card)
         return card
 
+    def focus_content(self) -> None:
+        """Take the keyboard (after a page switch): the cards' keys then work at once."""
+        self.stack.currentWidget().setFocus(Qt.FocusReason.OtherFocusReason)
+
     def _remove_card(self, card: OutfitCard) -> None:
         if card not in self.cards:
             return
+        if card.isAncestorOf(self.focusWidget()) or card.hasFocus():
+            # A card leaving with the focus would pass it to the next widget in the tab chain,
+            # maybe outside this page, and the next L would go astray.
+            self.focus_content()
         index = self.cards.index(card)
         self.cards.remove(card)
         self.flow.remove(card)

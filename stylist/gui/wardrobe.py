@@ -659,6 +659,11 @@ class WardrobePage(QWidget):
         self.filter = ItemFilter(self.filter.category, self.filter.colour, text)
         self.refresh()
 
+    def focus_content(self) -> None:
+        """Take the keyboard (after a page switch): the grid, or the search when it is empty."""
+        target = self.view if self.view.isVisible() or self.model.rowCount() else self.search
+        target.setFocus(Qt.FocusReason.OtherFocusReason)
+
     def focus_search(self) -> None:
         self.search.setFocus()
         self.search.selectAll()
