@@ -8,6 +8,7 @@ temporary name and renamed into place, so a failed export leaves nothing half-wr
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +34,16 @@ class ExportOutfit:
 
 
 def export_outfits(
-    outfits: list[ExportOutfit], photo_path, target: Path, fmt: str | None = None
+    outfits: list[ExportOutfit],
+    photo_path,
+    target: Path,
+    fmt: str | None = None,
+    pdf_writer: Callable[[list[ExportOutfit], Callable, Path], Path] | None = None,
 ) -> Path:
-    """Write ``outfits`` to ``target``; ``photo_path(relative)`` finds a stored file."""
+    """Write ``outfits`` to ``target``; ``photo_path(relative)`` finds a stored file.
+
+    ``pdf_writer(outfits, photo_path, target)``, where given, draws the PDF instead of the
+    picture-per-page lookbook made here (the desktop app passes its vector lookbook)."""
     target = Path(target)
     fmt = (fmt or target.suffix.lstrip(".")).lower()
     if fmt not in FORMATS:
@@ -47,6 +55,8 @@ def export_outfits(
     if fmt == "png":
         collage = _collage(outfits, photo_path)
         atomic_write(target, lambda fh: collage.save(fh, format="PNG", optimize=True))
+    elif fmt == "pdf" and pdf_writer is not None:
+        pdf_writer(outfits, photo_path, target)
     elif fmt == "pdf":
         pages = [_page(o, photo_path, n) for n, o in enumerate(outfits, start=1)]
         atomic_write(
@@ -66,6 +76,20 @@ def export_outfits(
     else:
         write_json(target, _json_export(outfits, photo_path, target))
     return target
+
+
+def _colour_names(colours: list[str]) -> list[str]:
+    from stylist.vision.colours import colour_name
+
+    names: list[str] = []
+    for value in colours:
+        try:
+            name = colour_name(value)
+        except ValueError:
+            continue
+        if name not in names:
+            names.append(name)
+    return names
 
 
 def _font(size: int) -> ImageFont.ImageFont:
@@ -117,10 +141,13 @@ def _page(o: ExportOutfit, photo_path, n: int) -> Image.Image:
         slot = o.outfit.slots()[i].replace("_", "-")
         lines = [f"{slot}: {item.name}"]
         if item.colours:
-            lines.append("colours: " + ", ".join(item.colours[:3]))
+            lines.append("colours: " + ", ".join(_colour_names(item.colours[:3])))
         draw.text((60 + side + 30, y + 20), "\n".join(lines), fill=(60, 60, 60), font=_font(20))
     if o.pair_scores:
-        text = "   ".join(f"{k.replace('_', '–')} {v:.2f}" for k, v in o.pair_scores.items())
+        # Plain ASCII: Pillow's built-in font has no dashes or arrows.
+        text = "   ".join(
+            f"{k.replace('_', ' + ')} {round(100 * v)}%" for k, v in o.pair_scores.items()
+        )
         draw.text((60, 1120), text, fill=(90, 90, 90), font=_font(18))
     return page
 

@@ -842,8 +842,9 @@ class Stylist:
     def favourites(self):
         return self.library.favourites()
 
-    def export_favourites(self, target, fmt: str | None = None, ids=None) -> Path:
-        """Export favourites (all, or those ids) as PNG, PDF or JSON."""
+    def export_favourites(self, target, fmt: str | None = None, ids=None, pdf_writer=None) -> Path:
+        """Export favourites (all, or those ids) as PNG, PDF or JSON (``pdf_writer``: see
+        :func:`stylist.export.export_outfits`)."""
         from stylist.export import ExportOutfit, export_outfits
 
         rows = [f for f in self.favourites() if ids is None or f.id in set(ids)]
@@ -862,4 +863,4 @@ class Stylist:
                 except (StylistError, KeyError):
                     pass
             chosen.append(ExportOutfit(row.outfit, items, score, pairs))
-        return export_outfits(chosen, self.library.file_path, Path(target), fmt)
+        return export_outfits(chosen, self.library.file_path, Path(target), fmt, pdf_writer)

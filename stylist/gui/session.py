@@ -414,6 +414,8 @@ class Session(QObject):
         self.favouritesChanged.emit()
 
     def export_favourites(self, path: Path, fmt: str, ids: list[int] | None, on_done=None) -> Task:
+        from stylist.gui.lookbook import write_lookbook  # loaded when the first export runs
+
         service = self.service
 
         def done(result: Path) -> None:
@@ -422,7 +424,9 @@ class Session(QObject):
                 on_done(result)
 
         return self.tasks.start(
-            lambda progress, cancel: service.export_favourites(path, fmt, ids=ids),
+            lambda progress, cancel: service.export_favourites(
+                path, fmt, ids=ids, pdf_writer=write_lookbook
+            ),
             "Exporting favourites",
             kind="export",
             on_done=done,
