@@ -342,7 +342,8 @@ class MainWindow(QMainWindow):
         demo = self.session.demo
         self.demo_box.setVisible(demo)
         self.demo_action.setEnabled(not demo)
-        title = "Stylist — demo wardrobe" if demo else "Stylist"
+        # Ending with the application's display name keeps Qt from appending it a second time.
+        title = "Demo wardrobe — Stylist" if demo else "Stylist"
         self.setWindowTitle(title)
         self._update_welcome()
 
