@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QPlainTextEdit,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -179,8 +180,10 @@ class DetailPane(QScrollArea):
         self.item_ids: list[int] = []
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setMinimumWidth(300)
+        self.setMinimumWidth(292)  # the content's 280 and the scroll bar
         self.setMaximumWidth(380)
+        # Long names and guesses wrap; nothing in the pane needs a sideways scroll.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         body = QFrame()
         body.setObjectName("detail")
         self.setWidget(body)
@@ -204,6 +207,9 @@ class DetailPane(QScrollArea):
         self.photo = QLabel()
         self.photo.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.photo.setMinimumHeight(280)
+        # The photo is fitted into a square with clear margins; a narrow pane trims only those
+        # margins instead of widening the pane past its width.
+        self.photo.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         c.addWidget(self.photo)
         self.name = InlineName()
         self.name.renamed.connect(self._rename)
@@ -500,9 +506,14 @@ class WardrobePage(QWidget):
         self.search.addAction(
             icons.icon("search", theme.active().muted), QLineEdit.ActionPosition.LeadingPosition
         )
-        self.search.setMinimumWidth(240)
+        # The search gives way first when the window is narrow; the title never does.
+        self.search.setMinimumWidth(150)
+        self.search.setMaximumWidth(360)
+        self.search.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.title.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
         self.search.textChanged.connect(self._search_changed)
-        head.addWidget(self.search)
+        head.addWidget(self.search, 1)
+        self.head = head
         self.import_button = button("Import", "import", "primary", "Import photos or a folder")
         menu = QMenu(self.import_button)
         menu.addAction(icons.icon("photos"), "Photos…", self.importFilesRequested.emit)
@@ -510,13 +521,18 @@ class WardrobePage(QWidget):
         self.import_button.setMenu(menu)
         head.addWidget(self.import_button)
         layout.addLayout(head)
+        # Where the search goes when the header is too narrow for it: a line of its own.
+        self.search_row = QHBoxLayout()
+        layout.addLayout(self.search_row)
+        self.main = main
+        main.installEventFilter(self)
 
         self.activity = ActivityBar()
         self.activity.cancelClicked.connect(self._cancel_activity)
         layout.addWidget(self.activity)
 
-        chips = QHBoxLayout()
-        chips.setSpacing(6)
+        # Chips wrap to a second line rather than squeeze into fragments.
+        self.chip_row = FlowBox(spacing=6)
         self.category_group = QButtonGroup(self)
         self.category_group.setExclusive(True)
         self.category_chips: dict[Category | None, Any] = {}
@@ -525,10 +541,9 @@ class WardrobePage(QWidget):
             c.clicked.connect(lambda _=False, cat=cat: self.set_category_filter(cat))
             self.category_group.addButton(c)
             self.category_chips[cat] = c
-            chips.addWidget(c)
+            self.chip_row.add(c)
         self.category_chips[None].setChecked(True)
-        chips.addStretch(1)
-        layout.addLayout(chips)
+        layout.addWidget(self.chip_row)
 
         self.colour_row = FlowBox(spacing=6)
         self.colour_chips: dict[str, Any] = {}
@@ -581,6 +596,40 @@ class WardrobePage(QWidget):
         session.itemChanged.connect(self._item_changed)
         session.tasks.changed.connect(self._tasks_changed)
 
+    # ------------------------------------------------------------ layout
+    WIDE_SEARCH = 220  # the narrowest search worth keeping beside the title
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
+        if watched is self.main and event.type() == QEvent.Type.Resize:
+            self._place_search(event.size().width())
+        return super().eventFilter(watched, event)
+
+    def _place_search(self, width: int) -> None:
+        margins = self.main.layout().contentsMargins()
+        needed = (
+            margins.left()
+            + margins.right()
+            + self.title.sizeHint().width()
+            + 8
+            + self.count.sizeHint().width()
+            + self.WIDE_SEARCH
+            + self.import_button.sizeHint().width()
+            + 3 * self.head.spacing()
+        )
+        narrow = width < needed
+        in_header = self.head.indexOf(self.search) >= 0
+        if narrow and in_header:
+            self.head.removeWidget(self.search)
+            self.search.setMaximumWidth(16777215)
+            self.search_row.addWidget(self.search)
+        elif not narrow and not in_header:
+            self.search_row.removeWidget(self.search)
+            self.search.setMaximumWidth(360)
+            self.head.insertWidget(self.head.indexOf(self.import_button), self.search, 1)
+
+    def search_in_header(self) -> bool:
+        return self.head.indexOf(self.search) >= 0
+
     # ------------------------------------------------------------ data
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.model.set_ratio(self.view.devicePixelRatioF() or 1.0)
@@ -601,6 +650,7 @@ class WardrobePage(QWidget):
         self.no_match.setVisible(empty and bool(items))
         self._select_ids(selected)
         self.detail.show_items(self.selected_ids())
+        self._show_detail()
 
     def _update_counts(self, items: list[Item]) -> None:
         counts = Counter(item.category for item in items)
@@ -614,6 +664,7 @@ class WardrobePage(QWidget):
             c.setVisible(
                 n > 0 or cat in (Category.TOP, Category.BOTTOM, Category.SHOES) or c.isChecked()
             )
+        self.chip_row.relayout()
 
     def _update_colour_chips(self, items: list[Item]) -> None:
         families = Counter(name for item in items for name in item_colour_families(item))
@@ -697,6 +748,13 @@ class WardrobePage(QWidget):
 
     def _selection_changed(self, *_args: object) -> None:
         self.detail.show_items(self.selected_ids())
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        # The detail pane takes room only while something is selected; the grid gets it back.
+        wanted = bool(self.detail.item_ids)
+        if self.detail.isHidden() == wanted:
+            self.detail.setVisible(wanted)
 
     # ------------------------------------------------------------ actions
     def rename_selected(self) -> None:
