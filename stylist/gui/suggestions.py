@@ -314,6 +314,7 @@ class SuggestionsPage(QWidget):
         card.verdict.connect(self.judge)
         card.favourite.connect(self.favourite)
         card.moreWith.connect(lambda item_id: self.set_with_items([item_id]))
+        card.tryOutfit.connect(self.try_outfit)
         card.focused.connect(lambda c: self.set_current(self.cards.index(c)))
         card.set_favourite(card.data.ids() in self.favourite_outfits)
         self.cards.insert(position, card)
@@ -409,6 +410,13 @@ class SuggestionsPage(QWidget):
         dialog = ComposeDialog(self.session, self.thumbs, self)
         dialog.open()
         self._compose_dialog = dialog
+
+    def try_outfit(self, outfit: Outfit) -> None:
+        """Show an outfit (a card's best swap) scored and ready to judge."""
+        self.compose()
+        self._compose_dialog.pick(
+            outfit.top, outfit.bottom, outfit.shoes, one_piece=outfit.one_piece
+        )
 
 
 COMPOSE_ROWS = (
