@@ -8,6 +8,7 @@ click from confirmed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ from stylist.gui.items import (
     display_name,
     filter_items,
     item_colour_families,
+    pending_guess,
 )
 from stylist.gui.naming import InlineName
 from stylist.gui.outfits import MiniOutfit
@@ -542,6 +544,13 @@ class WardrobePage(QWidget):
             self.category_group.addButton(c)
             self.category_chips[cat] = c
             self.chip_row.add(c)
+            if cat is None:
+                self.review_chip = chip(
+                    "To review", "Guesses you have not confirmed, least sure first"
+                )
+                self.review_chip.clicked.connect(lambda _=False: self.set_review_filter())
+                self.category_group.addButton(self.review_chip)
+                self.chip_row.add(self.review_chip)
         self.category_chips[None].setChecked(True)
         layout.addWidget(self.chip_row)
 
@@ -559,12 +568,18 @@ class WardrobePage(QWidget):
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.setModel(self.model)
         self.delegate = ItemDelegate(self.view)
-        self.delegate.confirmRequested.connect(
-            lambda item_id, cat: self.session.set_category([item_id], cat)
-        )
+        self.delegate.confirmRequested.connect(self.confirm_guess)
+        # After a confirmation the grid keeps its order a moment (or until the next key), so a
+        # quick second click lands on the card that was under the pointer, not its neighbour.
+        self._frozen: list[int] | None = None
+        self.settle_timer = QTimer(self)
+        self.settle_timer.setSingleShot(True)
+        self.settle_timer.setInterval(1200)
+        self.settle_timer.timeout.connect(self._unfreeze)
         self.view.setItemDelegate(self.delegate)
         self.view.selectionModel().selectionChanged.connect(self._selection_changed)
         self.view.setAccessibleName("Wardrobe items")
+        self.view.installEventFilter(self)
         layout.addWidget(self.view, 1)
 
         self.no_match = EmptyState("search", "Nothing matches", "Try another filter or search.")
@@ -600,8 +615,15 @@ class WardrobePage(QWidget):
     WIDE_SEARCH = 220  # the narrowest search worth keeping beside the title
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
-        if watched is self.main and event.type() == QEvent.Type.Resize:
+        # Filters are installed while the page is being built: look attributes up with care.
+        if watched is getattr(self, "main", None) and event.type() == QEvent.Type.Resize:
             self._place_search(event.size().width())
+        elif (
+            watched is getattr(self, "view", None)
+            and event.type() == QEvent.Type.KeyPress
+            and getattr(self, "_frozen", None)
+        ):
+            self._unfreeze()  # the next key: the grid moves on now
         return super().eventFilter(watched, event)
 
     def _place_search(self, width: int) -> None:
@@ -638,7 +660,11 @@ class WardrobePage(QWidget):
     def refresh(self) -> None:
         selected = self.selected_ids()
         items = self.session.visible_items()
-        shown = filter_items(items, self.filter)
+        if self._frozen is not None:
+            by_id = {item.id: item for item in items}
+            shown = [by_id[i] for i in self._frozen if i in by_id]
+        else:
+            shown = filter_items(items, self.filter)
         self.model.set_items(shown)
         self._update_counts(items)
         self._update_colour_chips(items)
@@ -654,6 +680,9 @@ class WardrobePage(QWidget):
 
     def _update_counts(self, items: list[Item]) -> None:
         counts = Counter(item.category for item in items)
+        to_review = sum(1 for item in items if pending_guess(item) is not None)
+        self.review_chip.setText(f"To review  {to_review}")
+        self.review_chip.setVisible(to_review > 0 or self.review_chip.isChecked())
         for cat, c in self.category_chips.items():
             if cat is None:
                 c.setText(f"All  {len(items)}")
@@ -700,14 +729,35 @@ class WardrobePage(QWidget):
     def set_category_filter(self, category: Category | None) -> None:
         self.filter = ItemFilter(category, self.filter.colour, self.filter.text)
         self.category_chips[category].setChecked(True)
+        self._unfreeze(refresh=False)
         self.refresh()
 
+    def set_review_filter(self) -> None:
+        """Only unconfirmed guesses, the least sure first."""
+        self.filter = ItemFilter(None, self.filter.colour, self.filter.text, review=True)
+        self.review_chip.setChecked(True)
+        self._unfreeze(refresh=False)
+        self.refresh()
+
+    def confirm_guess(self, item_id: int, category: Category) -> None:
+        """Confirm a guessed category from the grid, keeping the grid still a moment."""
+        self._frozen = [self.model.item_at(r).id for r in range(self.model.rowCount())]
+        self.settle_timer.start()
+        self.session.set_category([item_id], category)
+
+    def _unfreeze(self, refresh: bool = True) -> None:
+        self.settle_timer.stop()
+        if self._frozen is not None:
+            self._frozen = None
+            if refresh:
+                self.refresh()
+
     def set_colour_filter(self, colour: str) -> None:
-        self.filter = ItemFilter(self.filter.category, colour, self.filter.text)
+        self.filter = dataclasses.replace(self.filter, colour=colour)
         self.refresh()
 
     def _search_changed(self, text: str) -> None:
-        self.filter = ItemFilter(self.filter.category, self.filter.colour, text)
+        self.filter = dataclasses.replace(self.filter, text=text)
         self.refresh()
 
     def focus_content(self) -> None:
