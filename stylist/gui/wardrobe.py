@@ -17,6 +17,7 @@ from PySide6.QtCore import QEvent, QItemSelectionModel, QSize, Qt, QTimer, Signa
 from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QButtonGroup,
     QComboBox,
     QDialogButtonBox,
@@ -57,6 +58,7 @@ from stylist.gui.naming import InlineName
 from stylist.gui.outfits import MiniOutfit
 from stylist.gui.session import Session
 from stylist.gui.thumbnails import Spec, ThumbnailCache
+from stylist.gui.viewer import PhotoViewer
 from stylist.gui.widgets import (
     ActivityBar,
     EmptyState,
@@ -595,12 +597,24 @@ class WardrobePage(QWidget):
         splitter.setStretchFactor(1, 0)
         splitter.setSizes([900, 340])
         self.splitter = splitter
+        self._detail_timer = QTimer(self)
+        self._detail_timer.setSingleShot(True)
+        self._detail_timer.setInterval(QApplication.doubleClickInterval())
+        self._detail_timer.timeout.connect(self._reveal_detail)
+        self.detail.hide()
 
         self.delete_action = QAction("Delete", self)
         self.delete_action.setShortcut(QKeySequence.StandardKey.Delete)
         self.delete_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.delete_action.triggered.connect(lambda: self.delete_items(self.selected_ids()))
         self.view.addAction(self.delete_action)
+        self.view_action = QAction("View photo", self)
+        self.view_action.setShortcut(QKeySequence(Qt.Key.Key_Space))
+        self.view_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        self.view_action.triggered.connect(lambda: self.open_viewer())
+        self.view.addAction(self.view_action)
+        self.view.doubleClicked.connect(lambda index: self.open_viewer(index.row()))
+        self.viewer: PhotoViewer | None = None
         self.rename_action = QAction("Rename", self)
         self.rename_action.setShortcut(QKeySequence(Qt.Key.Key_F2))
         self.rename_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -794,22 +808,62 @@ class WardrobePage(QWidget):
         if row is not None:
             index = self.model.index(row)
             self.view.setCurrentIndex(index)
+            self._show_detail(now=True)  # chosen elsewhere: no double-click to wait for
             self.view.scrollTo(index)
 
     def _selection_changed(self, *_args: object) -> None:
         self.detail.show_items(self.selected_ids())
         self._show_detail()
 
-    def _show_detail(self) -> None:
+    def _show_detail(self, now: bool = False) -> None:
         # The detail pane takes room only while something is selected; the grid gets it back.
+        # It comes in only after a double-click's interval: the grid narrows as it does, and a
+        # double-click's second press must land on the card the first one chose.
         wanted = bool(self.detail.item_ids)
-        if self.detail.isHidden() == wanted:
-            self.detail.setVisible(wanted)
+        if not wanted:
+            self._detail_timer.stop()
+            self.detail.hide()
+        elif self.detail.isHidden():
+            if now:
+                self._reveal_detail()
+            elif not self._detail_timer.isActive():
+                self._detail_timer.start()
+
+    def _reveal_detail(self) -> None:
+        self._detail_timer.stop()
+        if self.detail.item_ids and self.detail.isHidden():
+            self.detail.show()
+            current = self.view.currentIndex()
+            if current.isValid():
+                self.view.scrollTo(current)
+
+    def detail_shown(self) -> bool:
+        """Whether the detail pane is in (or on its way in) for the selection."""
+        return self.detail.isVisible() or self._detail_timer.isActive()
 
     # ------------------------------------------------------------ actions
+    def open_viewer(self, row: int | None = None) -> PhotoViewer | None:
+        """The full-size photo of the current item (or ``row``), ← → through the grid."""
+        if row is None:
+            current = self.view.currentIndex()
+            row = current.row() if current.isValid() else None
+        if row is None or not 0 <= row < self.model.rowCount():
+            return None
+        ids = [self.model.item_at(r).id for r in range(self.model.rowCount())]
+        self.viewer = PhotoViewer(ids, row, self.session.item, self.session.file_path, self)
+        self.viewer.finished.connect(self._viewer_closed)
+        self.viewer.open()
+        return self.viewer
+
+    def _viewer_closed(self) -> None:
+        # Back in the grid on the item last looked at.
+        if self.viewer is not None:
+            self.select_item(self.viewer.current_id())
+
     def rename_selected(self) -> None:
         """Edit the selected item's name in the detail pane (F2)."""
         if len(self.selected_ids()) == 1:
+            self._show_detail(now=True)
             self.detail.name.start_editing()
 
     def delete_items(self, ids: list[int]) -> None:

@@ -72,6 +72,7 @@ def test_no_page_clips_its_text(qtbot, window, size):
         if name == "wardrobe":
             page = window.wardrobe
             page.select_item(page.model.item_at(0).id)
+            qtbot.waitUntil(page.detail.isVisible)
         if name == "suggestions":
             qtbot.waitUntil(lambda: len(window.suggestions.cards) > 0, timeout=60000)
         settle(qtbot, window)
@@ -94,6 +95,7 @@ def test_the_search_moves_below_the_title_when_narrow(qtbot, window):
     assert page.search_in_header()
     window.resize(960, 620)
     page.select_item(page.model.item_at(0).id)
+    qtbot.waitUntil(page.detail.isVisible)
     settle(qtbot, window)
     assert not page.search_in_header()
     assert page.search.width() >= page.WIDE_SEARCH
@@ -107,8 +109,8 @@ def test_the_detail_pane_collapses_when_nothing_is_selected(qtbot, window):
     assert not page.detail.isVisible()
     wide = page.view.width()
     page.select_item(page.model.item_at(0).id)
+    qtbot.waitUntil(page.detail.isVisible)
     settle(qtbot, window)
-    assert page.detail.isVisible()
     assert page.view.width() < wide  # the grid had the pane's room while nothing was selected
     page.view.clearSelection()
     settle(qtbot, window)
@@ -121,6 +123,7 @@ def test_a_long_name_wraps_in_the_detail_pane(qtbot, window):
     item = page.model.item_at(0)
     window.session.rename(item.id, "My very favourite oversized charcoal wool winter coat " * 1)
     page.select_item(item.id)
+    qtbot.waitUntil(page.detail.isVisible)
     settle(qtbot, window)
     detail = page.detail
     assert detail.horizontalScrollBar().maximum() == 0  # no sideways scrolling
