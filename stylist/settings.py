@@ -13,6 +13,7 @@ class Settings:
     backbone: str = "efficientnet-lite0"  # the shipped compact backbone; "vgg16" once installed
     device: str = "auto"  # auto | cpu | cuda
     net: str = "C"  # the matching network used for ranking
+    theme: str = "system"  # the desktop app's look: system | light | dark
 
     @classmethod
     def load(cls, paths: Paths) -> Settings:

@@ -70,6 +70,7 @@ BACKBONES = [
         "VGG-16 as in the FashionNet paper: a 530 MB download, slower, sometimes better",
     ),
 ]
+THEMES = [("system", "Same as the system"), ("light", "Light"), ("dark", "Dark")]
 DEVICES = [("auto", "Automatic"), ("cpu", "CPU"), ("cuda", "GPU (NVIDIA CUDA)")]
 
 
@@ -217,6 +218,15 @@ class SettingsDialog(FittedDialog):
                 wrap=True,
             )
         )
+        layout.addWidget(box)
+
+        box = QGroupBox("Appearance")
+        look = QFormLayout(box)
+        self.theme = QComboBox()
+        for value, text in THEMES:
+            self.theme.addItem(text, value)
+        self.theme.setCurrentIndex(max(0, self.theme.findData(getattr(current, "theme", "system"))))
+        look.addRow("Look", self.theme)
         layout.addWidget(box)
 
         box = QGroupBox("Where the models run (device)")
@@ -411,6 +421,7 @@ class SettingsDialog(FittedDialog):
             backbone=self.chosen_backbone(),
             device=self.device.currentData(),
             net=getattr(current, "net", "C"),
+            theme=self.theme.currentData(),
         )
 
     def accept(self) -> None:

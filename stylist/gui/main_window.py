@@ -447,7 +447,14 @@ class MainWindow(QMainWindow):
 
     def open_settings(self) -> None:
         self.settings_dialog = SettingsDialog(self.session, self)
+        self.settings_dialog.accepted.connect(self.apply_theme_setting)
         self.settings_dialog.open()
+
+    def apply_theme_setting(self) -> None:
+        """Use the look chosen in Settings (system, light or dark) from now on."""
+        watcher = getattr(self, "theme_watcher", None)
+        if watcher is not None:
+            watcher.choose(self.session.service.settings.theme)
 
     def about(self) -> None:
         self.about_dialog = AboutDialog(self)
