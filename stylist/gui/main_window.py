@@ -193,6 +193,7 @@ class MainWindow(QMainWindow):
         self.wardrobe.importFilesRequested.connect(self.import_files)
         self.wardrobe.importFolderRequested.connect(self.import_folder)
         self.wardrobe.showOutfitsWith.connect(self.show_outfits_with)
+        self.suggestions.importRequested.connect(self.import_files)
 
         self.status_text = QLabel()
         self.status_text.setContentsMargins(12, 0, 0, 0)

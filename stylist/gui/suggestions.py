@@ -62,6 +62,7 @@ class SuggestionsPage(QWidget):
     """Outfit cards from the service, judged by button or keyboard."""
 
     itemRequested = Signal(int)  # show this item in the wardrobe
+    importRequested = Signal()  # the wardrobe lacks what an outfit needs: import photos
 
     def __init__(self, session: Session, thumbs: ThumbnailCache, parent=None) -> None:
         super().__init__(parent)
@@ -142,6 +143,9 @@ class SuggestionsPage(QWidget):
         self.stack = QStackedWidget()
         self.message = EmptyState("suggestions", "", "")
         self.retry = self.message.add_button(button("Try again", "refresh", on_click=self.refresh))
+        self.import_button = self.message.add_button(
+            button("Import photos…", "import", "primary", on_click=self.importRequested.emit)
+        )
         self.stack.addWidget(self.message)
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
@@ -207,9 +211,12 @@ class SuggestionsPage(QWidget):
     def _filters_changed(self, *_args: object) -> None:
         self.refresh()
 
-    def _show_message(self, title: str, text: str, retry: bool = False) -> None:
+    def _show_message(
+        self, title: str, text: str, retry: bool = False, offer_import: bool = False
+    ) -> None:
         self.message.set_text(title, text)
         self.retry.setVisible(retry)
+        self.import_button.setVisible(offer_import)
         self.stack.setCurrentWidget(self.message)
 
     def query(self) -> dict[str, Any]:
@@ -254,6 +261,7 @@ class SuggestionsPage(QWidget):
                 "Your wardrobe has no "
                 + " and no ".join(missing)
                 + " yet: import some, or confirm the categories of unsorted items.",
+                offer_import=True,
             )
             return
         if self.session.tasks.running("features") is not None:

@@ -285,6 +285,15 @@ class EmptyState(QFrame):
         self.text.setText(text)
         self.text.setVisible(bool(text))
 
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        # A centred, wrapped label is laid out at its size hint's width, which Qt guesses; fix
+        # the width to what there is (at most 460 px), so its height is measured for the same
+        # width it is shown at and no line is cut off.
+        margins = self.layout().contentsMargins()
+        room = event.size().width() - margins.left() - margins.right()
+        self.text.setFixedWidth(max(120, min(460, room)))
+        super().resizeEvent(event)
+
     def add_button(self, widget: QPushButton) -> QPushButton:
         self.buttons.addWidget(widget)
         return widget

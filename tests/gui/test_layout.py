@@ -5,7 +5,7 @@ overlaps another, and the wardrobe's detail pane takes room only while something
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QRect
+from PySide6.QtCore import QRect, Qt
 from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QWidget
 
 SIZES = [(960, 620), (1280, 800), (2560, 1440)]
@@ -130,3 +130,23 @@ def test_a_long_name_wraps_in_the_detail_pane(qtbot, window):
     assert clipped_text(detail) == []
     assert detail.category.isVisible()
     assert detail.category.width() <= detail.viewport().width()
+
+
+def test_the_empty_suggestions_page_explains_in_full_and_offers_an_import(
+    qtbot, empty_window, monkeypatch
+):
+    window = empty_window
+    asked = []
+    monkeypatch.setattr(window, "import_files", lambda: asked.append(True))
+    window.suggestions.importRequested.disconnect()
+    window.suggestions.importRequested.connect(window.import_files)
+    window.resize(960, 620)
+    window.show_page(1)
+    settle(qtbot, window)
+    page = window.suggestions
+    assert page.stack.currentWidget() is page.message
+    assert "Not enough" in page.message.title.text()
+    assert clipped_text(page) == []
+    assert page.import_button.isVisible()
+    qtbot.mouseClick(page.import_button, Qt.MouseButton.LeftButton)
+    assert asked == [True]
