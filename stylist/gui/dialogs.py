@@ -186,11 +186,17 @@ class SettingsDialog(FittedDialog):
         self.backbone_buttons: dict[str, QRadioButton] = {}
         self.installed = installed_backbones(session.paths)
         for backbone_id, name, text in BACKBONES:
-            radio = QRadioButton(f"{name} — {text}")
+            # The name on the button, the description wrapped beneath it: one long button
+            # label would be cut off at the dialog's narrowest.
+            radio = QRadioButton(name)
             radio.setProperty("backbone", backbone_id)
+            radio.setToolTip(text)
             self.backbone_group.addButton(radio)
             self.backbone_buttons[backbone_id] = radio
             b.addWidget(radio)
+            description = label(text, "muted", wrap=True)
+            description.setContentsMargins(26, 0, 0, 4)
+            b.addWidget(description)
         self.backbone_buttons.get(
             current.backbone, self.backbone_buttons["efficientnet-lite0"]
         ).setChecked(True)

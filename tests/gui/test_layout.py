@@ -150,3 +150,13 @@ def test_the_empty_suggestions_page_explains_in_full_and_offers_an_import(
     assert page.import_button.isVisible()
     qtbot.mouseClick(page.import_button, Qt.MouseButton.LeftButton)
     assert asked == [True]
+
+
+def test_settings_shows_every_label_in_full(qtbot, window):
+    window.open_settings()
+    dialog = window.settings_dialog
+    qtbot.waitUntil(dialog.isVisible)
+    dialog.resize(dialog.minimumSizeHint())
+    settle(qtbot, window)
+    assert clipped_text(dialog) == []
+    dialog.reject()
