@@ -92,3 +92,8 @@ def test_items_of_an_older_library_get_names_on_migration(some_photos, paths):
         items = stylist.items()
     assert {i.id: i.name for i in items} == expected
     assert all(" shoes" in i.name.lower() or i.name.startswith("Shoes") for i in items)
+
+
+def test_renaming_a_missing_item_is_a_usage_error(capsys):
+    assert main(["rename", "999", "Anything"]) == 2
+    assert "no item 999" in capsys.readouterr().err
