@@ -94,7 +94,7 @@ class FavouriteDelegate(QStyledItemDelegate):
         self.session, self.thumbs, self.view = session, thumbs, view
 
     def sizeHint(self, option, index) -> QSize:  # noqa: N802 - Qt override
-        return QSize(FAV_W, FAV_H)
+        return QSize(self.view.card_width(FAV_W), FAV_H)
 
     def paint(self, painter: QPainter, option, index) -> None:
         row = index.data(FavouritesModel.RowRole)

@@ -214,7 +214,9 @@ class ItemDelegate(QStyledItemDelegate):
     confirmRequested = Signal(int, object)  # item id, Category
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
-        return QSize(CELL_W, CELL_H)
+        view = self.parent()
+        width = view.card_width(CELL_W) if hasattr(view, "card_width") else CELL_W
+        return QSize(width, CELL_H)
 
     @staticmethod
     def _confirm_rect(cell: QRect) -> QRect:

@@ -247,7 +247,14 @@ class JustifiedGrid(QListView):
         cell_width = max(self.cell.width(), (width - 1) // columns)
         if self.gridSize().width() != cell_width:
             self.setGridSize(QSize(cell_width, self.cell.height()))
+            # The cards widen with their cells (see card_width): lay the items out again.
+            self.scheduleDelayedItemsLayout()
         super().resizeEvent(event)
+
+    def card_width(self, base: int) -> int:
+        """How wide a delegate draws a card of natural width ``base``: as wide as its cell, so
+        the grid fills the width without gaps, but never more than 40 % wider than ``base``."""
+        return max(base, min(self.gridSize().width(), int(base * 1.4)))
 
 
 class EmptyState(QFrame):

@@ -160,3 +160,20 @@ def test_settings_shows_every_label_in_full(qtbot, window):
     settle(qtbot, window)
     assert clipped_text(dialog) == []
     dialog.reject()
+
+
+def test_grids_fill_the_width(qtbot, window):
+    from stylist.domain import Outfit
+
+    library = window.session.library
+    tops, bottoms, shoes = (library.items(c) for c in ("top", "bottom", "shoes"))
+    for n in range(3):
+        window.session.add_favourite(Outfit(tops[n].id, bottoms[n].id, shoes[n].id))
+    window.resize(1280, 800)
+    for n, view in ((0, window.wardrobe.view), (2, window.favourites.view)):
+        window.show_page(n)
+        view.clearSelection()
+        settle(qtbot, window)
+        qtbot.waitUntil(lambda view=view: view.visualRect(view.model().index(0)).width() > 0)
+        card = view.visualRect(view.model().index(0)).width()
+        assert card >= view.gridSize().width() - 2, (n, card, view.gridSize())
