@@ -505,7 +505,8 @@ class WardrobePage(QWidget):
         head.addStretch(1)
         self.search = QLineEdit()
         self.search.setObjectName("search")
-        self.search.setPlaceholderText("Search names, tags, notes  (Ctrl+F)")
+        self.search.setPlaceholderText("Search  (Ctrl+F)")
+        self.search.setToolTip("Search names, file names, tags and notes")
         self.search.setClearButtonEnabled(True)
         self.search.addAction(
             icons.icon("search", theme.active().muted), QLineEdit.ActionPosition.LeadingPosition
