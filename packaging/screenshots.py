@@ -25,9 +25,12 @@ SHARED = REPO.parent / "shared" / "data" / "wardrobe-photos"
 sys.path.insert(0, str(REPO))
 DEMO = REPO / "resources" / "demo-wardrobe"
 SIZE = (1280, 820)
+# Every page at the window's minimum size, a laptop's and a large screen's, in both looks.
+PAGE_SIZES = ((960, 620), (1280, 800), (2560, 1440))
+PAGES = ("wardrobe", "suggestions", "favourites", "my-style")
 
 
-def start_xvfb(width: int = 1600, height: int = 1000) -> subprocess.Popen:
+def start_xvfb(width: int = 2600, height: int = 1500) -> subprocess.Popen:
     """A virtual X server on a free display; sets DISPLAY for this process."""
     if shutil.which("Xvfb") is None:
         sys.exit("screenshots: Xvfb is not installed (Debian/Ubuntu: apt-get install xvfb)")
@@ -257,10 +260,35 @@ def shoot(out: Path) -> list[Path]:
         window.show_page(3)
         shooter.settle(window)
         shooter.save(window, "my-style-dark")
+        shoot_sizes(shooter, app, window)
         window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         window.close()
         theme.apply(app, "light")
     return shooter.saved
+
+
+def shoot_sizes(shooter: Shooter, app, window) -> None:
+    """``pages/<page>-<width>x<height>-<look>.png`` for every page, size and look."""
+    from stylist.gui import theme
+
+    folder = shooter.out / "pages"
+    folder.mkdir(exist_ok=True)
+    wardrobe = window.wardrobe
+    for look in ("light", "dark"):
+        theme.apply(app, look)
+        window.retheme()
+        window.thumbs.forget()
+        for width, height in PAGE_SIZES:
+            window.resize(width, height)
+            for n, name in enumerate(PAGES):
+                window.show_page(n)
+                if name == "wardrobe":
+                    wardrobe.select_item(wardrobe.model.item_at(0).id)
+                if name == "suggestions":
+                    shooter.pump(60, lambda: bool(window.suggestions.cards))
+                shooter.settle(window)
+                shooter.save(window, f"pages/{name}-{width}x{height}-{look}")
+    window.resize(*SIZE)
 
 
 def main(argv: list[str] | None = None) -> int:

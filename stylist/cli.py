@@ -147,6 +147,8 @@ def _item_json(stylist, item: Item) -> dict:
         "category_confidence": item.category_confidence,
         "guess": item.guess.value if item.guess else None,
         "guess_confidence": item.guess_confidence,
+        "name": item.name,
+        "named_by_person": item.named_by_person,
         "original_name": item.original_name,
         "file": str(lib.file_path(item.stored_file)),
         "working_file": str(lib.file_path(item.working_file)),
@@ -215,8 +217,7 @@ def cmd_items(stylist, args) -> int:
         if item.category == Category.UNSORTED and item.guess:
             guess = f"  (looks like {item.guess.value}, {item.guess_confidence:.2f})"
         print(
-            f"{item.id:6d}  {item.category.value:<9} {source:<4} {confidence}  "
-            f"{item.original_name}{guess}"
+            f"{item.id:6d}  {item.category.value:<9} {source:<4} {confidence}  {item.name}{guess}"
         )
     if not items:
         print("No items.")
@@ -253,6 +254,13 @@ def cmd_cutout(stylist, args) -> int:
     else:
         state = f"on ({'yours' if item.cutout == 'edited' else 'automatic'})"
     print(f"Item {item.id} cut-out (version {item.cutout_version}): {state}.")
+    return EXIT_OK
+
+
+def cmd_rename(stylist, args) -> int:
+    item = stylist.rename(args.id, args.name)
+    how = "" if item.named_by_person else " (named by Stylist)"
+    print(f"Item {item.id} is now called “{item.name}”{how}.")
     return EXIT_OK
 
 
@@ -388,10 +396,7 @@ def cmd_review_categories(stylist, args) -> int:
     proposals = stylist.category_review()
     for item, category, confidence in proposals:
         sure = f" ({confidence:.2f})" if confidence is not None else ""
-        print(
-            f"{item.id:6d}  {item.category.value:<9} -> {category.value:<9}{sure}  "
-            f"{item.original_name}"
-        )
+        print(f"{item.id:6d}  {item.category.value:<9} -> {category.value:<9}{sure}  {item.name}")
     if not proposals:
         print("Every automatic category still agrees with the guesser.")
         return EXIT_OK
@@ -497,7 +502,7 @@ def _outfit_text(outfit: Outfit, names: dict[int, str] | None = None) -> str:
     )
 
 
-def _explained(outfit) -> str:
+def _explained(outfit, names: dict[int, str]) -> str:
     pairs = "  ".join(f"{k.replace('_', '-')} {v:.2f}" for k, v in outfit.pair_scores.items())
     lines = [f"    pairs: {pairs}"]
     if outfit.explanation is not None:
@@ -506,7 +511,8 @@ def _explained(outfit) -> str:
         swap = outfit.explanation.best_swap
         if swap is not None:
             lines.append(
-                f"    best swap: {swap.slot.replace('_', '-')} {swap.old} -> {swap.new} "
+                f"    best swap: {swap.slot.replace('_', '-')} {names.get(swap.old, swap.old)} -> "
+                f"{names.get(swap.new, swap.new)} "
                 f"(score {swap.score:.2f}, +{swap.gain:.2f})"
             )
     return "\n".join(lines)
@@ -527,14 +533,14 @@ def cmd_suggest(stylist, args) -> int:
     if args.json:
         print(json.dumps([o.to_dict() for o in outfits], indent=2))
         return EXIT_OK
-    names = {i.id: i.original_name for i in stylist.items()}
+    names = {i.id: i.name for i in stylist.items()}
     how = "net B, rescoring net C's best 500" if args.by_b else "net C, exactly over every outfit"
     print(f"Ranked by {stylist.ranker_origin} ({how}).")
     for n, o in enumerate(outfits, start=1):
         mark = "  (exploring: the model is unsure of this one)" if o.exploration else ""
         print(f"{n:3d}. {o.score:.2f}  {_outfit_text(o.outfit(), names)}{mark}")
         if args.explain:
-            print(_explained(o))
+            print(_explained(o, names))
     if not outfits:
         print("No outfit matches these filters.")
     return EXIT_OK
@@ -767,6 +773,10 @@ def _library_commands(command: Command) -> None:
     which.add_argument("--off", action="store_true", help="the models see the photo as it is")
     which.add_argument("--on", action="store_true", help="the models see the garment cut out")
     which.add_argument("--redo", action="store_true", help="cut the garment out again")
+
+    p = command("rename", cmd_rename, "give an item a name (an empty name: Stylist names it)")
+    p.add_argument("id", type=int)
+    p.add_argument("name")
 
     p = command("remove", cmd_remove, "remove items and their files")
     p.add_argument("ids", nargs="+", type=int, metavar="ID")

@@ -98,6 +98,8 @@ class Item:
     notes: str = ""
     guess: Category | None = None  # the category head's guess, kept for the person to confirm
     guess_confidence: float | None = None
+    name: str = ""  # what people read ("Navy top"); the file name stays in original_name
+    named_by_person: bool = False  # a name the person gave is never replaced by Stylist's
     # The garment cut out of its background (see library.cutouts): None until computed, then
     # "auto", "edited" (by the person) or "rejected" (failed its checks); the models see the
     # cut-out when it is "auto" or "edited" and not turned off. The version grows with each mask.

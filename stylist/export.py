@@ -10,6 +10,7 @@ under a temporary name and renamed into place, so a failed export leaves nothing
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,8 +41,13 @@ def export_outfits(
     target: Path,
     fmt: str | None = None,
     cutouts: bool = True,
+    pdf_writer: Callable[[list[ExportOutfit], Callable, Path], Path] | None = None,
 ) -> Path:
-    """Write ``outfits`` to ``target``; ``photo_path(relative)`` finds a stored file."""
+    """Write ``outfits`` to ``target``; ``photo_path(relative)`` finds a stored file. With
+    ``cutouts`` the pictures show each garment cut out where its cut-out is in use.
+
+    ``pdf_writer(outfits, photo_path, target)``, where given, draws the PDF instead of the
+    picture-per-page lookbook made here (the desktop app passes its vector lookbook)."""
     if cutouts:
         photo_path = _CutOutPictures(photo_path)
     target = Path(target)
@@ -55,6 +61,8 @@ def export_outfits(
     if fmt == "png":
         collage = _collage(outfits, photo_path)
         atomic_write(target, lambda fh: collage.save(fh, format="PNG", optimize=True))
+    elif fmt == "pdf" and pdf_writer is not None:
+        pdf_writer(outfits, photo_path, target)
     elif fmt == "pdf":
         pages = [_page(o, photo_path, n) for n, o in enumerate(outfits, start=1)]
         atomic_write(
@@ -105,6 +113,20 @@ def _picture(photo_path, item: Item) -> tuple[Path, tuple[int, int, int] | str]:
     return photo_path(item.working_file), "white"
 
 
+def _colour_names(colours: list[str]) -> list[str]:
+    from stylist.vision.colours import colour_name
+
+    names: list[str] = []
+    for value in colours:
+        try:
+            name = colour_name(value)
+        except ValueError:
+            continue
+        if name not in names:
+            names.append(name)
+    return names
+
+
 def _font(size: int) -> ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
@@ -153,12 +175,15 @@ def _page(o: ExportOutfit, photo_path, n: int) -> Image.Image:
         y = 100 + i * (side + 20)
         page.paste(_tile(_picture(photo_path, item), side), (60, y))
         slot = o.outfit.slots()[i].replace("_", "-")
-        lines = [f"{slot}: {item.original_name}"]
+        lines = [f"{slot}: {item.name}"]
         if item.colours:
-            lines.append("colours: " + ", ".join(item.colours[:3]))
+            lines.append("colours: " + ", ".join(_colour_names(item.colours[:3])))
         draw.text((60 + side + 30, y + 20), "\n".join(lines), fill=(60, 60, 60), font=_font(20))
     if o.pair_scores:
-        text = "   ".join(f"{k.replace('_', '–')} {v:.2f}" for k, v in o.pair_scores.items())
+        # Plain ASCII: Pillow's built-in font has no dashes or arrows.
+        text = "   ".join(
+            f"{k.replace('_', ' + ')} {round(100 * v)}%" for k, v in o.pair_scores.items()
+        )
         draw.text((60, 1120), text, fill=(90, 90, 90), font=_font(18))
     return page
 
@@ -178,6 +203,7 @@ def _json_export(outfits: list[ExportOutfit], photo_path, target: Path) -> dict:
             record[slot] = {
                 "id": item.id,
                 "category": item.category.value,
+                "name": item.name,
                 "original_name": item.original_name,
                 "colours": item.colours,
                 "tags": item.tags,

@@ -162,6 +162,9 @@ class Stylist:
         self.library.set_category(item_id, category, CategorySource.USER)
         return self.library.item(item_id)
 
+    def rename(self, item_id: int, name: str) -> Item:
+        return self.library.rename(item_id, name)
+
     def remove(self, item_ids: Iterable[int]) -> list[int]:
         from stylist.library.cutouts import forget
 
@@ -1059,10 +1062,11 @@ class Stylist:
         return self.library.favourites()
 
     def export_favourites(
-        self, target, fmt: str | None = None, ids=None, cutouts: bool = True
+        self, target, fmt: str | None = None, ids=None, cutouts: bool = True, pdf_writer=None
     ) -> Path:
         """Export favourites (all, or those ids) as PNG, PDF or JSON; the collage and the
-        lookbook show the garments cut out where their cut-outs are in use."""
+        lookbook show the garments cut out where their cut-outs are in use (``pdf_writer``: see
+        :func:`stylist.export.export_outfits`)."""
         from stylist.export import ExportOutfit, export_outfits
 
         rows = [f for f in self.favourites() if ids is None or f.id in set(ids)]
@@ -1081,4 +1085,11 @@ class Stylist:
                 except (StylistError, KeyError):
                     pass
             chosen.append(ExportOutfit(row.outfit, items, score, pairs))
-        return export_outfits(chosen, self.library.file_path, Path(target), fmt, cutouts=cutouts)
+        return export_outfits(
+            chosen,
+            self.library.file_path,
+            Path(target),
+            fmt,
+            cutouts=cutouts,
+            pdf_writer=pdf_writer,
+        )

@@ -14,6 +14,7 @@ class Settings:
     device: str = "auto"  # auto | cpu | cuda
     net: str = "C"  # the matching network used for ranking
     show_cutouts: bool = False  # the grid and the outfit cards show garments cut out (a view)
+    theme: str = "system"  # the desktop app's look: system | light | dark
 
     @classmethod
     def load(cls, paths: Paths) -> Settings:

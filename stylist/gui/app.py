@@ -70,6 +70,9 @@ def create_window(base: Paths, demo: bool = False) -> MainWindow:
     watcher = theme.ThemeWatcher(app)
     watcher.changed.connect(window.retheme)
     window.theme_watcher = watcher
+    chosen = service.settings.theme
+    if theme.forced_scheme(chosen) is not None:
+        watcher.choose(chosen)
     if demo:
         session.open_demo()
     else:

@@ -48,6 +48,7 @@ SHORTCUTS = [
     ("Ctrl+1 … Ctrl+4", "Wardrobe, Suggestions, Favourites, My style"),
     ("Ctrl+O / Ctrl+Shift+O", "Import photos / a folder"),
     ("Ctrl+F", "Search the wardrobe"),
+    ("F2", "Rename the selected item"),
     ("Del", "Delete the selected items (undo for a few seconds)"),
     ("Ctrl+Z", "Undo the last deletion or verdict"),
     ("L or ↑", "Like the current outfit"),
@@ -74,6 +75,7 @@ BACKBONES = [
         "EfficientNet-Lite2, once installed (stylist models install efficientnet-lite2)",
     ),
 ]
+THEMES = [("system", "Same as the system"), ("light", "Light"), ("dark", "Dark")]
 DEVICES = [("auto", "Automatic"), ("cpu", "CPU"), ("cuda", "GPU (NVIDIA CUDA)")]
 
 
@@ -191,11 +193,17 @@ class SettingsDialog(FittedDialog):
         self.backbone_buttons: dict[str, QRadioButton] = {}
         self.installed = installed_backbones(session.paths)
         for backbone_id, name, text in BACKBONES:
-            radio = QRadioButton(f"{name} — {text}")
+            # The name on the button, the description wrapped beneath it: one long button
+            # label would be cut off at the dialog's narrowest.
+            radio = QRadioButton(name)
             radio.setProperty("backbone", backbone_id)
+            radio.setToolTip(text)
             self.backbone_group.addButton(radio)
             self.backbone_buttons[backbone_id] = radio
             b.addWidget(radio)
+            description = label(text, "muted", wrap=True)
+            description.setContentsMargins(26, 0, 0, 4)
+            b.addWidget(description)
         self.backbone_buttons.get(
             current.backbone, self.backbone_buttons["efficientnet-lite0"]
         ).setChecked(True)
@@ -224,6 +232,15 @@ class SettingsDialog(FittedDialog):
                 wrap=True,
             )
         )
+        layout.addWidget(box)
+
+        box = QGroupBox("Appearance")
+        look = QFormLayout(box)
+        self.theme = QComboBox()
+        for value, text in THEMES:
+            self.theme.addItem(text, value)
+        self.theme.setCurrentIndex(max(0, self.theme.findData(getattr(current, "theme", "system"))))
+        look.addRow("Look", self.theme)
         layout.addWidget(box)
 
         box = QGroupBox("Where the models run (device)")
@@ -421,6 +438,7 @@ class SettingsDialog(FittedDialog):
             backbone=self.chosen_backbone(),
             device=self.device.currentData(),
             net=getattr(current, "net", "C"),
+            theme=self.theme.currentData(),
         )
 
     def accept(self) -> None:

@@ -14,11 +14,21 @@ from PySide6.QtCore import (
     QSize,
     QStandardPaths,
     Qt,
+    QUrl,
 )
-from PySide6.QtGui import QAction, QColor, QKeySequence, QPainter, QPainterPath, QPen
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QDesktopServices,
+    QKeySequence,
+    QPainter,
+    QPainterPath,
+    QPen,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QListView,
     QStackedWidget,
@@ -84,7 +94,7 @@ class FavouriteDelegate(QStyledItemDelegate):
         self.session, self.thumbs, self.view = session, thumbs, view
 
     def sizeHint(self, option, index) -> QSize:  # noqa: N802 - Qt override
-        return QSize(FAV_W, FAV_H)
+        return QSize(self.view.card_width(FAV_W), FAV_H)
 
     def paint(self, painter: QPainter, option, index) -> None:
         row = index.data(FavouritesModel.RowRole)
@@ -131,6 +141,22 @@ class FavouriteDelegate(QStyledItemDelegate):
         painter.restore()
 
 
+def export_target(path: Path, chosen: str = "") -> tuple[Path, str]:
+    """The file and format of an export: the name's extension decides when it names a format
+    ("favourites.png" is a PNG whatever filter was chosen); otherwise the chosen filter's
+    format (or PDF) decides and its extension is added."""
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix in FORMATS:
+        return path, suffix
+    fmt = chosen if chosen in FORMATS else "pdf"
+    return path.with_name(path.name + f".{fmt}"), fmt
+
+
+def show_in_folder(path: Path) -> bool:
+    """Open the folder holding ``path`` in the system's file manager."""
+    return QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
+
+
 class FavouritesPage(QWidget):
     def __init__(self, session: Session, thumbs: ThumbnailCache, parent=None) -> None:
         super().__init__(parent)
@@ -157,6 +183,23 @@ class FavouritesPage(QWidget):
         head.addWidget(self.export_button)
         layout.addLayout(head)
         layout.addWidget(label("Outfits you keep. Select some to export only those.", "muted"))
+        # After an export: where it went, one click from the folder.
+        self.exported = QFrame()
+        self.exported.setObjectName("banner")
+        e = QHBoxLayout(self.exported)
+        e.setContentsMargins(14, 6, 6, 6)
+        self.exported_text = label("", wrap=True)
+        e.addWidget(self.exported_text, 1)
+        self.show_folder_button = button("Show in folder", "folder", "", "Open the export's folder")
+        self.show_folder_button.clicked.connect(
+            lambda: self.last_export is not None and show_in_folder(self.last_export)
+        )
+        e.addWidget(self.show_folder_button)
+        close = button("", "close", "ghost", "Hide")
+        close.clicked.connect(self.exported.hide)
+        e.addWidget(close)
+        self.exported.hide()
+        layout.addWidget(self.exported)
         self.stack = QStackedWidget()
         self.empty = EmptyState(
             "heart",
@@ -182,6 +225,10 @@ class FavouritesPage(QWidget):
         session.itemsChanged.connect(self.view.viewport().update)
         self.last_export: Path | None = None
         self.refresh()
+
+    def focus_content(self) -> None:
+        """Take the keyboard (after a page switch): the grid of favourites."""
+        self.view.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def refresh(self) -> None:
         rows = self.session.favourites()
@@ -221,15 +268,18 @@ class FavouritesPage(QWidget):
         if not path:
             return
         fmt = next((k for k, v in FORMATS.items() if v == chosen), "")
-        self.export_to(Path(path), fmt or Path(path).suffix.lstrip(".").lower() or "pdf")
+        self.export_to(Path(path), fmt)
 
-    def export_to(self, path: Path, fmt: str) -> None:
-        """Export the selected favourites (or all) to ``path`` in ``fmt`` in the background."""
-        if path.suffix.lower() != f".{fmt}":
-            path = path.with_name(path.name + f".{fmt}")
+    def export_to(self, path: Path, fmt: str = "") -> None:
+        """Export the selected favourites (or all) to ``path`` in the background: in the format
+        its extension names, else in ``fmt`` (see :func:`export_target`)."""
+        path, fmt = export_target(Path(path), fmt)
         ids = self.selected_ids() or None
 
         def done(result: Path) -> None:
             self.last_export = Path(result)
+            self.exported_text.setText(f"Exported to {Path(result).name}")
+            self.exported_text.setToolTip(str(result))
+            self.exported.show()
 
         self.session.export_favourites(path, fmt, ids, on_done=done)

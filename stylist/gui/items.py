@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
@@ -55,8 +54,8 @@ CATEGORY_PLURALS = {
 
 
 def display_name(item: Item) -> str:
-    """What a person calls the item: its file name without the extension."""
-    return Path(item.original_name).stem or f"Item {item.id}"
+    """What a person calls the item: the name they gave it or the one Stylist made."""
+    return item.name or f"Item {item.id}"
 
 
 @lru_cache(maxsize=4096)
@@ -87,8 +86,11 @@ class ItemFilter:
     category: Category | None = None
     colour: str = ""
     text: str = ""
+    review: bool = False  # only the guesses the person has not confirmed
 
     def matches(self, item: Item) -> bool:
+        if self.review and pending_guess(item) is None:
+            return False
         if self.category is not None and item.category != self.category:
             return False
         if self.colour and self.colour not in item_colour_families(item):
@@ -96,7 +98,7 @@ class ItemFilter:
         if self.text:
             needle = self.text.strip().lower()
             haystack = " ".join(
-                [item.original_name, item.category.value, item.notes, *item.tags]
+                [item.name, item.original_name, item.category.value, item.notes, *item.tags]
             ).lower()
             if not all(word in haystack for word in needle.split()):
                 return False
@@ -108,8 +110,28 @@ def sort_key(item: Item) -> tuple:
     return (item.category != Category.UNSORTED, -item.id)
 
 
+def pending_guess(item: Item) -> tuple[Category, float | None] | None:
+    """The category Stylist guessed for an item and how sure it was, while the person has not
+    confirmed it: a guess beside an unsorted item, or a category set automatically."""
+    if item.category == Category.UNSORTED:
+        if item.guess and item.guess != Category.UNSORTED:
+            return item.guess, item.guess_confidence
+        return None
+    if item.category_source == CategorySource.AUTO:
+        return item.category, item.category_confidence
+    return None
+
+
+def doubt_key(item: Item) -> tuple:
+    # The least sure guess first; a guess without a confidence counts as the least sure.
+    guess = pending_guess(item)
+    confidence = guess[1] if guess and guess[1] is not None else 0.0
+    return (confidence, -item.id)
+
+
 def filter_items(items: list[Item], flt: ItemFilter) -> list[Item]:
-    return sorted((i for i in items if flt.matches(i)), key=sort_key)
+    key = doubt_key if flt.review else sort_key
+    return sorted((i for i in items if flt.matches(i)), key=key)
 
 
 class ItemListModel(QAbstractListModel):
@@ -195,7 +217,9 @@ class ItemDelegate(QStyledItemDelegate):
     confirmRequested = Signal(int, object)  # item id, Category
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
-        return QSize(CELL_W, CELL_H)
+        view = self.parent()
+        width = view.card_width(CELL_W) if hasattr(view, "card_width") else CELL_W
+        return QSize(width, CELL_H)
 
     @staticmethod
     def _confirm_rect(cell: QRect) -> QRect:
@@ -242,23 +266,22 @@ class ItemDelegate(QStyledItemDelegate):
         small = QFont(option.font)
         small.setPointSizeF(max(7.0, option.font.pointSizeF() * 0.9))
         painter.setFont(small)
-        if item.category == Category.UNSORTED and item.guess and item.guess != Category.UNSORTED:
+        guess = pending_guess(item)
+        if guess is not None:
             rect = self._confirm_rect(cell)
             pill = QPainterPath()
             pill.addRoundedRect(QRectF(rect), 13, 13)
             painter.fillPath(pill, QColor(t.accent_soft))
             painter.setPen(QColor(t.accent_strong))
-            text = f"✓  {CATEGORY_LABELS[item.guess]}?"
-            if item.guess_confidence:
-                text += f"  {item.guess_confidence:.0%}"
+            text = f"✓  {CATEGORY_LABELS[guess[0]]}?"
+            if guess[1]:
+                text += f"  {guess[1]:.0%}"
             painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
         else:
             line = QRect(cell.left() + PAD, name_rect.bottom() + 2, cell.width() - 2 * PAD, 18)
             unsorted = item.category == Category.UNSORTED
             painter.setPen(QColor(t.warn if unsorted else t.muted))
             text = CATEGORY_LABELS[item.category]
-            if item.category_source == CategorySource.AUTO and not unsorted:
-                text += " · guessed"  # the person has not confirmed it yet
             painter.drawText(line, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
             # The dominant colours as small dots at the right.
             x = line.right() - 10
@@ -272,9 +295,10 @@ class ItemDelegate(QStyledItemDelegate):
     def editorEvent(self, event: QEvent, model, option: QStyleOptionViewItem, index) -> bool:
         if event.type() == QEvent.Type.MouseButtonRelease:
             item: Item | None = index.data(ItemListModel.ItemRole)
-            if item and item.category == Category.UNSORTED and item.guess:
+            guess = pending_guess(item) if item else None
+            if guess is not None:
                 cell = option.rect.adjusted(4, 4, -4, -4)
                 if self._confirm_rect(cell).contains(event.position().toPoint()):
-                    self.confirmRequested.emit(item.id, item.guess)
+                    self.confirmRequested.emit(item.id, guess[0])
                     return True
         return super().editorEvent(event, model, option, index)

@@ -94,6 +94,14 @@ class TaskIndicator(QWidget):
             tasks[0].cancel.set()
 
 
+class PageList(QListWidget):
+    """The sidebar's page list. It never takes letters for a type-ahead search: L, D, W and F
+    belong to the page beside it, whatever has the focus."""
+
+    def keyboardSearch(self, search: str) -> None:  # noqa: N802 - Qt override
+        return
+
+
 class MainWindow(QMainWindow):
     def __init__(self, session: Session, settings: QSettings, thumbs: ThumbnailCache) -> None:
         super().__init__()
@@ -123,7 +131,7 @@ class MainWindow(QMainWindow):
         brand.setObjectName("brand")
         brand_row.addWidget(brand, 1)
         side.addLayout(brand_row)
-        self.nav = QListWidget()
+        self.nav = PageList()
         self.nav.setObjectName("nav")
         self.nav.setIconSize(QSize(20, 20))
         self.nav.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -175,7 +183,9 @@ class MainWindow(QMainWindow):
         self.mystyle = MyStylePage(session)
         for page in (self.wardrobe_stack, self.suggestions, self.favourites, self.mystyle):
             self.stack.addWidget(page)
-        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.nav.currentRowChanged.connect(self._page_switched)
+        # Clicking the page already shown also hands the keys back to it.
+        self.nav.itemClicked.connect(lambda *_: self.focus_page())
 
         self.welcome.importFilesRequested.connect(self.import_files)
         self.welcome.importFolderRequested.connect(self.import_folder)
@@ -183,6 +193,7 @@ class MainWindow(QMainWindow):
         self.wardrobe.importFilesRequested.connect(self.import_files)
         self.wardrobe.importFolderRequested.connect(self.import_folder)
         self.wardrobe.showOutfitsWith.connect(self.show_outfits_with)
+        self.suggestions.importRequested.connect(self.import_files)
 
         self.status_text = QLabel()
         self.status_text.setContentsMargins(12, 0, 0, 0)
@@ -312,6 +323,22 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------ pages
     def show_page(self, index: int) -> None:
         self.nav.setCurrentRow(index)
+        self.focus_page()
+
+    def _page_switched(self, index: int) -> None:
+        self.stack.setCurrentIndex(index)
+        self.focus_page()
+
+    def focus_page(self) -> None:
+        """Give the keyboard to the content of the page shown, so its keys work at once."""
+        page = self.stack.currentWidget()
+        if isinstance(page, QStackedWidget):
+            page = page.currentWidget()
+        focus_content = getattr(page, "focus_content", None)
+        if callable(focus_content):
+            focus_content()
+        elif page is not None:
+            page.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def current_page(self) -> str:
         return PAGES[self.stack.currentIndex()][0]
@@ -330,7 +357,8 @@ class MainWindow(QMainWindow):
         demo = self.session.demo
         self.demo_box.setVisible(demo)
         self.demo_action.setEnabled(not demo)
-        title = "Stylist — demo wardrobe" if demo else "Stylist"
+        # Ending with the application's display name keeps Qt from appending it a second time.
+        title = "Demo wardrobe — Stylist" if demo else "Stylist"
         self.setWindowTitle(title)
         self._update_welcome()
 
@@ -414,7 +442,7 @@ class MainWindow(QMainWindow):
         if not proposals:
             return
         lines = [
-            f"{item.original_name}: {item.category.value} → {category.value}"
+            f"{item.name}: {item.category.value} → {category.value}"
             for item, category, _ in proposals[:15]
         ]
         if len(proposals) > 15:
@@ -434,7 +462,14 @@ class MainWindow(QMainWindow):
 
     def open_settings(self) -> None:
         self.settings_dialog = SettingsDialog(self.session, self)
+        self.settings_dialog.accepted.connect(self.apply_theme_setting)
         self.settings_dialog.open()
+
+    def apply_theme_setting(self) -> None:
+        """Use the look chosen in Settings (system, light or dark) from now on."""
+        watcher = getattr(self, "theme_watcher", None)
+        if watcher is not None:
+            watcher.choose(self.session.service.settings.theme)
 
     def about(self) -> None:
         self.about_dialog = AboutDialog(self)

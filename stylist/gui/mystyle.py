@@ -81,20 +81,40 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def empty_chart_text(unvalidated: list[str]) -> str:
+    """What the chart says when it has no point: no version at all, or versions not yet
+    checked on set-aside verdicts (named, so the chart agrees with the table)."""
+    if not unvalidated:
+        return "No trained versions yet: the chart fills in as your model learns."
+    names = ", ".join(unvalidated)
+    many = len(unvalidated) > 1
+    return (
+        f"{names} {'are' if many else 'is'} trained but not yet validated: "
+        f"{'their' if many else 'its'} point appears once enough verdicts are set aside "
+        "to check it."
+    )
+
+
 class NdcgChart(QWidget):
     """Validation NDCG of each model version, oldest to newest; the version in use is ringed."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.points: list[tuple[str, float, bool]] = []  # (label, value, active)
+        self.empty_text = empty_chart_text([])
         self.setMinimumHeight(180)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
         return QSize(480, 200)
 
-    def set_points(self, points: list[tuple[str, float, bool]]) -> None:
+    def set_points(
+        self, points: list[tuple[str, float, bool]], unvalidated: list[str] | None = None
+    ) -> None:
+        """The validated versions' points; ``unvalidated`` names the versions left out, so an
+        empty chart says why beside a table that lists them."""
         self.points = points
+        self.empty_text = empty_chart_text(unvalidated or [])
         tips = [
             f"{name}: {value:.3f}" + (" (in use)" if active else "")
             for name, value, active in points
@@ -114,9 +134,9 @@ class NdcgChart(QWidget):
         if not self.points:
             painter.setPen(QColor(t.muted))
             painter.drawText(
-                self.rect(),
-                Qt.AlignmentFlag.AlignCenter,
-                "No validated versions yet: the chart fills in as your model learns.",
+                QRectF(self.rect()).adjusted(16, 0, -16, 0),
+                int(Qt.AlignmentFlag.AlignCenter) | int(Qt.TextFlag.TextWordWrap),
+                self.empty_text,
             )
             return
         values = [v for _, v, _ in self.points]
@@ -356,7 +376,12 @@ class MyStylePage(QScrollArea):
                 (f"v{ver.id}", ndcg_of(ver.metrics), ver.active)
                 for ver in self.versions
                 if validated(ver.metrics) and ndcg_of(ver.metrics) is not None
-            ]
+            ],
+            [
+                f"v{ver.id}"
+                for ver in self.versions
+                if not (validated(ver.metrics) and ndcg_of(ver.metrics) is not None)
+            ],
         )
         self.table.setRowCount(len(self.versions))
         for r, ver in enumerate(reversed(self.versions)):

@@ -9,6 +9,7 @@ outfit (plain ids, no scores yet) is shown by the same widgets. An outfit's "mat
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
@@ -214,6 +215,7 @@ class OutfitCard(QFrame):
     favourite = Signal(object)
     moreWith = Signal(int)  # item id
     focused = Signal(object)
+    tryOutfit = Signal(object)  # the Outfit the best swap would make
 
     def __init__(
         self,
@@ -268,14 +270,27 @@ class OutfitCard(QFrame):
         if self.data.pair_scores:
             layout.addWidget(PairBars(self.data.pair_scores, self.data.weakest))
         swap = self.data.swap
+        self.swap_row: QWidget | None = None
         gain = swap.score - self.data.score if swap and self.data.score is not None else 0
         if swap is not None and gain >= 0.01:  # a swap worth less than a point is noise
             item = session.item(swap.new)
             name = display_name(item) if item else f"item {swap.new}"
             slot = SLOT_LABELS.get(swap.slot, swap.slot)
+            # The swap with its picture, one click from trying it.
+            self.swap_row = QWidget()
+            row_layout = QHBoxLayout(self.swap_row)
+            row_layout.setContentsMargins(0, 0, 0, 0)
+            row_layout.setSpacing(8)
+            self.swap_picture = ItemPicture(session, thumbs, swap.new, 36)
+            row_layout.addWidget(self.swap_picture)
             hint = label(f"Best swap: {slot} → {name} (+{gain:.0%})", "small", wrap=True)
             hint.setToolTip("The single change that would raise this outfit's score the most")
-            layout.addWidget(hint)
+            row_layout.addWidget(hint, 1)
+            self.try_button = button("Try it", "", "ghost", f"Show the outfit with {name}")
+            swapped = dataclasses.replace(self.data.outfit(), **{swap.slot: swap.new})
+            self.try_button.clicked.connect(lambda: self.tryOutfit.emit(swapped))
+            row_layout.addWidget(self.try_button)
+            layout.addWidget(self.swap_row)
 
         actions = QHBoxLayout()
         actions.setSpacing(6)
@@ -289,7 +304,7 @@ class OutfitCard(QFrame):
             item = session.item(item_id)
             name = display_name(item) if item else str(item_id)
             menu.addAction(
-                f"With this {SLOT_LABELS[slot]}: {name}", lambda i=item_id: self.moreWith.emit(i)
+                f"More with {name} ({SLOT_LABELS[slot]})", lambda i=item_id: self.moreWith.emit(i)
             )
         self.more_button.setMenu(menu)
         self.like_button.clicked.connect(lambda: self.verdict.emit(self, "like"))

@@ -217,6 +217,11 @@ class Session(QObject):
         self.analyse()
         return self.items.get(item_id)
 
+    def rename(self, item_id: int, name: str) -> None:
+        item = self.service.rename(item_id, name)
+        self._refresh_item(item_id)
+        self.status.emit(f"Renamed to “{item.name}”.")
+
     def import_paths(self, sources: Iterable[str | Path], on_done=None) -> Task | None:
         sources = [str(s) for s in sources]
         if not sources:
@@ -446,6 +451,8 @@ class Session(QObject):
         self.favouritesChanged.emit()
 
     def export_favourites(self, path: Path, fmt: str, ids: list[int] | None, on_done=None) -> Task:
+        from stylist.gui.lookbook import write_lookbook  # loaded when the first export runs
+
         service = self.service
 
         def done(result: Path) -> None:
@@ -454,7 +461,9 @@ class Session(QObject):
                 on_done(result)
 
         return self.tasks.start(
-            lambda progress, cancel: service.export_favourites(path, fmt, ids=ids),
+            lambda progress, cancel: service.export_favourites(
+                path, fmt, ids=ids, pdf_writer=write_lookbook
+            ),
             "Exporting favourites",
             kind="export",
             on_done=done,

@@ -62,6 +62,7 @@ class SuggestionsPage(QWidget):
     """Outfit cards from the service, judged by button or keyboard."""
 
     itemRequested = Signal(int)  # show this item in the wardrobe
+    importRequested = Signal()  # the wardrobe lacks what an outfit needs: import photos
 
     def __init__(self, session: Session, thumbs: ThumbnailCache, parent=None) -> None:
         super().__init__(parent)
@@ -105,7 +106,8 @@ class SuggestionsPage(QWidget):
         self.with_chip.hide()
         filters.addWidget(self.with_chip)
         self.tags = QLineEdit()
-        self.tags.setPlaceholderText("Only items tagged … (comma-separated)")
+        self.tags.setPlaceholderText("Only items tagged …")
+        self.tags.setToolTip("Only outfits of items with these tags (comma-separated)")
         self.tags.setClearButtonEnabled(True)
         self.tags.setMinimumWidth(250)
         self.tags.setMaximumWidth(320)
@@ -142,6 +144,9 @@ class SuggestionsPage(QWidget):
         self.stack = QStackedWidget()
         self.message = EmptyState("suggestions", "", "")
         self.retry = self.message.add_button(button("Try again", "refresh", on_click=self.refresh))
+        self.import_button = self.message.add_button(
+            button("Import photos…", "import", "primary", on_click=self.importRequested.emit)
+        )
         self.stack.addWidget(self.message)
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
@@ -207,9 +212,12 @@ class SuggestionsPage(QWidget):
     def _filters_changed(self, *_args: object) -> None:
         self.refresh()
 
-    def _show_message(self, title: str, text: str, retry: bool = False) -> None:
+    def _show_message(
+        self, title: str, text: str, retry: bool = False, offer_import: bool = False
+    ) -> None:
         self.message.set_text(title, text)
         self.retry.setVisible(retry)
+        self.import_button.setVisible(offer_import)
         self.stack.setCurrentWidget(self.message)
 
     def query(self) -> dict[str, Any]:
@@ -254,6 +262,7 @@ class SuggestionsPage(QWidget):
                 "Your wardrobe has no "
                 + " and no ".join(missing)
                 + " yet: import some, or confirm the categories of unsorted items.",
+                offer_import=True,
             )
             return
         if self.session.tasks.running("features") is not None:
@@ -314,15 +323,24 @@ class SuggestionsPage(QWidget):
         card.verdict.connect(self.judge)
         card.favourite.connect(self.favourite)
         card.moreWith.connect(lambda item_id: self.set_with_items([item_id]))
+        card.tryOutfit.connect(self.try_outfit)
         card.focused.connect(lambda c: self.set_current(self.cards.index(c)))
         card.set_favourite(card.data.ids() in self.favourite_outfits)
         self.cards.insert(position, card)
         self.flow.insert(position, card)
         return card
 
+    def focus_content(self) -> None:
+        """Take the keyboard (after a page switch): the cards' keys then work at once."""
+        self.stack.currentWidget().setFocus(Qt.FocusReason.OtherFocusReason)
+
     def _remove_card(self, card: OutfitCard) -> None:
         if card not in self.cards:
             return
+        if card.isAncestorOf(self.focusWidget()) or card.hasFocus():
+            # A card leaving with the focus would pass it to the next widget in the tab chain,
+            # maybe outside this page, and the next L would go astray.
+            self.focus_content()
         index = self.cards.index(card)
         self.cards.remove(card)
         self.flow.remove(card)
@@ -401,6 +419,13 @@ class SuggestionsPage(QWidget):
         dialog = ComposeDialog(self.session, self.thumbs, self)
         dialog.open()
         self._compose_dialog = dialog
+
+    def try_outfit(self, outfit: Outfit) -> None:
+        """Show an outfit (a card's best swap) scored and ready to judge."""
+        self.compose()
+        self._compose_dialog.pick(
+            outfit.top, outfit.bottom, outfit.shoes, one_piece=outfit.one_piece
+        )
 
 
 COMPOSE_ROWS = (

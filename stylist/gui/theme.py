@@ -136,8 +136,18 @@ def system_prefers_dark() -> bool:
             return True
         if value == Qt.ColorScheme.Light:
             return False
-    # Unknown scheme (older platforms, offscreen): judge by the platform's window colour.
-    return QGuiApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
+    # Unknown scheme (older platforms, offscreen): judge by the platform's window colour, as
+    # it was before Stylist set a palette of its own (a chosen dark look must not read as the
+    # system's once the person goes back to "same as the system").
+    global _platform_dark
+    if _platform_dark is None:
+        _platform_dark = (
+            QGuiApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
+        )
+    return _platform_dark
+
+
+_platform_dark: bool | None = None
 
 
 def palette_for(theme: Theme) -> QPalette:
@@ -194,6 +204,18 @@ class ThemeWatcher(QObject):
     def _on_scheme_changed(self, *_args: object) -> None:
         if self._forced is None:
             self.changed.emit(apply(self._app))
+
+    def choose(self, setting: str) -> Theme:
+        """Apply the person's choice ("system", "light" or "dark") and keep to it."""
+        self._forced = forced_scheme(setting)
+        look = apply(self._app, self._forced)
+        self.changed.emit(look)
+        return look
+
+
+def forced_scheme(setting: str) -> str | None:
+    """The scheme a look setting forces: "light" or "dark", or None to follow the system."""
+    return setting if setting in ("light", "dark") else None
 
 
 def apply(app: QApplication, scheme: str | None = None) -> Theme:

@@ -8,14 +8,16 @@ click from confirmed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QButtonGroup,
     QComboBox,
     QDialogButtonBox,
@@ -28,6 +30,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QPlainTextEdit,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -50,10 +53,13 @@ from stylist.gui.items import (
     display_name,
     filter_items,
     item_colour_families,
+    pending_guess,
 )
+from stylist.gui.naming import InlineName
 from stylist.gui.outfits import MiniOutfit
 from stylist.gui.session import Session
 from stylist.gui.thumbnails import Spec, ThumbnailCache
+from stylist.gui.viewer import PhotoViewer
 from stylist.gui.widgets import (
     ActivityBar,
     EmptyState,
@@ -179,8 +185,10 @@ class DetailPane(QScrollArea):
         self.item_ids: list[int] = []
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setMinimumWidth(300)
+        self.setMinimumWidth(292)  # the content's 280 and the scroll bar
         self.setMaximumWidth(380)
+        # Long names and guesses wrap; nothing in the pane needs a sideways scroll.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         body = QFrame()
         body.setObjectName("detail")
         self.setWidget(body)
@@ -204,11 +212,14 @@ class DetailPane(QScrollArea):
         self.photo = QLabel()
         self.photo.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.photo.setMinimumHeight(280)
+        # The photo is fitted into a square with clear margins; a narrow pane trims only those
+        # margins instead of widening the pane past its width.
+        self.photo.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         c.addWidget(self.photo)
         self.cutout = CutoutPanel(session)
         c.addWidget(self.cutout)
-        self.name = label("", "h2", wrap=True)
-        self.name.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.name = InlineName()
+        self.name.renamed.connect(self._rename)
         c.addWidget(self.name)
         self.meta = label("", "small", wrap=True)
         c.addWidget(self.meta)
@@ -300,6 +311,7 @@ class DetailPane(QScrollArea):
         if not single:
             self.cutout.show_item(None)
             self.name.setText(f"{len(self.item_ids)} items selected")
+            self.name.editable = False
             cats = {self.session.item(i).category for i in self.item_ids}
             self._set_combo(cats.pop() if len(cats) == 1 else None)
             self.guess_row.hide()
@@ -307,6 +319,7 @@ class DetailPane(QScrollArea):
             return
         self.delete.setText("Delete")
         self.name.setText(display_name(item))
+        self.name.editable = True
         self.meta.setText(
             f"{item.width} × {item.height} px · added {item.added_at[:10]} · {item.original_name}"
         )
@@ -443,6 +456,10 @@ class DetailPane(QScrollArea):
         elif item.guess:
             self.session.set_category([item.id], item.guess)
 
+    def _rename(self, name: str) -> None:
+        if len(self.item_ids) == 1:
+            self.session.rename(self.item_ids[0], name)
+
     def _save_tags(self) -> None:
         if len(self.item_ids) != 1:
             return
@@ -495,14 +512,20 @@ class WardrobePage(QWidget):
         head.addStretch(1)
         self.search = QLineEdit()
         self.search.setObjectName("search")
-        self.search.setPlaceholderText("Search names, tags, notes  (Ctrl+F)")
+        self.search.setPlaceholderText("Search  (Ctrl+F)")
+        self.search.setToolTip("Search names, file names, tags and notes")
         self.search.setClearButtonEnabled(True)
         self.search.addAction(
             icons.icon("search", theme.active().muted), QLineEdit.ActionPosition.LeadingPosition
         )
-        self.search.setMinimumWidth(240)
+        # The search gives way first when the window is narrow; the title never does.
+        self.search.setMinimumWidth(150)
+        self.search.setMaximumWidth(360)
+        self.search.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.title.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
         self.search.textChanged.connect(self._search_changed)
-        head.addWidget(self.search)
+        head.addWidget(self.search, 1)
+        self.head = head
         self.import_button = button("Import", "import", "primary", "Import photos or a folder")
         menu = QMenu(self.import_button)
         menu.addAction(icons.icon("photos"), "Photos…", self.importFilesRequested.emit)
@@ -510,13 +533,18 @@ class WardrobePage(QWidget):
         self.import_button.setMenu(menu)
         head.addWidget(self.import_button)
         layout.addLayout(head)
+        # Where the search goes when the header is too narrow for it: a line of its own.
+        self.search_row = QHBoxLayout()
+        layout.addLayout(self.search_row)
+        self.main = main
+        main.installEventFilter(self)
 
         self.activity = ActivityBar()
         self.activity.cancelClicked.connect(self._cancel_activity)
         layout.addWidget(self.activity)
 
-        chips = QHBoxLayout()
-        chips.setSpacing(6)
+        # Chips wrap to a second line rather than squeeze into fragments.
+        self.chip_row = FlowBox(spacing=6)
         self.category_group = QButtonGroup(self)
         self.category_group.setExclusive(True)
         self.category_chips: dict[Category | None, Any] = {}
@@ -525,10 +553,16 @@ class WardrobePage(QWidget):
             c.clicked.connect(lambda _=False, cat=cat: self.set_category_filter(cat))
             self.category_group.addButton(c)
             self.category_chips[cat] = c
-            chips.addWidget(c)
+            self.chip_row.add(c)
+            if cat is None:
+                self.review_chip = chip(
+                    "To review", "Guesses you have not confirmed, least sure first"
+                )
+                self.review_chip.clicked.connect(lambda _=False: self.set_review_filter())
+                self.category_group.addButton(self.review_chip)
+                self.chip_row.add(self.review_chip)
         self.category_chips[None].setChecked(True)
-        chips.addStretch(1)
-        layout.addLayout(chips)
+        layout.addWidget(self.chip_row)
 
         self.colour_row = FlowBox(spacing=6)
         self.colour_chips: dict[str, Any] = {}
@@ -545,12 +579,18 @@ class WardrobePage(QWidget):
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.setModel(self.model)
         self.delegate = ItemDelegate(self.view)
-        self.delegate.confirmRequested.connect(
-            lambda item_id, cat: self.session.set_category([item_id], cat)
-        )
+        self.delegate.confirmRequested.connect(self.confirm_guess)
+        # After a confirmation the grid keeps its order a moment (or until the next key), so a
+        # quick second click lands on the card that was under the pointer, not its neighbour.
+        self._frozen: list[int] | None = None
+        self.settle_timer = QTimer(self)
+        self.settle_timer.setSingleShot(True)
+        self.settle_timer.setInterval(1200)
+        self.settle_timer.timeout.connect(self._unfreeze)
         self.view.setItemDelegate(self.delegate)
         self.view.selectionModel().selectionChanged.connect(self._selection_changed)
         self.view.setAccessibleName("Wardrobe items")
+        self.view.installEventFilter(self)
         layout.addWidget(self.view, 1)
 
         self.no_match = EmptyState("search", "Nothing matches", "Try another filter or search.")
@@ -566,16 +606,74 @@ class WardrobePage(QWidget):
         splitter.setStretchFactor(1, 0)
         splitter.setSizes([900, 340])
         self.splitter = splitter
+        self._detail_timer = QTimer(self)
+        self._detail_timer.setSingleShot(True)
+        self._detail_timer.setInterval(QApplication.doubleClickInterval())
+        self._detail_timer.timeout.connect(self._reveal_detail)
+        self.detail.hide()
 
         self.delete_action = QAction("Delete", self)
         self.delete_action.setShortcut(QKeySequence.StandardKey.Delete)
         self.delete_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.delete_action.triggered.connect(lambda: self.delete_items(self.selected_ids()))
         self.view.addAction(self.delete_action)
+        self.view_action = QAction("View photo", self)
+        self.view_action.setShortcut(QKeySequence(Qt.Key.Key_Space))
+        self.view_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        self.view_action.triggered.connect(lambda: self.open_viewer())
+        self.view.addAction(self.view_action)
+        self.view.doubleClicked.connect(lambda index: self.open_viewer(index.row()))
+        self.viewer: PhotoViewer | None = None
+        self.rename_action = QAction("Rename", self)
+        self.rename_action.setShortcut(QKeySequence(Qt.Key.Key_F2))
+        self.rename_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.rename_action.triggered.connect(self.rename_selected)
+        self.addAction(self.rename_action)
 
         session.itemsChanged.connect(self.refresh)
         session.itemChanged.connect(self._item_changed)
         session.tasks.changed.connect(self._tasks_changed)
+
+    # ------------------------------------------------------------ layout
+    WIDE_SEARCH = 220  # the narrowest search worth keeping beside the title
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
+        # Filters are installed while the page is being built: look attributes up with care.
+        if watched is getattr(self, "main", None) and event.type() == QEvent.Type.Resize:
+            self._place_search(event.size().width())
+        elif (
+            watched is getattr(self, "view", None)
+            and event.type() == QEvent.Type.KeyPress
+            and getattr(self, "_frozen", None)
+        ):
+            self._unfreeze()  # the next key: the grid moves on now
+        return super().eventFilter(watched, event)
+
+    def _place_search(self, width: int) -> None:
+        margins = self.main.layout().contentsMargins()
+        needed = (
+            margins.left()
+            + margins.right()
+            + self.title.sizeHint().width()
+            + 8
+            + self.count.sizeHint().width()
+            + self.WIDE_SEARCH
+            + self.import_button.sizeHint().width()
+            + 3 * self.head.spacing()
+        )
+        narrow = width < needed
+        in_header = self.head.indexOf(self.search) >= 0
+        if narrow and in_header:
+            self.head.removeWidget(self.search)
+            self.search.setMaximumWidth(16777215)
+            self.search_row.addWidget(self.search)
+        elif not narrow and not in_header:
+            self.search_row.removeWidget(self.search)
+            self.search.setMaximumWidth(360)
+            self.head.insertWidget(self.head.indexOf(self.import_button), self.search, 1)
+
+    def search_in_header(self) -> bool:
+        return self.head.indexOf(self.search) >= 0
 
     # ------------------------------------------------------------ data
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
@@ -585,7 +683,11 @@ class WardrobePage(QWidget):
     def refresh(self) -> None:
         selected = self.selected_ids()
         items = self.session.visible_items()
-        shown = filter_items(items, self.filter)
+        if self._frozen is not None:
+            by_id = {item.id: item for item in items}
+            shown = [by_id[i] for i in self._frozen if i in by_id]
+        else:
+            shown = filter_items(items, self.filter)
         self.model.set_items(shown)
         self._update_counts(items)
         self._update_colour_chips(items)
@@ -597,9 +699,13 @@ class WardrobePage(QWidget):
         self.no_match.setVisible(empty and bool(items))
         self._select_ids(selected)
         self.detail.show_items(self.selected_ids())
+        self._show_detail()
 
     def _update_counts(self, items: list[Item]) -> None:
         counts = Counter(item.category for item in items)
+        to_review = sum(1 for item in items if pending_guess(item) is not None)
+        self.review_chip.setText(f"To review  {to_review}")
+        self.review_chip.setVisible(to_review > 0 or self.review_chip.isChecked())
         for cat, c in self.category_chips.items():
             if cat is None:
                 c.setText(f"All  {len(items)}")
@@ -610,6 +716,7 @@ class WardrobePage(QWidget):
             c.setVisible(
                 n > 0 or cat in (Category.TOP, Category.BOTTOM, Category.SHOES) or c.isChecked()
             )
+        self.chip_row.relayout()
 
     def _update_colour_chips(self, items: list[Item]) -> None:
         families = Counter(name for item in items for name in item_colour_families(item))
@@ -645,15 +752,41 @@ class WardrobePage(QWidget):
     def set_category_filter(self, category: Category | None) -> None:
         self.filter = ItemFilter(category, self.filter.colour, self.filter.text)
         self.category_chips[category].setChecked(True)
+        self._unfreeze(refresh=False)
         self.refresh()
 
+    def set_review_filter(self) -> None:
+        """Only unconfirmed guesses, the least sure first."""
+        self.filter = ItemFilter(None, self.filter.colour, self.filter.text, review=True)
+        self.review_chip.setChecked(True)
+        self._unfreeze(refresh=False)
+        self.refresh()
+
+    def confirm_guess(self, item_id: int, category: Category) -> None:
+        """Confirm a guessed category from the grid, keeping the grid still a moment."""
+        self._frozen = [self.model.item_at(r).id for r in range(self.model.rowCount())]
+        self.settle_timer.start()
+        self.session.set_category([item_id], category)
+
+    def _unfreeze(self, refresh: bool = True) -> None:
+        self.settle_timer.stop()
+        if self._frozen is not None:
+            self._frozen = None
+            if refresh:
+                self.refresh()
+
     def set_colour_filter(self, colour: str) -> None:
-        self.filter = ItemFilter(self.filter.category, colour, self.filter.text)
+        self.filter = dataclasses.replace(self.filter, colour=colour)
         self.refresh()
 
     def _search_changed(self, text: str) -> None:
-        self.filter = ItemFilter(self.filter.category, self.filter.colour, text)
+        self.filter = dataclasses.replace(self.filter, text=text)
         self.refresh()
+
+    def focus_content(self) -> None:
+        """Take the keyboard (after a page switch): the grid, or the search when it is empty."""
+        target = self.view if self.view.isVisible() or self.model.rowCount() else self.search
+        target.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def focus_search(self) -> None:
         self.search.setFocus()
@@ -684,12 +817,64 @@ class WardrobePage(QWidget):
         if row is not None:
             index = self.model.index(row)
             self.view.setCurrentIndex(index)
+            self._show_detail(now=True)  # chosen elsewhere: no double-click to wait for
             self.view.scrollTo(index)
 
     def _selection_changed(self, *_args: object) -> None:
         self.detail.show_items(self.selected_ids())
+        self._show_detail()
+
+    def _show_detail(self, now: bool = False) -> None:
+        # The detail pane takes room only while something is selected; the grid gets it back.
+        # It comes in only after a double-click's interval: the grid narrows as it does, and a
+        # double-click's second press must land on the card the first one chose.
+        wanted = bool(self.detail.item_ids)
+        if not wanted:
+            self._detail_timer.stop()
+            self.detail.hide()
+        elif self.detail.isHidden():
+            if now:
+                self._reveal_detail()
+            elif not self._detail_timer.isActive():
+                self._detail_timer.start()
+
+    def _reveal_detail(self) -> None:
+        self._detail_timer.stop()
+        if self.detail.item_ids and self.detail.isHidden():
+            self.detail.show()
+            current = self.view.currentIndex()
+            if current.isValid():
+                self.view.scrollTo(current)
+
+    def detail_shown(self) -> bool:
+        """Whether the detail pane is in (or on its way in) for the selection."""
+        return self.detail.isVisible() or self._detail_timer.isActive()
 
     # ------------------------------------------------------------ actions
+    def open_viewer(self, row: int | None = None) -> PhotoViewer | None:
+        """The full-size photo of the current item (or ``row``), ← → through the grid."""
+        if row is None:
+            current = self.view.currentIndex()
+            row = current.row() if current.isValid() else None
+        if row is None or not 0 <= row < self.model.rowCount():
+            return None
+        ids = [self.model.item_at(r).id for r in range(self.model.rowCount())]
+        self.viewer = PhotoViewer(ids, row, self.session.item, self.session.file_path, self)
+        self.viewer.finished.connect(self._viewer_closed)
+        self.viewer.open()
+        return self.viewer
+
+    def _viewer_closed(self) -> None:
+        # Back in the grid on the item last looked at.
+        if self.viewer is not None:
+            self.select_item(self.viewer.current_id())
+
+    def rename_selected(self) -> None:
+        """Edit the selected item's name in the detail pane (F2)."""
+        if len(self.selected_ids()) == 1:
+            self._show_detail(now=True)
+            self.detail.name.start_editing()
+
     def delete_items(self, ids: list[int]) -> None:
         if ids:
             self.session.delete_items(ids)
@@ -713,6 +898,8 @@ class WardrobePage(QWidget):
         for cat in SETTABLE:
             sub.addAction(CATEGORY_LABELS[cat], lambda cat=cat: self.session.set_category(ids, cat))
         if len(ids) == 1:
+            rename = menu.addAction("Rename", self.rename_selected)
+            rename.setShortcut(QKeySequence(Qt.Key.Key_F2))
             menu.addAction(
                 icons.icon("layers"),
                 "Outfits with this item",

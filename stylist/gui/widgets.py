@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -56,8 +56,29 @@ def button(
     return widget
 
 
+class Chip(QPushButton):
+    """A checkable filter chip, as wide as its label needs in bold: the style sheet bolds a
+    checked chip, and a width measured for the regular weight would clip it."""
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        hint = super().sizeHint()
+        regular, bold = QFont(self.font()), QFont(self.font())
+        regular.setBold(False)
+        bold.setWeight(QFont.Weight.Bold)
+        extra = QFontMetrics(bold).horizontalAdvance(self.text()) - QFontMetrics(
+            regular
+        ).horizontalAdvance(self.text())
+        return QSize(hint.width() + max(0, extra) + 2, hint.height())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return self.sizeHint()
+
+
 def chip(text: str, tooltip: str = "") -> QPushButton:
-    widget = button(text, kind="chip", tooltip=tooltip)
+    widget = Chip(text)
+    widget.setProperty("kind", "chip")
+    if tooltip:
+        widget.setToolTip(tooltip)
     widget.setCheckable(True)
     return widget
 
@@ -151,6 +172,10 @@ class FlowBox(QWidget):
         return len(self._children)
 
     # ------------------------------------------------------------ geometry
+    def relayout(self) -> None:
+        """Arrange again after children were shown or hidden."""
+        self._changed()
+
     def _changed(self) -> None:
         self._arrange(self.width(), apply=True)
         self.updateGeometry()
@@ -159,7 +184,7 @@ class FlowBox(QWidget):
         rows: list[list[tuple[QWidget, QSize]]] = [[]]
         x = 0
         for widget in self._children:
-            if widget.isHidden() and not apply:
+            if widget.isHidden():  # hidden on purpose (a chip with nothing to show)
                 continue
             hint = widget.sizeHint().expandedTo(widget.minimumSize())
             if x + hint.width() > width and rows[-1]:
@@ -192,7 +217,7 @@ class FlowBox(QWidget):
         return QSize(width, self._arrange(width, apply=False))
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        widest = max((w.sizeHint().width() for w in self._children), default=0)
+        widest = max((w.sizeHint().width() for w in self._children if not w.isHidden()), default=0)
         return QSize(widest, self._arrange(max(self.width(), widest), apply=False))
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
@@ -222,7 +247,14 @@ class JustifiedGrid(QListView):
         cell_width = max(self.cell.width(), (width - 1) // columns)
         if self.gridSize().width() != cell_width:
             self.setGridSize(QSize(cell_width, self.cell.height()))
+            # The cards widen with their cells (see card_width): lay the items out again.
+            self.scheduleDelayedItemsLayout()
         super().resizeEvent(event)
+
+    def card_width(self, base: int) -> int:
+        """How wide a delegate draws a card of natural width ``base``: as wide as its cell, so
+        the grid fills the width without gaps, but never more than 40 % wider than ``base``."""
+        return max(base, min(self.gridSize().width(), int(base * 1.4)))
 
 
 class EmptyState(QFrame):
@@ -259,6 +291,15 @@ class EmptyState(QFrame):
         self.title.setText(title)
         self.text.setText(text)
         self.text.setVisible(bool(text))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        # A centred, wrapped label is laid out at its size hint's width, which Qt guesses; fix
+        # the width to what there is (at most 460 px), so its height is measured for the same
+        # width it is shown at and no line is cut off.
+        margins = self.layout().contentsMargins()
+        room = event.size().width() - margins.left() - margins.right()
+        self.text.setFixedWidth(max(120, min(460, room)))
+        super().resizeEvent(event)
 
     def add_button(self, widget: QPushButton) -> QPushButton:
         self.buttons.addWidget(widget)

@@ -159,6 +159,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE items ADD COLUMN cutout_off INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE features ADD COLUMN mask_version INTEGER NOT NULL DEFAULT 0;
     """,
+    # a display name per item ("Navy top"), given by the person ('user') or made by Stylist
+    # from colour and category ('auto'); the library names every unnamed item when it opens.
+    """
+    ALTER TABLE items ADD COLUMN name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE items ADD COLUMN name_source TEXT CHECK (name_source IN ('user', 'auto'));
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -35,6 +35,7 @@ from stylist.errors import StylistError, UsageError
 from stylist.library import backups, schema
 from stylist.library.lock import LOCK_NAME, LibraryLock
 from stylist.library.photos import PreparedPhoto
+from stylist.naming import base_name, clean_name, numbered
 from stylist.paths import Paths, printable
 
 # An outfit's columns in the feedback and favourites tables, in ``Outfit`` field order.
@@ -157,6 +158,7 @@ class Library:
                 library.recovered = recovered
                 library.settled_on_open = library._settle_journal()
                 library._assign_holdout_flags()
+                library._assign_names()
                 if recovered:
                     library.recovered.extend(library._adopt_after_recovery())
                 backups.rolling_backup(conn, paths)
@@ -305,7 +307,7 @@ class Library:
     _ITEM_COLUMNS = (
         "id, sha256, original_name, stored_file, working_file, thumbnail_file, category, "
         "category_source, category_confidence, width, height, added_at, colours, notes, "
-        "guess, guess_confidence, cutout, cutout_version, cutout_off"
+        "guess, guess_confidence, cutout, cutout_version, cutout_off, name, name_source"
     )
 
     def _item_from_row(self, row: tuple, tags: list[str]) -> Item:
@@ -330,6 +332,8 @@ class Library:
             cutout=row[16],
             cutout_version=row[17],
             cutout_off=bool(row[18]),
+            name=row[19] or f"Item {row[0]}",
+            named_by_person=row[20] == "user",
         )
         return item
 
@@ -453,6 +457,7 @@ class Library:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(journal[role], target)
             item_id = cur.lastrowid
+            self._refresh_name(item_id)
         return self.item(item_id)
 
     def remove_items(self, item_ids: Iterable[int]) -> list[int]:
@@ -507,6 +512,7 @@ class Library:
                     item_id,
                 ),
             )
+            self._refresh_name(item_id)
         return True
 
     def set_guess(self, item_id: int, category: Category | None, confidence: float | None) -> None:
@@ -517,10 +523,60 @@ class Library:
                 "guess = ?, guess_confidence = ?",
                 (Category(category).value if category else None, confidence),
             )
+            self._refresh_name(item_id)
 
     def set_colours(self, item_id: int, colours: list[str]) -> None:
         with self._lock:
             self._update(item_id, "colours = ?", (json.dumps(list(colours)),))
+            self._refresh_name(item_id)
+
+    def rename(self, item_id: int, name: str) -> Item:
+        """Give an item the person's own name; an empty name lets Stylist name it again."""
+        clean = clean_name(name)
+        with self._lock:
+            if clean:
+                self._update(item_id, "name = ?, name_source = 'user'", (clean,))
+            else:
+                self._update(item_id, "name_source = NULL", ())
+                self._refresh_name(item_id)
+        return self.item(item_id)
+
+    def _refresh_name(self, item_id: int) -> None:
+        """Name an item from its colour and category, unless the person has named it."""
+        row = self._conn.execute(
+            "SELECT category, colours, guess, name, name_source FROM items WHERE id = ?",
+            (item_id,),
+        ).fetchone()
+        if row is None or row[4] == "user":
+            return
+        base = base_name(Category(row[0]), json.loads(row[1]), Category(row[2]) if row[2] else None)
+        current = row[3]
+        if current == base or (
+            current.startswith(base + " ") and current[len(base) + 1 :].isdigit()
+        ):
+            return  # already this name (or this name numbered): keep it steady
+        taken = [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT name FROM items WHERE id != ? AND (name = ? OR name LIKE ?)",
+                (item_id, base, base + " %"),
+            )
+        ]
+        self._conn.execute(
+            "UPDATE items SET name = ?, name_source = 'auto' WHERE id = ?",
+            (numbered(base, taken), item_id),
+        )
+
+    def _assign_names(self) -> None:
+        """Name every item that has no name yet (items from before names existed)."""
+        with self._lock:
+            ids = [
+                r[0] for r in self._conn.execute("SELECT id FROM items WHERE name = '' ORDER BY id")
+            ]
+            if ids:
+                with self._transaction():
+                    for item_id in ids:
+                        self._refresh_name(item_id)
 
     def set_notes(self, item_id: int, notes: str) -> None:
         with self._lock:

@@ -32,7 +32,7 @@ def test_demo_button_loads_the_demo_wardrobe(qtbot, empty_window):
         lambda: window.session.demo and window.wardrobe.model.rowCount() == 38, timeout=30000
     )
     assert window.wardrobe_stack.currentWidget() is window.wardrobe
-    assert "demo" in window.windowTitle()
+    assert shown_title(window) == "Demo wardrobe — Stylist"
     assert window.demo_box.isVisible()
     # The demo lives apart from the person's own (still empty) library.
     assert window.session.paths.data_dir == window.session.base_paths.demo_home
@@ -40,6 +40,18 @@ def test_demo_button_loads_the_demo_wardrobe(qtbot, empty_window):
     window.leave_demo_button.click()
     qtbot.waitUntil(lambda: window.session.loaded and not window.session.demo, timeout=10000)
     assert window.wardrobe_stack.currentWidget() is window.welcome
+    assert shown_title(window) == "Stylist"
+
+
+def shown_title(window) -> str:
+    """The title a window manager shows: Qt appends the application's display name unless the
+    window's title already ends with it (QPlatformWindow::formatWindowTitle)."""
+    from PySide6.QtGui import QGuiApplication
+
+    title, name = window.windowTitle(), QGuiApplication.applicationDisplayName()
+    if not name or title.endswith(name):
+        return title or name
+    return f"{title} — {name}" if title else name
 
 
 def test_about_box_names_versions_and_licences(empty_window):

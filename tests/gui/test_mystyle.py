@@ -84,3 +84,29 @@ def test_unvalidated_versions_say_so_and_the_general_model_is_one_click_away(qtb
     assert "general model" in page.model_text.text()
     assert not page.general_button.isEnabled()
     assert window.session.service.matching_net("C")[1] == "the general model"
+
+
+def test_the_chart_agrees_with_the_table(qtbot, window):
+    session = window.session
+    library = session.library
+    page = window.mystyle
+    window.show_page(3)
+    assert page.table.rowCount() == 0
+    assert page.chart.empty_text.startswith("No trained versions yet")
+    ids = [
+        library.add_model_version(
+            "efficientnet-lite0",
+            "C",
+            f"models/v{n}.npz",
+            {},
+            {"validated": False, "old_val_mean_ndcg": None, "new_val_mean_ndcg": None},
+            active=n == 2,
+        )
+        for n in (1, 2)
+    ]
+    session.modelChanged.emit()
+    assert page.table.rowCount() == 2 and page.chart.points == []
+    text = page.chart.empty_text
+    assert "No trained versions" not in text
+    assert f"v{ids[0]}, v{ids[1]} are trained but not yet validated" in text
+    page.chart.grab()  # paints the wrapped message

@@ -73,9 +73,8 @@ def test_a_one_piece_card_shows_two_photos_and_its_one_pair(page):
     ]
     assert card.width() == three.width()  # the grid stays even
     actions = [a.text() for a in card.more_button.menu().actions()]
-    assert actions[0].startswith("With this one-piece:") and actions[1].startswith(
-        "With this shoes"
-    )
+    names = [window_item.name for window_item in items]
+    assert actions == [f"More with {names[0]} (one-piece)", f"More with {names[1]} (shoes)"]
     card.grab()  # paints, the pair bar included
 
 
