@@ -37,7 +37,7 @@ echo "$version"
 
 step "demo"
 stylist demo | tee "$work/demo.txt"
-grep -q "Analysed: features" "$work/demo.txt" || fail "the demo wardrobe was not analysed"
+grep -q "^Analysed:.*features" "$work/demo.txt" || fail "the demo wardrobe was not analysed"
 [ -d "$work/home/.local/share/Stylist/demo" ] || fail "the demo is not in the platform's data folder"
 
 step "--demo suggest --json"
