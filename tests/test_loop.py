@@ -113,9 +113,9 @@ def test_after_twenty_verdicts_the_top_twenty_scores_still_tell_outfits_apart(de
         demo.use_model_version(report.version_id)
     best = [o.score for o in demo.suggest(20, max_per_item=None, exploration=0.0)]
     assert all(0 < round(100 * m) < 100 for m in best), best  # the best 20 are not saturated
-    # The aim is 10 distinct of 20: this library shows 10 in a run of its own and 9 within the
-    # whole suite (a few scores sit on a percentage's edge, and float rounding in the features
-    # tips them). Fewer than 9 would be a regression.
+    # The aim is 10 distinct of 20: this library has shown 10 in a run of this module alone and
+    # 9 within the whole suite (a few scores sit on a percentage's edge and tip between runs).
+    # Fewer than 9 would be a regression.
     assert len({match_text(m) for m in best}) >= 9, [round(m, 3) for m in best]
     # As the page shows them (three outfits per item at most): far weaker outfits come in, and
     # still no card reads 0 % or 100 %.
