@@ -840,7 +840,10 @@ class Stylist:
             )
         tops, bottoms, shoes, _ = self._slot_features(spec)
         # Every version starts afresh from the general model, on all the verdicts: versions do
-        # not drift away from it one fine-tune after another. It must beat the version in use.
+        # not drift away from it one fine-tune after another. It must not be worse than the
+        # version in use, even one put in use unvalidated: neither was trained on the held-out
+        # verdicts nor chosen on them, so when an early version wins there, the newer one really
+        # ranked this person's unseen verdicts worse, and the person keeps the better.
         in_use = self._base_net_file(spec)
         general = self._general_net_file(spec)
         base = general or in_use

@@ -113,9 +113,10 @@ def test_after_twenty_verdicts_the_top_twenty_scores_still_tell_outfits_apart(de
         demo.use_model_version(report.version_id)
     best = [o.score for o in demo.suggest(20, max_per_item=None, exploration=0.0)]
     assert all(0 < round(100 * m) < 100 for m in best), best  # the best 20 are not saturated
-    # The aim is 10 distinct of 20; with the calibrated four-pair general net this
-    # library shows 9 (the closing note says so). Fewer than 8 would be a regression.
-    assert len({match_text(m) for m in best}) >= 8, [round(m, 3) for m in best]
+    # The aim is 10 distinct of 20: this library has shown 10 in a run of this module alone and
+    # 9 within the whole suite (a few scores sit on a percentage's edge and tip between runs).
+    # Fewer than 9 would be a regression.
+    assert len({match_text(m) for m in best}) >= 9, [round(m, 3) for m in best]
     # As the page shows them (three outfits per item at most): far weaker outfits come in, and
     # still no card reads 0 % or 100 %.
     shown = [o.score for o in demo.suggest(20, max_per_item=3, exploration=0.0)]

@@ -3,6 +3,7 @@ form, and a person's taste learnt on the demo wardrobe's real features."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import numpy as np
@@ -152,19 +153,37 @@ def test_it_trains_as_the_torch_form_does(taste) -> None:
     pytest.importorskip("torch")
     import torch
 
+    from stylist.learn import personal
     from stylist.learn.io import load_matching_net
     from stylist.learn.personal import fine_tune_partial as torch_fine_tune
 
     wardrobe, general, (likes, dislikes), _, _ = taste
     (train_likes, val_likes), (train_dislikes, val_dislikes) = _split(likes), _split(dislikes)
     kwargs = dict(val_likes=val_likes, val_dislikes=val_dislikes, epochs=3, seed=2)
+    # At a tenth of the app's rate: a weight whose gradient is near zero moves by about the rate
+    # in a direction float rounding decides, and at 1e-4 that drift stays under the tolerance.
+    rate = tune.FINE_TUNE.lr / 10
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        theirs = torch_fine_tune(general, train_likes, train_dislikes, wardrobe, **kwargs)
+        theirs = torch_fine_tune(
+            general,
+            train_likes,
+            train_dislikes,
+            wardrobe,
+            config=dataclasses.replace(personal.FINE_TUNE, lr=rate),
+            **kwargs,
+        )
     finally:
         torch.set_num_threads(threads)
-    ours = tune.fine_tune_partial(general, train_likes, train_dislikes, wardrobe, **kwargs)
+    ours = tune.fine_tune_partial(
+        general,
+        train_likes,
+        train_dislikes,
+        wardrobe,
+        schedule=dataclasses.replace(tune.FINE_TUNE, lr=rate),
+        **kwargs,
+    )
     assert ours.metrics["steps"] == theirs.metrics["steps"]
     assert set(ours.arrays) == set(theirs.arrays)
     start, _ = load_matching_net(general)

@@ -45,9 +45,9 @@ SLOT_NAMES = THREE_PIECE_SLOTS
 # The result, its checks, the pull's strength and the base net's reading are shared with the
 # numpy form that the app runs (stylist.tune).
 
-# Fine-tuning a trained net: Adam at a small rate, no decay toward zero (the pull goes toward the
-# starting weights instead, see ANCHOR). From an untrained net the rate is higher.
-FINE_TUNE = TrainConfig(epochs=10, lr=1e-4, optimizer="adam", weight_decay=0.0)
+# Fine-tuning a trained net: Adam, no decay toward zero (the pull goes toward the starting
+# weights instead, see ANCHOR); the rate is the numpy form's (stylist.tune.FINE_TUNE).
+FINE_TUNE = TrainConfig(epochs=10, lr=1e-3, optimizer="adam", weight_decay=0.0)
 FROM_SCRATCH = TrainConfig(epochs=10, lr=1e-3, optimizer="adam", weight_decay=5e-4)
 
 
