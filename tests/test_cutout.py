@@ -276,3 +276,99 @@ def test_a_category_head_trained_on_photos_reads_the_photos_as_photographed(
     # the guesser reads those features
     _, features, _ = stylist._category_inputs()
     assert np.array_equal(features[item.id], photos[item.id])
+
+
+def _ellipse(mask: np.ndarray, cy: int, cx: int, ry: int, rx: int) -> None:
+    yy, xx = np.mgrid[: mask.shape[0], : mask.shape[1]]
+    mask[((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1] = 255
+
+
+def test_a_pair_of_shoes_is_framed_small_like_a_product_photo():
+    from stylist.vision.cutout import PAIR_FILL, is_pair
+
+    apart = np.zeros((200, 200), np.uint8)
+    _ellipse(apart, 100, 60, 50, 25)  # two shoes from above, side by side
+    _ellipse(apart, 100, 140, 50, 25)
+    touching = np.zeros((200, 200), np.uint8)
+    _ellipse(touching, 100, 76, 50, 25)  # toes apart, heels apart, touching in the middle
+    _ellipse(touching, 100, 124, 50, 25)
+    assert is_pair(apart) and is_pair(touching)
+    top, left, side = garment_frame(apart)
+    assert side == round(131 / PAIR_FILL)  # the pair is 101 px tall and 131 wide
+    assert abs(top + side / 2 - 100) <= 1 and abs(left + side / 2 - 100) <= 1
+
+    shirt = np.zeros((200, 200), np.uint8)
+    shirt[40:180, 60:140] = 255
+    shirt[40:90, 20:180] = 255  # sleeves
+    shorts = np.zeros((200, 200), np.uint8)
+    shorts[40:160, 40:160] = 255
+    shorts[110:160, 90:110] = 0  # open at the hem only
+    trousers = np.zeros((300, 200), np.uint8)
+    trousers[20:280, 50:150] = 255
+    trousers[100:280, 95:105] = 0
+    stacked = np.zeros((200, 200), np.uint8)
+    _ellipse(stacked, 50, 100, 25, 50)  # one above the other: no pair side by side
+    _ellipse(stacked, 150, 100, 25, 50)
+    for single in (shirt, shorts, trousers, stacked, np.zeros((50, 50), np.uint8)):
+        assert not is_pair(single)
+    assert garment_frame(shirt)[2] == round(160 * 1.16)
+
+
+def _set_recipe(stylist, recipe: int) -> None:
+    with stylist.library.writing():
+        stylist.library._conn.execute("UPDATE items SET cutout_recipe = ?", (recipe,))
+
+
+def test_a_new_recipe_cuts_automatic_masks_again_and_keeps_edited_ones(library_with_cutouts):
+    from stylist.vision.cutout import MASK_VERSION
+
+    stylist = library_with_cutouts
+    first, second, third = stylist.items()
+    edited = stylist.mask(first.id).copy()
+    edited[: edited.shape[0] // 3] = 0
+    stylist.set_mask(first.id, edited)
+    assert stylist.make_cutouts().computed == 0  # all made by this recipe
+    _set_recipe(stylist, MASK_VERSION - 1)
+    versions = {i.id: i.cutout_version for i in stylist.items()}
+    report = stylist.make_cutouts()
+    assert report.computed == 3
+    after = {i.id: i for i in stylist.items()}
+    assert all(after[i].cutout_version == versions[i] + 1 for i in versions)
+    assert after[first.id].cutout == "edited"
+    assert np.array_equal(stylist.mask(first.id), edited)  # the person's mask, framed again
+    assert {after[second.id].cutout, after[third.id].cutout} <= {"auto", "rejected"}
+    rows = stylist.library._conn.execute("SELECT DISTINCT cutout_recipe FROM items").fetchall()
+    assert rows == [(MASK_VERSION,)]
+    assert stylist.make_cutouts().computed == 0
+    # features follow the new versions
+    assert stylist.extract_features().computed == 3
+
+
+def test_check_finds_damaged_and_stray_cut_out_files(library_with_cutouts):
+    from stylist.library.cutouts import mask_relative, twin_relative
+
+    stylist = library_with_cutouts
+    item = stylist.items()[0]
+    files = stylist.library.file_path
+    damaged = mask_relative(item.sha256, item.cutout_version)
+    files(damaged).write_bytes(b"not a png")
+    stray = files(f"cutouts/{item.sha256[:2]}/left-behind.jpg")
+    stray.write_bytes(b"x")
+    other = stylist.items()[1]
+    files(twin_relative(other.sha256, other.cutout_version)).unlink()
+
+    report = stylist.check()
+    assert any(damaged in line for line in report.damaged)
+    assert any(f"item {other.id}: cut-out twin" in line for line in report.missing_files)
+    assert stray.relative_to(stylist.library.paths.data_dir).as_posix() in report.orphans
+    assert files(damaged).is_file() and stray.is_file()  # a check alone changes nothing
+
+    stylist.check(repair=True)
+    assert not files(damaged).exists() and not stray.exists()
+    lost_found = stylist.library.paths.lost_found
+    assert (lost_found / damaged).is_file()
+    assert (lost_found / stray.relative_to(stylist.library.paths.data_dir)).is_file()
+    # the next analysis cuts both out again
+    assert stylist.make_cutouts().computed == 2
+    report = stylist.check()
+    assert not report.damaged and not report.missing_files and not report.orphans

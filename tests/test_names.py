@@ -4,6 +4,7 @@ the person (CLI and library), given to items of libraries made before names exis
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -85,6 +86,10 @@ def test_items_of_an_older_library_get_names_on_migration(some_photos, paths):
     assert schema.version_of(conn) == schema.SCHEMA_VERSION
     conn.execute("ALTER TABLE items DROP COLUMN name_source")
     conn.execute("ALTER TABLE items DROP COLUMN name")
+    # the columns of later migrations go too, so that lowering the version replays them
+    for script in schema.MIGRATIONS[names_version:]:
+        for table, column in re.findall(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", script):
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     conn.execute(f"PRAGMA user_version = {names_version - 1}")
     conn.commit()
     conn.close()

@@ -90,7 +90,7 @@ def store_mask(library, item_id: int, mask: np.ndarray, state: str) -> Item:
     "rejected"; the person's "off" stays as it was. Returns the item as it is now."""
     from PIL import Image
 
-    from stylist.vision.cutout import framed
+    from stylist.vision.cutout import MASK_VERSION, framed
 
     if state not in ("auto", "edited", "rejected"):
         raise ValueError(f"unknown cut-out state {state!r}")
@@ -111,9 +111,9 @@ def store_mask(library, item_id: int, mask: np.ndarray, state: str) -> Item:
         try:
             # Colours follow what the models see; they are found again by the next analysis.
             cur = conn.execute(
-                "UPDATE items SET cutout = ?, cutout_version = ?, colours = '[]' "
-                "WHERE id = ? AND cutout_version = ?",
-                (state, version, item_id, item.cutout_version),
+                "UPDATE items SET cutout = ?, cutout_version = ?, cutout_recipe = ?, "
+                "colours = '[]' WHERE id = ? AND cutout_version = ?",
+                (state, version, MASK_VERSION, item_id, item.cutout_version),
             )
             conn.execute("COMMIT")
         except BaseException:
@@ -199,24 +199,40 @@ class CutoutReport:
         return text
 
 
+def _older_recipe(library) -> set[int]:
+    """Items whose cut-out was made by an older recipe than ``MASK_VERSION``."""
+    from stylist.vision.cutout import MASK_VERSION
+
+    rows = library._conn.execute(
+        "SELECT id FROM items WHERE cutout IS NOT NULL AND cutout_recipe != ?", (MASK_VERSION,)
+    )
+    return {row[0] for row in rows}
+
+
 def compute_cutouts(
     library,
     item_ids: list[int] | None = None,
     progress: Progress | None = None,
     cancel=None,
 ) -> CutoutReport:
-    """Cut out the items that have no cut-out yet, or whose cut-out files were lost (or exactly
-    ``item_ids``, made again).
+    """Cut out the items that have no cut-out yet, whose cut-out files were lost, or whose
+    cut-out an older recipe made (or exactly ``item_ids``, made again). A mask the person
+    edited is never cut again: an older recipe's is only framed again (its twin remade).
 
     Each item is stored as soon as it is cut, so a cancel or a crash loses at most the one in
     flight and the next run goes on from there."""
     from stylist.vision.cutout import garment_mask
 
     report = CutoutReport()
+    reframe: set[int] = set()
     if item_ids is None:
-        todo = [
-            item for item in library.items() if item.cutout is None or _files_lost(library, item)
-        ]
+        older = _older_recipe(library)
+        todo = []
+        for item in library.items():
+            if item.cutout is None or _files_lost(library, item) or item.id in older:
+                todo.append(item)
+                if item.cutout == "edited":
+                    reframe.add(item.id)  # while its mask can still be read
     else:
         todo = library.items(ids=item_ids)
     if progress is not None and todo:
@@ -225,6 +241,14 @@ def compute_cutouts(
         if cancel is not None and cancel.is_set():
             report.cancelled = True
             break
+        if item.id in reframe:
+            mask = read_mask(library, item)
+            if mask is not None:
+                store_mask(library, item.id, mask, "edited")
+                report.computed += 1
+                if progress is not None:
+                    progress(n, len(todo), f"cut-out of {item.original_name}")
+                continue
         try:
             cutout = garment_mask(working_rgb(library, item))
         except PhotoError as exc:

@@ -6,10 +6,13 @@
   from the working copy);
 * keeps an item whose original is gone as long as its working copy survives; only an item with
   neither is removed, and the verdicts and favourites that go with it are counted and reported;
-* never deletes a stored file: files in ``photos/``, ``working/``, ``thumbnails/`` and
-  ``models/personal/`` that no row names move to ``lost+found/`` (``check --adopt`` imports the
-  photos there again), except originals named by their own content hash as Stylist names them:
-  those are the person's photos whose rows were lost, and the library is rebuilt from them;
+* never deletes a stored file: files in ``photos/``, ``working/``, ``thumbnails/``,
+  ``cutouts/`` and ``models/personal/`` that no row names move to ``lost+found/``
+  (``check --adopt`` imports the photos there again), except originals named by their own
+  content hash as Stylist names them: those are the person's photos whose rows were lost,
+  and the library is rebuilt from them;
+* reports a missing or damaged cut-out (a damaged one moves to ``lost+found/``): the next
+  analysis cuts it out again;
 * sets aside a personal model version that no longer loads, so the general model is used.
 """
 
@@ -120,6 +123,7 @@ def check_library(library: Library, report: CheckReport, repair: bool, deep: boo
         referenced.update(files)
         _check_item(library, report, repair, deep, item_id, sha, files)
     adopted = _check_stored_files(library, report, repair, referenced)
+    _check_cutouts(library, report, repair)
     _check_models(library, report, repair)
     _check_cache(library, report, repair)
     if repair and adopted:
@@ -249,6 +253,56 @@ def _check_stored_files(library, report, repair, referenced: set[str]) -> dict[s
         else:
             report.planned.append(f"{relative} moved to lost+found/")
     return ours
+
+
+def _check_cutouts(library, report, repair) -> None:
+    """The cut-out files in ``cutouts/``: each item's current mask and twin must be there and
+    decode (a missing or damaged one is made again by the next analysis; a damaged one moves
+    to lost+found/ on repair so that it does), and no other file belongs there."""
+    from stylist.library.cutouts import mask_relative, twin_relative
+
+    data_dir = library.paths.data_dir
+    expected: set[str] = set()
+    rows = library._conn.execute(
+        "SELECT id, sha256, cutout_version FROM items WHERE cutout IS NOT NULL ORDER BY id"
+    ).fetchall()
+    for item_id, sha, version in rows:
+        for what, relative in (
+            ("cut-out mask", mask_relative(sha, version)),
+            ("cut-out twin", twin_relative(sha, version)),
+        ):
+            expected.add(relative)
+            path = library.file_path(relative)
+            if not path.is_file():
+                report.missing_files.append(
+                    f"item {item_id}: {what} {relative} missing (made again by the next analysis)"
+                )
+                continue
+            error = decode_error(path)
+            if error is None:
+                continue
+            report.damaged.append(f"item {item_id}: {what} {relative} is damaged ({error})")
+            if repair:
+                moved = move_to_lost_found(library, path)
+                report.repaired.append(
+                    f"item {item_id}: {relative} moved to {moved} (made again by the next analysis)"
+                )
+            else:
+                report.planned.append(f"{relative} moved to lost+found/, made again")
+    folder = library.paths.cutouts
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            continue
+        relative = path.relative_to(data_dir).as_posix()
+        if relative in expected:
+            continue
+        report.orphans.append(relative)
+        if repair:
+            report.repaired.append(f"{relative} moved to {move_to_lost_found(library, path)}")
+        else:
+            report.planned.append(f"{relative} moved to lost+found/")
 
 
 def adopt_stored(library: Library, originals: dict[str, Path]) -> list[str]:

@@ -165,6 +165,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE items ADD COLUMN name TEXT NOT NULL DEFAULT '';
     ALTER TABLE items ADD COLUMN name_source TEXT CHECK (name_source IN ('user', 'auto'));
     """,
+    # the cut-out recipe (vision.cutout.MASK_VERSION) each item's cut-out was made with, so that
+    # a better recipe makes the automatic masks again (0: before recipes were recorded).
+    """
+    ALTER TABLE items ADD COLUMN cutout_recipe INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

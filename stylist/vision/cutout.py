@@ -10,7 +10,9 @@ border probably background, everything else probably garment. GrabCut runs on a 
 A mask that fails its own sanity checks (too little garment left, or garment touching every
 border: nothing was cut away) is rejected, and the photo is used as it is; a cut that loses a
 sleeve is worse than none. ``framed`` puts the garment over the neutral light background the
-models see (and exports show), in a square around it as a product photo frames it.
+models see (and exports show), in a square around it as a product photo frames it: filling it,
+except a pair (two shoes side by side, photographed from above), which product photos show small
+with room around it; filled to the edges, a pair of dark shoes looks like a sweater.
 
 ``MASK_VERSION`` names this recipe: features computed on a cut-out are cached under it, so a
 better recipe makes them again.
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MASK_VERSION = 2
+MASK_VERSION = 3
 # Long side GrabCut works at: the garment's outline, not its stitches, decides the mask.
 WORK_SIDE = 144
 ITERATIONS = 3
@@ -31,6 +33,16 @@ LIGHT_GROUND = (243, 242, 240)
 # The garment's frame on the light ground: this share of the garment's size around it, squared
 # (product photos show the garment filling the picture, whatever the phone photo's framing).
 MARGIN = 0.08
+# A pair fills this share of its square (product photos show shoes at about a third to a half
+# of the frame's width).
+PAIR_FILL = 0.5
+# A pair: two parts side by side of comparable size, or one part about as tall as wide (a pair
+# from above, not trousers) split down the middle by a gap open at both ends (shoes touching;
+# shorts are open at the hem only): the middle column holds at most PAIR_SPLIT of the fullest
+# column on either side, and the gap reaches in from each end at least PAIR_GAP_END of the
+# height.
+PAIR_SPLIT = 0.7
+PAIR_GAP_END = 0.15
 # Sanity checks: a mask with less garment than this share of the photo cut the garment away.
 MIN_AREA = 0.05
 # A mask that covers this share of every border strip cut nothing away.
@@ -235,9 +247,54 @@ def on_light_ground(rgb: np.ndarray, mask: np.ndarray, ground=LIGHT_GROUND) -> n
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
+def is_pair(mask: np.ndarray) -> bool:
+    """Whether an (H, W) mask holds a pair side by side (see ``PAIR_SPLIT``): two shoes
+    photographed from above, apart or touching."""
+    import cv2
+
+    garment = mask > 127
+    height, width = garment.shape
+    step = max(1, max(height, width) // 160)  # the outline decides, not the pixels
+    small = garment[::step, ::step]
+    rows = np.flatnonzero(small.any(axis=1))
+    cols = np.flatnonzero(small.any(axis=0))
+    if len(rows) == 0:
+        return False
+    small = small[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    h, w = small.shape
+    count, _, stats, _ = cv2.connectedComponentsWithStats(small.astype(np.uint8), connectivity=8)
+    if count >= 3:
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        first, second = stats[1 + np.argsort(areas)[::-1][:2]]
+        if second[cv2.CC_STAT_AREA] >= 0.4 * first[cv2.CC_STAT_AREA]:
+            top = max(first[cv2.CC_STAT_TOP], second[cv2.CC_STAT_TOP])
+            bottom = min(
+                first[cv2.CC_STAT_TOP] + first[cv2.CC_STAT_HEIGHT],
+                second[cv2.CC_STAT_TOP] + second[cv2.CC_STAT_HEIGHT],
+            )
+            shorter = min(first[cv2.CC_STAT_HEIGHT], second[cv2.CC_STAT_HEIGHT])
+            if bottom - top > 0.5 * shorter:  # side by side, not one above the other
+                return True
+    if w < 8 or h > 1.6 * w or w > 1.6 * h:
+        return False
+    # Touching: the column through the middle third with the least garment, against the
+    # fullest column on either side of it.
+    cover = small.mean(axis=0)
+    start, stop = int(0.35 * w), max(int(0.35 * w) + 1, int(0.65 * w))
+    split = start + int(np.argmin(cover[start:stop]))
+    left, right = cover[:split].max(initial=0), cover[split + 1 :].max(initial=0)
+    if cover[split] > PAIR_SPLIT * min(left, right):
+        return False
+    column = np.flatnonzero(small[:, split])
+    if len(column) == 0:
+        return True
+    return column[0] >= PAIR_GAP_END * h and column[-1] < h - 1 - PAIR_GAP_END * h
+
+
 def garment_frame(mask: np.ndarray, margin: float = MARGIN) -> tuple[int, int, int]:
-    """The square around the garment of an (H, W) mask, with a margin: (top, left, side) in
-    the photo's pixels (it may reach past the photo's edges)."""
+    """The square around the garment of an (H, W) mask, with a margin (more for a pair, see
+    ``PAIR_FILL``): (top, left, side) in the photo's pixels (it may reach past the photo's
+    edges)."""
     rows = np.flatnonzero((mask > 127).any(axis=1))
     cols = np.flatnonzero((mask > 127).any(axis=0))
     if len(rows) == 0:
@@ -247,6 +304,8 @@ def garment_frame(mask: np.ndarray, margin: float = MARGIN) -> tuple[int, int, i
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     size = max(bottom - top, right - left)
     side = int(round(size * (1 + 2 * margin)))
+    if is_pair(mask):
+        side = max(side, int(round(size / PAIR_FILL)))
     return (top + bottom - side) // 2, (left + right - side) // 2, side
 
 
