@@ -111,8 +111,14 @@ def _slot_key(key: Any) -> str:
     return name
 
 
+def _three(outfit: Sequence[Any]) -> None:
+    if len(outfit) != 3:
+        raise FineTuneError(f"an outfit is (top, bottom, shoes), got {len(outfit)} parts")
+
+
 class _Items:
-    """Row-indexed features of the wardrobe (ids) plus any outfits given as feature triples."""
+    """Row-indexed features of the wardrobe (ids) plus any outfits given as feature triples
+    (shared with the torch form, ``learn.personal``)."""
 
     def __init__(self, wardrobe: Mapping[Any, Mapping[int, np.ndarray]]) -> None:
         self.rows: list[np.ndarray] = []
@@ -125,10 +131,27 @@ class _Items:
                 self.pools[slot].append(len(self.rows))
                 self.rows.append(np.asarray(vec, dtype=np.float32).ravel())
 
+    def of_ids(self, outfit: Sequence[int]) -> tuple[int, int, int] | None:
+        """Rows of an outfit of wardrobe item ids; None if an id is unknown."""
+        _three(outfit)
+        if not all(isinstance(i, int | np.integer) for i in outfit):
+            raise FineTuneError(
+                "an outfit here is three item ids; outfits of feature vectors go to "
+                "fine_tune_partial_on_features"
+            )
+        rows = [self.ids.get((slot, item_id)) for slot, item_id in enumerate(outfit)]
+        return None if None in rows else (rows[0], rows[1], rows[2])
+
+    def of_vectors(self, outfit: Sequence[np.ndarray]) -> tuple[int, int, int]:
+        """Rows for an outfit given as three feature vectors (added as rows of their own)."""
+        _three(outfit)
+        start = len(self.rows)
+        self.rows.extend(np.asarray(part, dtype=np.float32).ravel() for part in outfit)
+        return (start, start + 1, start + 2)
+
     def triple(self, outfit: Sequence[Any]) -> tuple[int, int, int] | None:
         """Rows of an outfit of item ids or of three feature vectors; None if an id is unknown."""
-        if len(outfit) != 3:
-            raise FineTuneError(f"an outfit is (top, bottom, shoes), got {len(outfit)} parts")
+        _three(outfit)
         rows = []
         for slot, part in enumerate(outfit):
             if isinstance(part, np.ndarray) or (isinstance(part, (list, tuple)) and len(part) > 3):

@@ -36,71 +36,20 @@ from stylist.tune import (
     MIN_VALIDATION_LIKES,
     FineTuneError,
     FineTuneResult,
+    _Items,
     _load_base,
 )
 from stylist.tune import untouched_calibration as _untouched_calibration
 
 SLOT_NAMES = THREE_PIECE_SLOTS
 
-# The result, its checks, the pull's strength and the base net's reading are shared with the
-# numpy form that the app runs (stylist.tune).
+# The result, its checks, the pull's strength, the base net's reading and the verdicts' rows
+# are shared with the numpy form that the app runs (stylist.tune).
 
 # Fine-tuning a trained net: Adam, no decay toward zero (the pull goes toward the starting
 # weights instead, see ANCHOR); the rate is the numpy form's (stylist.tune.FINE_TUNE).
 FINE_TUNE = TrainConfig(epochs=10, lr=1e-3, optimizer="adam", weight_decay=0.0)
 FROM_SCRATCH = TrainConfig(epochs=10, lr=1e-3, optimizer="adam", weight_decay=5e-4)
-
-
-def _slot_key(key: Any) -> str:
-    name = getattr(key, "value", key)
-    name = str(name).lower()
-    if name not in SLOT_NAMES:
-        raise FineTuneError(f"unknown wardrobe slot {key!r} (use top, bottom, shoes)")
-    return name
-
-
-def _three(outfit: Sequence[Any]) -> None:
-    if len(outfit) != 3:
-        raise FineTuneError(f"an outfit is (top, bottom, shoes), got {len(outfit)} parts")
-
-
-class _Items:
-    """Row-indexed features of the wardrobe (ids) plus any outfits given as feature triples."""
-
-    def __init__(self, wardrobe: Mapping[Any, Mapping[int, np.ndarray]]) -> None:
-        self.rows: list[np.ndarray] = []
-        self.ids: dict[tuple[int, Any], int] = {}  # (slot, item id) -> row
-        self.pools: list[list[int]] = [[], [], []]
-        for key, items in wardrobe.items():
-            slot = SLOT_NAMES.index(_slot_key(key))
-            for item_id, vec in items.items():
-                self.ids[(slot, item_id)] = len(self.rows)
-                self.pools[slot].append(len(self.rows))
-                self.rows.append(np.asarray(vec, dtype=np.float32).ravel())
-
-    def of_ids(self, outfit: Sequence[int]) -> tuple[int, int, int] | None:
-        """Rows of an outfit of wardrobe item ids; None if an id is unknown."""
-        _three(outfit)
-        if not all(isinstance(i, int | np.integer) for i in outfit):
-            raise FineTuneError(
-                "an outfit here is three item ids; outfits of feature vectors go to "
-                "fine_tune_partial_on_features"
-            )
-        rows = [self.ids.get((slot, item_id)) for slot, item_id in enumerate(outfit)]
-        return None if None in rows else (rows[0], rows[1], rows[2])
-
-    def of_vectors(self, outfit: Sequence[np.ndarray]) -> tuple[int, int, int]:
-        """Rows for an outfit given as three feature vectors (added as rows of their own)."""
-        _three(outfit)
-        start = len(self.rows)
-        self.rows.extend(np.asarray(part, dtype=np.float32).ravel() for part in outfit)
-        return (start, start + 1, start + 2)
-
-    def matrix(self) -> np.ndarray:
-        dims = {r.shape[0] for r in self.rows}
-        if len(dims) != 1:
-            raise FineTuneError(f"features of different sizes were given: {sorted(dims)}")
-        return np.stack(self.rows)  # (N, D)
 
 
 def _anchor(scorer: Any, strength: float) -> None:
