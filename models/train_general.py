@@ -52,8 +52,13 @@ BACKBONE = "efficientnet-lite0"
 CARD = "MODEL_CARD-fashionnet.md"
 FAMILIES = ("three", "one_piece")
 # "size" / "colour": net C on those statistics alone; B scores three-piece outfits only
-MODELS = {"three": ("C", "B", "size", "colour"), "one_piece": ("C", "size", "colour")}
+# "memory": net C distilled from the outfit memory (``stylist.learn.memory``)
+MODELS = {
+    "three": ("C", "memory", "B", "size", "colour"),
+    "one_piece": ("C", "memory", "size", "colour"),
+}
 NEGATIVES = "collection"
+SHIPPED_C = "C"  # the model whose pair networks ship as net C: "C" (rank loss) or "memory"
 FIGURES_START = "<!-- figures: written by models/train_general.py -->"
 FIGURES_END = "<!-- end of figures -->"
 
@@ -70,18 +75,33 @@ def load(data: Path, family: str, fold: int | None = None):
     return load_dataset(data, family=family, folds=5, fold=fold)
 
 
-def train_and_score(ds, table, model: str, seed: int, device: str):
+def train_and_score(ds, table, model: str, seed: int, device: str, also=()):
     """Stage one of one model on the dataset's train split; its test figures."""
     from stylist.learn import stages as st
     from stylist.learn.data import ranked_lists
 
     users = ds.users()
     val = ranked_lists(ds, table, users, "val", mode=NEGATIVES, seed=seed)
-    kind, inputs = (model, "cnn") if model in ("B", "C") else ("C", model)
-    trained = st.stage_one(
-        kind, ds, table, users, val, inputs=inputs, negatives=NEGATIVES, seed=seed, device=device
-    )
-    figures = {"best_val_mean_ndcg": trained.fit.best_val, "epochs": trained.fit.epochs_run}
+    if model == "memory":
+        from stylist.learn.memory import EPOCHS, stage_one_memory
+
+        trained = stage_one_memory(ds, table, users, also=also, seed=seed)
+        val_ndcg = st.score(trained, table, val, seed=seed).mean_ndcg  # reported, not chosen on
+        figures = {"best_val_mean_ndcg": val_ndcg, "epochs": EPOCHS}
+    else:
+        kind, inputs = (model, "cnn") if model in ("B", "C") else ("C", model)
+        trained = st.stage_one(
+            kind,
+            ds,
+            table,
+            users,
+            val,
+            inputs=inputs,
+            negatives=NEGATIVES,
+            seed=seed,
+            device=device,
+        )
+        figures = {"best_val_mean_ndcg": trained.fit.best_val, "epochs": trained.fit.epochs_run}
     for mode in (NEGATIVES, "random"):
         test = ranked_lists(ds, table, users, "test", mode=mode, seed=seed)
         figures[f"test_{mode}"] = st.score(trained, table, test, seed=seed).to_dict()
@@ -146,6 +166,32 @@ def ccp_check(old, new_net, street, seeds: list[int]) -> dict:
     return out
 
 
+def _memory_recipe() -> dict:
+    from stylist.learn import memory
+
+    return {
+        "teacher": "outfit memory: every liked train outfit's items as unit vectors in "
+        f"{memory.COMPONENTS} whitened principal components; a pair (a, b) scores the kernel "
+        "estimate of log p(a, b) / (p(a) p(b)) with kernel exp(beta · cosine), beta "
+        f"{memory.BETA}; a pair's own outfits left out of the memory when it is scored",
+        "student": "each pair network (the paper's form) on the same components, folded into fc1",
+        "loss": "squared error between the pair network's logit difference and the teacher's "
+        "standardised score",
+        "pairs": f"{memory.SAMPLED_PAIRS} random pairs of training items per pair network and "
+        "every liked pair",
+        "views": "a random view of every item at every step: the photo or one of its "
+        "augmented versions (re-lit, re-scaled), drawn independently per item",
+        "optimizer": "adamw",
+        "lr": memory.LR,
+        "weight_decay": 5e-4,
+        "epochs": memory.EPOCHS,
+        "batch": memory.BATCH,
+        "checkpoint": "the last (nothing is chosen on validation)",
+        "one_piece": "the one-piece–shoes pair network distilled the same way from the memory "
+        "of the one-piece outfits",
+    }
+
+
 def mean_sd(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.3f}"
@@ -154,6 +200,7 @@ def mean_sd(values: list[float]) -> str:
 
 NAMES = {
     "C": "net C (shipped)",
+    "memory": "net C distilled from the outfit memory",
     "B": "net B (shipped)",
     "size": "net C on size statistics",
     "colour": "net C on colour statistics",
@@ -234,7 +281,7 @@ def _test_table(runs: dict, rnd: dict, family: str, seeds: list[int], meta: dict
         relit = [r[f"{key}_relit"]["mean_ndcg"] for r in rows if f"{key}_relit" in r]
         name = (
             "net C, one-piece pair (shipped)"
-            if (family, model) == ("one_piece", "C")
+            if (family, model) == ("one_piece", SHIPPED_C) and SHIPPED_C == "C"
             else NAMES[model]
         )
         lines.append(
@@ -269,12 +316,16 @@ def figures_markdown(
                 "outfits are a test fold once per seed), same-collection negatives. Mean NDCG "
                 "per fold (mean over seeds) and over all runs:",
                 "",
-                *_cv_table(cv, family, key, MODELS[family]),
-                "",
-                "Net C against the net on colour statistics: "
-                f"{_wins(cv, family, key, 'C', 'colour')}; against the net on size statistics: "
-                f"{_wins(cv, family, key, 'C', 'size')}.",
+                *_cv_table(cv, family, key, cv["models"][family]),
             ]
+            against = [
+                f"against the net {NAMES[m].removeprefix('net C ')}: "
+                f"{_wins(cv, family, key, SHIPPED_C, m)}"
+                for m in ("colour", "size")
+                if m in cv["models"][family] and SHIPPED_C in cv["models"][family]
+            ]
+            if against:
+                lines += ["", f"{NAMES[SHIPPED_C]}, run by run, " + "; ".join(against) + "."]
     if ccp:
         lines += [
             "",
@@ -310,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
         "--cv-seeds", help="comma-separated seeds of the cross-validation (default: --seeds)"
     )
     parser.add_argument(
+        "--cv-models",
+        help="comma-separated models of the cross-validation (default: every model)",
+    )
+    parser.add_argument(
         "--ccp-check",
         type=Path,
         metavar="DIR",
@@ -323,6 +378,19 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="ship the three-piece pair networks of the earlier net C (--ccp-check DIR) with the "
         "new one-piece pair network, all calibrated on this data's validation lists",
+    )
+    parser.add_argument(
+        "--ship-c",
+        choices=("rank", "memory"),
+        default="memory",
+        help="which net C ships: the one trained with the rank loss or the one distilled from "
+        "the outfit memory (default)",
+    )
+    parser.add_argument(
+        "--memory-street",
+        action="store_true",
+        help="the outfit memory of three-piece outfits holds the street photos' train outfits "
+        "(outfits-ccp) too",
     )
     parser.add_argument("--home", type=Path, help="Stylist home for the feature cache")
     parser.add_argument("--out", type=Path, default=REPO / "models")
@@ -344,8 +412,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    global SHIPPED_C
+    if args.ship_c == "memory":
+        SHIPPED_C = "memory"
+        NAMES["C"] = "net C, rank loss (not shipped)"
+        NAMES["memory"] = "net C distilled from the outfit memory (shipped)"
     if args.keep_three_piece:
-        NAMES["C"] = "net C retrained here (three-piece: not shipped)"
+        NAMES[SHIPPED_C] = "net C retrained here (three-piece: not shipped)"
         NAMES["before"] = "net C, street-photo pairs (shipped)"
     if args.skip_b:
         MODELS["three"] = tuple(m for m in MODELS["three"] if m != "B")
@@ -367,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         root, keys, paths=paths, backbone=BACKBONE, views=1 + AUGMENT_VIEWS, cache_name=args.data
     )
     tables = {f: item_table(ds, crops) for f, ds in datasets.items()}
+    # street photos remembered beside the stylists' three-piece outfits (their train split only)
+    also = {"three": (ccp_table(paths),) if args.memory_street else (), "one_piece": ()}
     runs: dict[int, dict] = {}
     shipped: dict[str, tuple] = {}
     for seed in seeds:
@@ -374,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         for family in FAMILIES:
             for model in MODELS[family]:
                 trained, figures, val = train_and_score(
-                    datasets[family], tables[family], model, seed, args.device
+                    datasets[family], tables[family], model, seed, args.device, also[family]
                 )
                 runs[seed][family][model] = figures
                 log(
@@ -383,14 +458,21 @@ def main(argv: list[str] | None = None) -> int:
                     f"{figures[f'test_{NEGATIVES}']['mean_ndcg']:.3f} (same collection), "
                     f"{figures['test_random']['mean_ndcg']:.3f} (random negatives)"
                 )
-                if seed == args.ship_seed and model in ("B", "C"):
+                if seed == args.ship_seed and model in ("B", "C", "memory"):
                     shipped[f"{family}-{model}"] = (trained, figures, val)
+    for family in FAMILIES:
+        shipped[f"{family}-C"] = shipped[f"{family}-{SHIPPED_C}"]
     rnd = {f: random_figures(datasets[f], tables[f], args.ship_seed) for f in FAMILIES}
 
     cv = None
     if args.cv:
         cv_seeds = seeds if args.cv_seeds is None else [int(x) for x in args.cv_seeds.split(",")]
-        cv = {"seeds": cv_seeds, "runs": {}, "random": []}
+        cv_models = set(args.cv_models.split(",")) if args.cv_models else None
+        cv = {"seeds": cv_seeds, "runs": {}, "random": [], "models": {}}
+        for family in FAMILIES:
+            cv["models"][family] = [
+                m for m in MODELS[family] if cv_models is None or m in cv_models
+            ]
         folds = {(f, k): load(args.data, f, k) for f in FAMILIES for k in range(5)}
         fold_tables = {key: item_table(ds, crops) for key, ds in folds.items()}
         for seed in cv_seeds:
@@ -398,9 +480,14 @@ def main(argv: list[str] | None = None) -> int:
             for k in range(5):
                 cv["runs"][seed].append({f: {} for f in FAMILIES})
                 for family in FAMILIES:
-                    for model in MODELS[family]:
+                    for model in cv["models"][family]:
                         _, figures, _ = train_and_score(
-                            folds[family, k], fold_tables[family, k], model, seed, args.device
+                            folds[family, k],
+                            fold_tables[family, k],
+                            model,
+                            seed,
+                            args.device,
+                            also[family],
                         )
                         cv["runs"][seed][k][family][model] = figures
                         log(
@@ -452,6 +539,10 @@ def main(argv: list[str] | None = None) -> int:
         "one_piece": "the one-piece–shoes pair network trained the same way on the one-piece "
         "outfits; merged into net C with its input normalisation folded into its first layer",
     }
+    MEMORY_RECIPE = _memory_recipe()  # noqa: N806
+    MEMORY_RECIPE["remembered"] = "the liked three-piece outfits of the train split" + (
+        " and outfits-ccp's train split (street photos)" if args.memory_street else ""
+    )
     trained_on = (
         f"outfits-mango: {len(datasets['three'].outfits)} three-piece and "
         f"{len(datasets['one_piece'].outfits)} one-piece outfits put together by MANGO's "
@@ -463,15 +554,16 @@ def main(argv: list[str] | None = None) -> int:
             continue
         trained, figures, val = shipped[f"three-{kind}"]
         name = f"fashionnet-{kind.lower()}-{BACKBONE}"
+        src = SHIPPED_C if kind == "C" else kind  # the model of the figures
         metrics = {
             "three_piece": figures,
             "random_ranking": rnd,
             "over_seeds": {
                 "seeds": seeds,
                 "test_mean_ndcg": {
-                    f: [runs[s][f][kind][f"test_{NEGATIVES}"]["mean_ndcg"] for s in seeds]
+                    f: [runs[s][f][src][f"test_{NEGATIVES}"]["mean_ndcg"] for s in seeds]
                     for f in FAMILIES
-                    if kind in MODELS[f]
+                    if src in MODELS[f]
                 },
             },
             "baselines_test_mean_ndcg": {
@@ -527,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
             command=command,
             data="../shared/data/outfits-mango/outfits.json (MANGO stylists' outfits; the "
             "photos are used for training and evaluation only and never shipped)",
-            training=recipe,
+            training=MEMORY_RECIPE if src == "memory" else recipe,
             model_card=CARD,
             **extra,
         )
