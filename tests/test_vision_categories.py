@@ -27,9 +27,11 @@ from stylist.vision.categories import (
     CategoryHead,
     CategoryHeadError,
     categorise_library,
-    features_by_item,
+    head_inputs,
     head_path,
     imagenet_probabilities,
+    logits_key,
+    photo_key,
 )
 
 BACKBONE = "efficientnet-lite0"
@@ -62,9 +64,13 @@ def head_config() -> dict:
 
 @pytest.fixture(scope="session")
 def held_out(tmp_path_factory, shared_data, wardrobe_items, head_config):
-    """The contributors the shipped head never saw, imported and run through the backbone."""
+    """The contributors the shipped head never saw, imported, cut out and run through the
+    backbone as the app does it (``Service.extract_features``), then put together as the
+    shipped head reads them (``head_inputs``)."""
+    from stylist.library.cutouts import compute_cutouts
     from stylist.vision.backbones import get_backbone
     from stylist.vision.extractor import Extractor
+    from stylist.vision.features import compute_features
 
     unseen = set(head_config["test_contributors"]) | {head_config["demo_contributor"]}
     entries = [e for e in wardrobe_items if e["contributor_id"] in unseen]
@@ -78,10 +84,22 @@ def held_out(tmp_path_factory, shared_data, wardrobe_items, head_config):
     items = library.items()
     truth_by_name = {Path(e["file"]).name: true_category(e) for e in entries}
     extractor = Extractor(spec, device="cpu", paths=paths)
-    result = extractor.run_files([library.file_path(i.working_file) for i in items])
-    assert not result.failed
-    features, logits = features_by_item(result, library, items)
-    assert len(features) == len(items) == len(entries)
+    classifier = CategoryClassifier.load(spec)
+    cutouts = compute_cutouts(library)
+    assert cutouts.computed == len(items) and not cutouts.failed
+    report = compute_features(
+        library,
+        extractor,
+        logits_id=logits_key(spec.id),
+        photo_id=None if classifier.reads_cutouts else photo_key(spec.id),
+    )
+    assert not report.failed and not report.cancelled
+    items = library.items()
+    photo = library.features(photo_key(spec.id), spec.sha256)
+    features = head_inputs(classifier, library, library.features(spec.id, spec.sha256), photo)
+    # The ImageNet mapping reads the logits of what the models see.
+    logits = library.features(logits_key(spec.id), spec.sha256)
+    assert len(features) == len(logits) == len(items) == len(entries)
     yield {
         "spec": spec,
         "library": library,
