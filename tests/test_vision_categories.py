@@ -23,10 +23,12 @@ from stylist.vision.categories import (
     CATEGORIES,
     IMAGENET_CLASSES,
     MIN_CORRECTIONS,
+    SHAPE_FEATURES,
     CategoryClassifier,
     CategoryHead,
     CategoryHeadError,
     categorise_library,
+    garment_shape,
     head_inputs,
     head_path,
     imagenet_probabilities,
@@ -297,6 +299,136 @@ def test_a_corrupt_or_foreign_head_is_refused_with_its_name(tmp_path, held_out):
     target.write_text(json.dumps(config))
     with pytest.raises(CategoryHeadError, match="fc2.bias has shape"):
         CategoryHead.load(target)
+
+
+# ------------------------------------------------------------------ the garment's shape
+
+
+def _silhouette(widths: list[float], height: int = 300, side: int = 400) -> np.ndarray:
+    """A symmetric garment mask: its width (share of 200 px) at each of its bands of rows."""
+    mask = np.zeros((side, side), np.uint8)
+    band = height // len(widths)
+    for k, w in enumerate(widths):
+        half = int(100 * w)
+        mask[50 + k * band : 50 + (k + 1) * band, 200 - half : 200 + half] = 255
+    return mask
+
+
+def test_garment_shape_tells_a_long_dress_from_a_top():
+    dress = garment_shape(_silhouette([0.35, 0.3, 0.25, 0.4, 0.5, 0.6], height=330))
+    top = garment_shape(_silhouette([0.95, 0.95, 0.55, 0.55], height=160))
+    at = {name: k for k, name in enumerate(SHAPE_FEATURES)}
+    assert dress.shape == (len(SHAPE_FEATURES),) and dress.dtype == np.float32
+    assert dress[at["aspect"]] > 0.5 > 0 > top[at["aspect"]]  # taller than wide, or not
+    assert dress[at["elongation"]] > top[at["elongation"]]
+    assert dress[at["width_90"]] > dress[at["width_30"]]  # wider at the hem than the waist
+    assert top[at["width_10"]] > top[at["width_90"]]  # widest at the sleeves
+    assert dress[at["symmetry"]] > 0.95 and dress[at["upright"]] > 0.95
+    assert dress[at["pair"]] == 0 and dress[at["rejected"]] == 0
+    # Turned on its side, a dress is still long, but no longer upright.
+    lying = garment_shape(np.ascontiguousarray(_silhouette([0.35, 0.3, 0.4, 0.6], 330).T))
+    assert lying[at["elongation"]] > 0.5 and lying[at["upright"]] < 0.1
+    # An empty mask (nothing cut out) measures the whole photo; every value is finite.
+    empty = garment_shape(np.zeros((120, 90), np.uint8))
+    assert np.isfinite(empty).all() and empty[at["area"]] == 1.0 and empty[at["rejected"]] == 1
+
+
+def _blocks_head(folder: Path, spec, power: float = 0.5) -> dict:
+    """A small head reading photo, cut-out and shape side by side, written to ``folder``."""
+    rng = np.random.default_rng(0)
+    dim = spec.feature_dim
+    total = 2 * dim + len(SHAPE_FEATURES)
+    arrays = {
+        "input.mean": rng.normal(size=total).astype(np.float32),
+        "input.std": np.ones(total, np.float32),
+        "fc2.weight": rng.normal(size=(len(CATEGORIES), total)).astype(np.float32),
+        "fc2.bias": np.zeros(len(CATEGORIES), np.float32),
+    }
+    config = {
+        "format": "stylist-category-head/1",
+        "backbone": spec.id,
+        "backbone_sha256": spec.sha256,
+        "feature_dim": total,
+        "inputs": [
+            {"name": "photo", "dim": dim},
+            {"name": "cutout", "dim": dim},
+            {"name": "shape", "dim": len(SHAPE_FEATURES)},
+        ],
+        "hidden": 0,
+        "input_power": power,
+        "threshold": 0.5,
+    }
+    path = head_path(spec.id, folder)
+    np.savez(path.with_suffix(".npz"), **arrays)
+    path.write_text(json.dumps(config))
+    return config
+
+
+def test_a_head_reads_photo_cutout_and_shape_side_by_side(tmp_path, paths, held_out):
+    from stylist.library.cutouts import compute_cutouts, read_mask
+
+    spec = held_out["spec"]
+    config = _blocks_head(tmp_path, spec)
+    classifier = CategoryClassifier.load(spec, folder=tmp_path)
+    assert classifier.head.inputs == [(b["name"], b["dim"]) for b in config["inputs"]]
+    assert not classifier.reads_cutouts  # it wants the photos' own features too
+
+    library = Library.open(paths)
+    ids = [i for i, c in held_out["truth"].items() if c == Category.ONE_PIECE][:3]
+    import_photos(library, [held_out["files"][i] for i in ids])
+    items = library.items()
+    rng = np.random.default_rng(1)
+    cut = {i.id: rng.normal(size=spec.feature_dim).astype(np.float32) for i in items}
+    photo = {i.id: rng.normal(size=spec.feature_dim).astype(np.float32) for i in items}
+    # No mask yet: the head cannot read these items.
+    assert head_inputs(classifier, library, cut, photo) == {}
+    compute_cutouts(library)
+    inputs = head_inputs(classifier, library, cut, photo)
+    assert sorted(inputs) == sorted(i.id for i in items)
+    dim = spec.feature_dim
+    for item in library.items():
+        row = inputs[item.id]
+        assert row.shape == (config["feature_dim"],)
+        assert np.array_equal(row[:dim], photo[item.id])
+        assert np.array_equal(row[dim : 2 * dim], cut[item.id])
+        assert np.array_equal(row[2 * dim :], garment_shape(read_mask(library, item)))
+    # An item lacking one block is left out (categorise_library then counts it).
+    del photo[items[0].id]
+    assert items[0].id not in head_inputs(classifier, library, cut, photo)
+    # The input power evens out the backbone's features, never the shape measures.
+    x = np.stack([inputs[i.id] for i in items])
+    z = classifier.head.standardise(x)
+    mean = classifier.head.arrays["input.mean"]
+    assert np.allclose(z[:, 2 * dim :], x[:, 2 * dim :] - mean[2 * dim :])
+    assert np.allclose(z[:, :dim], np.sign(x[:, :dim]) * np.abs(x[:, :dim]) ** 0.5 - mean[:dim])
+    assert np.array_equal(x, np.stack([inputs[i.id] for i in items]))  # the input is untouched
+    assert len(classifier.predict(x)) == len(items)
+    library.close()
+
+    # A head of one vector, trained on photos as they are, reads the photo's features where
+    # the library holds them, else the cut-out's; the ImageNet mapping reads the cut-out's.
+    one = CategoryHead({}, {"feature_dim": dim, "hidden": 0})
+    plain = CategoryClassifier(backbone_id=spec.id, threshold=0.5, head=one)
+    assert one.inputs is None and not plain.reads_cutouts
+    merged = head_inputs(plain, library, cut, photo)
+    assert merged[items[0].id] is cut[items[0].id]
+    assert all(merged[i.id] is photo[i.id] for i in items[1:])
+    mapping = CategoryClassifier(backbone_id=spec.id, threshold=0.5)
+    assert all(v is cut[k] for k, v in head_inputs(mapping, library, cut, photo).items())
+
+
+def test_a_head_with_inputs_that_do_not_add_up_is_refused(tmp_path, held_out):
+    spec = held_out["spec"]
+    config = _blocks_head(tmp_path, spec)
+    path = head_path(spec.id, tmp_path)
+    config["inputs"][2]["dim"] = 5
+    path.write_text(json.dumps(config))
+    with pytest.raises(CategoryHeadError, match="add up to feature_dim"):
+        CategoryClassifier.load(spec, folder=tmp_path)
+    config["inputs"][2] = {"name": "colour", "dim": len(SHAPE_FEATURES)}
+    path.write_text(json.dumps(config))
+    with pytest.raises(CategoryHeadError, match="inputs must be distinct blocks"):
+        CategoryClassifier.load(spec, folder=tmp_path)
 
 
 # --------------------------------------------------------------------- the person's word
