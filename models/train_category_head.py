@@ -13,7 +13,12 @@ jewellery, belts, hats ...); pyjamas, swimwear, underwear and home textiles MANG
 1. Every photo is turned into the working copy the library would make of it (the importer's own
    code), then into backbone features with the shipped ONNX model through ``Extractor`` (the same
    preprocessing as at run time): the plain photo, its mirror image and a few random variants
-   (crop, rotation, zoom out, colour jitter). Features are cached in the temp folder.
+   (crop, rotation, zoom out, colour jitter). Each photo is also cut out as the library cuts it
+   out (``as_the_library_cuts_out``: the garment's mask, framed on a light ground when the mask
+   passes its checks, JPEG 90): the features of that copy (plain and mirrored) and the mask's
+   ``garment_shape`` are further inputs a configuration may read beside the photo's (the
+   product photos' cut-out is the product photo itself). Features are cached in the temp folder
+   (``--cache``), and so are each configuration's out-of-fold scores.
 2. About 200 photos of randomly drawn contributors are set aside as a test set that nothing here
    looks at (listed in the JSON as ``test_contributors``; the test suite measures the shipped head
    on them through the real import and extraction path).
@@ -24,7 +29,11 @@ jewellery, belts, hats ...); pyjamas, swimwear, underwear and home textiles MANG
    trained on: it sits in validation only, reported apart.
 4. The thresholds below which an item stays unsorted (one common, or one per guessed category)
    are chosen on out-of-fold predictions; the held-out figures use, for each fold, thresholds
-   picked on the other folds only.
+   picked on the other folds only. Optionally a push towards one-piece (added to its score;
+   dresses are mostly taken for tops) is chosen the same way: for each fold on the other folds,
+   the largest that keeps their sorted photos right and unsorted share within aim. The
+   configuration chosen meets the whole target if one does, else keeps precision and unsorted
+   within target with the most dresses right.
 5. The final head is trained on every contributor except 37 and the test set (and the product
    photos), and saved as plain arrays (.npz) plus a JSON config with its metrics and the command
    that made it; its figures on the untouched test contributors are reported too.
@@ -1018,7 +1027,8 @@ def main(argv: list[str] | None = None) -> int:
             "product photos as phone photos: cropped close to the garment (4–15% margin), the "
             "studio background outside the garment's silhouette replaced by a random floor "
             "colour with grain, then (after view 0) augmented as above",
-            "loss": "cross-entropy, square-root class-balanced weights (over wardrobe and "
+            "loss": "cross-entropy, class-balanced weights (the classes' counts to the power "
+            "-balance, over wardrobe and "
             "product photos together), label smoothing 0.05; a product photo weighs "
             "mango_weight of a wardrobe photo",
             "optimiser": "AdamW, one-cycle learning rate, batch 128",
@@ -1040,8 +1050,8 @@ def main(argv: list[str] | None = None) -> int:
             if cfg["mango_weight"]
             else ""
         )
-        + "; features of the working copies through the shipped ONNX model and its "
-        "preprocessing",
+        + "; features of the working copies (and of their cut-outs, as the library makes them) "
+        "through the shipped ONNX model and its preprocessing",
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command,
         "metrics": metrics,
