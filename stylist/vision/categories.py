@@ -348,10 +348,10 @@ def imagenet_probabilities(logits: np.ndarray) -> np.ndarray:
 # What ``garment_shape`` measures of a cut-out mask, in order.
 SHAPE_FEATURES: tuple[str, ...] = (
     "area",  # garment share of the photo
-    "top",  # the garment's extent in the photo (0 top/left .. 1 bottom/right)
-    "bottom",
-    "left",
-    "right",
+    "upper_edge",  # the garment's extent in the photo (0 top/left .. 1 bottom/right)
+    "lower_edge",
+    "left_edge",
+    "right_edge",
     "aspect",  # log(height / width) of the garment's box
     "photo_aspect",  # log(height / width) of the photo
     "fill",  # garment share of its box
