@@ -375,14 +375,21 @@ class Stylist:
         return read_mask(self.library, self.library.item(item_id))
 
     def _category_inputs(self):
-        from stylist.vision.categories import CategoryClassifier, logits_key, photo_key
+        from stylist.vision.categories import (
+            CategoryClassifier,
+            head_inputs,
+            logits_key,
+            photo_key,
+        )
 
         spec = self.backbone()
         classifier = CategoryClassifier.load(spec)
         features = self.library.features(spec.id, spec.sha256)
+        photo = None
         if not classifier.reads_cutouts:
             # the head learned from photos as they are: the features of the photos, where held
-            features.update(self.library.features(photo_key(spec.id), spec.sha256))
+            photo = self.library.features(photo_key(spec.id), spec.sha256)
+        features = head_inputs(classifier, self.library, features, photo)
         logits = None
         if classifier.needs_logits:
             logits = self.library.features(logits_key(spec.id), spec.sha256)

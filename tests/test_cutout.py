@@ -273,9 +273,11 @@ def test_a_category_head_trained_on_photos_reads_the_photos_as_photographed(
     direct = stylist.extractor().run_files([stylist.library.file_path(item.working_file)])
     assert np.allclose(photos[item.id], direct.features[0], atol=1e-4)
     assert not np.allclose(photos[item.id], models[item.id], atol=1e-3)
-    # the guesser reads those features
+    # the guesser reads those features (the shipped head: beside the cut-out's)
     _, features, _ = stylist._category_inputs()
-    assert np.array_equal(features[item.id], photos[item.id])
+    dim = spec.feature_dim
+    assert np.array_equal(features[item.id][:dim], photos[item.id])
+    assert np.array_equal(features[item.id][dim:], models[item.id])
 
 
 def _ellipse(mask: np.ndarray, cy: int, cx: int, ry: int, rx: int) -> None:

@@ -157,6 +157,12 @@ class CategoryHead:
     logits = fc2(relu(fc1((g(f) - mean) / std)))  (or fc2 alone when there is no hidden layer),
     g(f) = sign(f) |f|^input_power (input_power from the config, 1 = none);
     probabilities = softmax(logits / temperature), classes in ``CATEGORIES`` order.
+
+    A head's input is one backbone feature vector unless its config lists ``inputs``: blocks
+    side by side, each {"name", "dim"}: "photo" (features of the photo as photographed),
+    "cutout" (features of the garment cut out, as the models see it) and "shape" (the cut-out
+    mask's ``garment_shape``, which the input power leaves alone). ``head_inputs`` puts an
+    item's blocks together.
     """
 
     arrays: dict[str, np.ndarray]
@@ -195,6 +201,16 @@ class CategoryHead:
                 raise CategoryHeadError(
                     f"{where}: {key} has shape {self.arrays[key].shape}, expected {shape}"
                 )
+        blocks = self.inputs
+        if blocks is not None:
+            known = {"photo", "cutout", "shape"}
+            names = [b[0] for b in blocks]
+            if not set(names) <= known or len(set(names)) != len(names):
+                raise CategoryHeadError(f"{where}: inputs must be distinct blocks of {known}")
+            if sum(d for _, d in blocks) != dim:
+                raise CategoryHeadError(f"{where}: inputs do not add up to feature_dim {dim}")
+            if dict(blocks).get("shape", len(SHAPE_FEATURES)) != len(SHAPE_FEATURES):
+                raise CategoryHeadError(f"{where}: a shape block of another size")
         if not all(np.isfinite(a).all() for a in self.arrays.values()):
             raise CategoryHeadError(f"{where}: the weights hold NaN or infinite values")
 
@@ -205,6 +221,17 @@ class CategoryHead:
     @property
     def feature_dim(self) -> int:
         return int(self.config["feature_dim"])
+
+    @property
+    def inputs(self) -> list[tuple[str, int]] | None:
+        """The input blocks (name, dim) in order, or None for one backbone feature vector."""
+        blocks = self.config.get("inputs")
+        if blocks is None:
+            return None
+        try:
+            return [(str(b["name"]), int(b["dim"])) for b in blocks]
+        except (TypeError, KeyError, ValueError):
+            raise CategoryHeadError("inputs must be a list of {name, dim}") from None
 
     @property
     def input_power(self) -> float:
@@ -229,8 +256,15 @@ class CategoryHead:
         """(N, D) features -> (N, D) the first layer's input."""
         x = np.asarray(features, dtype=np.float32)
         if self.input_power != 1.0:
-            # Signed power (0.5: square root) evens out the few very large feature values.
-            x = np.sign(x) * np.abs(x) ** self.input_power
+            # Signed power (0.5: square root) evens out the few very large feature values; the
+            # shape measures are not backbone features and stay as they are.
+            powered = np.sign(x) * np.abs(x) ** self.input_power
+            x = x.copy()  # never the caller's array
+            start = 0
+            for name, dim in self.inputs or [("features", x.shape[1])]:
+                if name != "shape":
+                    x[:, start : start + dim] = powered[:, start : start + dim]
+                start += dim
         return (x - self.arrays["input.mean"]) / self.arrays["input.std"]
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
@@ -256,6 +290,47 @@ def photo_key(backbone_id: str) -> str:
     return f"{backbone_id}#photo"
 
 
+def head_inputs(
+    classifier: CategoryClassifier,
+    library: Library,
+    cutout_features: Mapping[int, np.ndarray],
+    photo_features: Mapping[int, np.ndarray] | None = None,
+    items: Sequence[Any] | None = None,
+) -> dict[int, np.ndarray]:
+    """What the classifier reads of each item, keyed by item id, from the library's features of
+    the garments as the models see them (``cutout_features``, under the backbone's id) and of
+    the photos as photographed (``photo_features``, under ``photo_key``).
+
+    A head with input blocks (``CategoryHead.inputs``) gets them side by side, the shape
+    measured on the item's mask; an item lacking one of them (no mask yet) is left out. Any
+    other classifier reads one vector per item: the photo's when it learned from photos as
+    they are (``reads_cutouts`` false) and the library holds it, else the cut-out's."""
+    photo_features = photo_features or {}
+    head = classifier.head
+    if head is None or head.inputs is None:
+        merged = dict(cutout_features)
+        if not classifier.reads_cutouts:
+            merged.update(photo_features)
+        return merged
+    from stylist.library.cutouts import read_mask
+
+    out: dict[int, np.ndarray] = {}
+    for item in library.items() if items is None else items:
+        blocks = []
+        for name, _ in head.inputs:
+            if name == "shape":
+                mask = read_mask(library, item)
+                vector = None if mask is None else garment_shape(mask)
+            else:
+                vector = (photo_features if name == "photo" else cutout_features).get(item.id)
+            if vector is None:
+                break
+            blocks.append(np.asarray(vector, np.float32).ravel())
+        else:
+            out[item.id] = np.concatenate(blocks)
+    return out
+
+
 def imagenet_probabilities(logits: np.ndarray) -> np.ndarray:
     """(N, 1000) ImageNet logits -> (N, 5) summed softmax mass of each category's classes.
 
@@ -266,6 +341,88 @@ def imagenet_probabilities(logits: np.ndarray) -> np.ndarray:
     for j, category in enumerate(CATEGORIES):
         out[:, j] = p[:, list(IMAGENET_CLASSES[category])].sum(axis=1)
     return out
+
+
+# ------------------------------------------------------------------------- the garment's shape
+
+# What ``garment_shape`` measures of a cut-out mask, in order.
+SHAPE_FEATURES: tuple[str, ...] = (
+    "area",  # garment share of the photo
+    "upper_edge",  # the garment's extent in the photo (0 top/left .. 1 bottom/right)
+    "lower_edge",
+    "left_edge",
+    "right_edge",
+    "aspect",  # log(height / width) of the garment's box
+    "photo_aspect",  # log(height / width) of the photo
+    "fill",  # garment share of its box
+    "symmetry",  # overlap of the garment with its mirror image (left-right)
+    "elongation",  # log of the long axis over the short one (pixel covariance)
+    "upright",  # |cos| of the long axis with the vertical
+    "width_10",  # garment share of its box's width at 10 %, 30 % ... 90 % of its height
+    "width_30",
+    "width_50",
+    "width_70",
+    "width_90",
+    "height_10",  # garment share of its box's height at 10 % ... 90 % of its width
+    "height_30",
+    "height_50",
+    "height_70",
+    "height_90",
+    "pair",  # two parts side by side (a pair of shoes)
+    "rejected",  # the mask fails the cut-out's own checks
+)
+# The mask is measured at this long side: the outline decides, not the pixels.
+SHAPE_SIDE = 128
+
+
+def garment_shape(mask: np.ndarray) -> np.ndarray:
+    """(len(SHAPE_FEATURES),) float32 measures of an (H, W) garment mask (255 garment): a dress
+    is one long garment, narrow at the waist; a top is about as wide as long, widest at the
+    sleeves. An empty mask gives the shape of the whole photo."""
+    from stylist.vision.cutout import is_pair, sanity
+
+    full = np.asarray(mask)
+    height, width = full.shape
+    step = max(1, max(height, width) // SHAPE_SIDE)
+    g = full[::step, ::step] > 127
+    h, w = g.shape
+    if not g.any():
+        g = np.ones_like(g)
+    rows, cols = np.flatnonzero(g.any(axis=1)), np.flatnonzero(g.any(axis=0))
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    box = g[top:bottom, left:right]
+    bh, bw = box.shape
+    mirrored = box[:, ::-1]
+    symmetry = (box & mirrored).sum() / max(1, (box | mirrored).sum())
+    ys, xs = np.nonzero(g)
+    if len(ys) > 2:
+        cov = np.cov(np.stack([ys * 1.0, xs * 1.0]))
+        values, vectors = np.linalg.eigh(cov + 1e-6 * np.eye(2))
+        elongation = 0.5 * np.log(max(values[1], 1e-6) / max(values[0], 1e-6))
+        upright = abs(vectors[0, 1])  # the long axis's row component
+    else:
+        elongation, upright = 0.0, 1.0
+    at = (0.1, 0.3, 0.5, 0.7, 0.9)
+    widths = [box[min(bh - 1, int(f * bh))].mean() for f in at]
+    heights = [box[:, min(bw - 1, int(f * bw))].mean() for f in at]
+    values = [
+        g.mean(),
+        top / h,
+        bottom / h,
+        left / w,
+        right / w,
+        np.log(bh / bw),
+        np.log(height / width),
+        box.mean(),
+        symmetry,
+        elongation,
+        upright,
+        *widths,
+        *heights,
+        float(is_pair(full)),
+        float(bool(sanity(full))),
+    ]
+    return np.asarray(values, dtype=np.float32)
 
 
 # ------------------------------------------------------------------------- the classifier
