@@ -279,11 +279,13 @@ def _test_table(runs: dict, rnd: dict, family: str, seeds: list[int], meta: dict
         top = [r[key]["positives_top_10"] for r in rows]
         rand = [r["test_random"]["mean_ndcg"] for r in rows]
         relit = [r[f"{key}_relit"]["mean_ndcg"] for r in rows if f"{key}_relit" in r]
-        name = (
-            "net C, one-piece pair (shipped)"
-            if (family, model) == ("one_piece", SHIPPED_C) and SHIPPED_C == "C"
-            else NAMES[model]
-        )
+        name = NAMES[model].split(" (")[0]
+        if (family, model) == ("one_piece", SHIPPED_C):
+            name += ", one-piece pair (shipped)"
+        elif family == "one_piece" and model in ("C", "memory"):
+            name += " (not shipped)"
+        elif family == "three" or model not in ("C", "memory"):
+            name = NAMES[model]
         lines.append(
             f"| {name} | {mean_sd(m)} | {mean_sd(at10)} | {mean_sd(top)} | "
             f"{mean_sd(relit) if relit else '—'} | {mean_sd(rand)} |"
@@ -332,8 +334,9 @@ def figures_markdown(
             f"**Street photos (outfits-ccp)**, test split ({ccp['positives']} liked outfits, "
             f"leak-matched negatives, list seeds {', '.join(map(str, ccp['seeds']))}): the net C "
             f"shipped before (trained on outfits-ccp) {mean_sd(ccp['old'])}, re-lit "
-            f"{mean_sd(ccp['old_relit'])}; net C retrained on these outfits (never trained on "
-            f"street photos) {mean_sd(ccp['new'])}, re-lit {mean_sd(ccp['new_relit'])}.",
+            f"{mean_sd(ccp['old_relit'])}; {NAMES[SHIPPED_C].split(' (')[0]}, trained on these "
+            f"outfits (never on street photos) {mean_sd(ccp['new'])}, re-lit "
+            f"{mean_sd(ccp['new_relit'])}.",
         ]
     lines += ["", FIGURES_END]
     return "\n".join(lines)
@@ -418,7 +421,8 @@ def main(argv: list[str] | None = None) -> int:
         NAMES["C"] = "net C, rank loss (not shipped)"
         NAMES["memory"] = "net C distilled from the outfit memory (shipped)"
     if args.keep_three_piece:
-        NAMES[SHIPPED_C] = "net C retrained here (three-piece: not shipped)"
+        for model in ("C", "memory"):
+            NAMES[model] = NAMES[model].removesuffix(" (shipped)") + " (three-piece: not shipped)"
         NAMES["before"] = "net C, street-photo pairs (shipped)"
     if args.skip_b:
         MODELS["three"] = tuple(m for m in MODELS["three"] if m != "B")
