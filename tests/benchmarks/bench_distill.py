@@ -148,7 +148,7 @@ def carry_over(features, lite2) -> dict[object, object]:
             print(
                 f"  seed {seed}: {seconds[-1]:.1f} s; held-out rho {m['rho']:.3f} ({pairs}) on "
                 f"{m['held_out_items']} items; linear start {m['rho_linear']:.3f}; "
-                f"training pairs {m['rho_train']:.3f}; correction ridge {m['ridge']}"
+                f"training pairs {m['rho_train']:.3f}; ridge {m['ridge']}"
             )
             rhos.append(m["rho"])
             if variant in ("map + correction + distillation (the app)", "wardrobe alone (no map)"):
