@@ -568,6 +568,7 @@ def distil(
             "anchor": cfg.anchor,
             "held_out": cfg.held_out,
             "seed": cfg.seed,
+            "wardrobe_correction": cfg.wardrobe_correction,
         },
         **{k: t_config[k] for k in ("pairs", "calibration") if k in t_config},
     )
@@ -575,7 +576,14 @@ def distil(
     if teacher_b is not None:
         b_arrays = {k: np.asarray(v, np.float32) for k, v in teacher_b[0].items()}
         b_config = dict(teacher_b[1])
-        b_out = fold_map(b_arrays, a, c, mean, std, t_dim)
+        # the map targets net C's normalised features; net B may normalise its own way
+        c_mean = t_arrays.get("input.mean", np.zeros(t_dim, np.float32))
+        c_std = t_arrays.get("input.std", np.ones(t_dim, np.float32))
+        b_mean = b_arrays.get("input.mean", np.zeros(t_dim, np.float32))
+        b_std = b_arrays.get("input.std", np.ones(t_dim, np.float32))
+        a_b = (a * (c_std / b_std)[:, None]).astype(np.float32)
+        c_b = ((c * c_std + c_mean - b_mean) / b_std).astype(np.float32)
+        b_out = fold_map(b_arrays, a_b, c_b, mean, std, t_dim)
         net_b = (
             b_out,
             make_config(

@@ -9,11 +9,12 @@
    against the map's manifest).
 2. The carry-over itself (``learn.distill.distil``, the general net C as teacher), timed after
    the features exist (target: at most 10 s on this machine), over three seeds of the held-out
-   draw, in four variants: from the shipped map (``models/feature-map-efficientnet-lite2-to-
+   draw, in five variants: from the shipped map (``models/feature-map-efficientnet-lite2-to-
    efficientnet-lite0``) with the wardrobe's correction and distillation (the app's way), the
-   map alone, the map with distillation but no correction, and the wardrobe alone (no map, as
-   for VGG-16). Printed: the student's rank correlation with the teacher on held-out items'
-   pairs (the issue asks for >= 0.8), on training pairs, and that of the linear start.
+   map alone, the map with distillation but no correction, the map with correction but no
+   distillation, and the wardrobe alone (no map, as for VGG-16). Printed: the student's rank
+   correlation with the teacher on held-out items' pairs (the issue asks for >= 0.8), on
+   training pairs, and that of the linear start.
 3. The outfits-mango product-disjoint test lists (``stylist eval``'s: split seed 0, same-collection
    negatives, six per liked outfit), none of whose photos the map saw, scored by the teacher on
    compact features and by the students on Lite2 features (the issue asks for the student
