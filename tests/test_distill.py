@@ -134,6 +134,73 @@ def test_fold_map_is_exact(lite2_features):
     assert np.allclose(want, got, atol=1e-4)
 
 
+MAP_FILE = "feature-map-efficientnet-lite2-to-efficientnet-lite0.npz"
+
+
+def test_the_shipped_map_is_the_start_for_the_lite2_file_it_was_made_for(lite2_features):
+    """The Lite2 file exported here is the one the shipped map was built for (same sha256):
+    the student starts from the teacher read through that map, exactly."""
+    feats, spec = lite2_features
+    teacher = load_matching_net(GENERAL)
+    lite0_sha = teacher[1]["backbone_sha256"]
+    fmap = distill.load_feature_map(spec.id, spec.sha256, "efficientnet-lite0", lite0_sha)
+    assert fmap is not None and fmap.file == MAP_FILE
+    assert fmap.a.shape == (1280, 1280) and fmap.c.shape == (1280,)
+    args = (teacher, feats["efficientnet-lite0"], feats["efficientnet-lite2"])
+    kwargs = dict(backbone=spec.id, backbone_sha256=spec.sha256)
+    start = distill.distil(
+        *args, **kwargs, config=distill.DistillConfig(steps=0, wardrobe_correction=False)
+    )
+    assert start.metrics["feature_map"] == MAP_FILE and start.metrics["ridge"] is None
+    assert MAP_FILE in start.config["trained_on"]
+    # the teacher on mapped features, pair for pair
+    arrays = teacher[0]
+    tops, bottoms = (
+        distill._normalised(arrays, x @ fmap.a.T + fmap.c) for x in feats["efficientnet-lite2"][:2]
+    )
+    want = distill.pair_logits(arrays, "top_bottom", tops, bottoms)
+    s_tops, s_bottoms = (
+        distill._normalised(start.arrays, x) for x in feats["efficientnet-lite2"][:2]
+    )
+    got = distill.pair_logits(start.arrays, "top_bottom", s_tops, s_bottoms)
+    assert np.allclose(want, got, atol=1e-3 * float(np.abs(want).max()))
+    # the app's way (the default) starts from it too, corrected on the wardrobe and trained
+    used = distill.distil(*args, **kwargs, config=distill.DistillConfig(steps=5))
+    assert used.metrics["feature_map"] == MAP_FILE
+
+
+def test_a_map_made_for_another_lite2_file_is_not_used(lite2_features):
+    """A Lite2 file that differs from the map's (another export, say) gets the wardrobe-only
+    map, exactly as when no map ships."""
+    feats, spec = lite2_features
+    teacher = load_matching_net(GENERAL)
+    other = "0" * 64
+    lite0_sha = teacher[1]["backbone_sha256"]
+    assert distill.load_feature_map(spec.id, other, "efficientnet-lite0", lite0_sha) is None
+    assert distill.load_feature_map(spec.id, spec.sha256, "efficientnet-lite0", other) is None
+    args = (teacher, feats["efficientnet-lite0"], feats["efficientnet-lite2"])
+    config = distill.DistillConfig(steps=0)
+    mismatched = distill.distil(*args, backbone=spec.id, backbone_sha256=other, config=config)
+    # an explicit map for the right file is refused for another file as well
+    fmap = distill.load_feature_map(spec.id, spec.sha256, "efficientnet-lite0", lite0_sha)
+    assert fmap is not None
+    handed = distill.distil(
+        *args, backbone=spec.id, backbone_sha256=other, feature_map=fmap, config=config
+    )
+    alone = distill.distil(
+        *args, backbone=spec.id, backbone_sha256=spec.sha256, feature_map=None, config=config
+    )
+    assert mismatched.metrics["feature_map"] is None and handed.metrics["feature_map"] is None
+    assert mismatched.metrics["ridge"] == alone.metrics["ridge"] is not None
+    for key in ("top_bottom.fc1.weight", "top_bottom.fc1.bias", "input.mean"):
+        assert np.array_equal(mismatched.arrays[key], alone.arrays[key])
+        assert np.array_equal(handed.arrays[key], alone.arrays[key])
+    mapped = distill.distil(*args, backbone=spec.id, backbone_sha256=spec.sha256, config=config)
+    assert not np.allclose(
+        mapped.arrays["top_bottom.fc1.weight"], alone.arrays["top_bottom.fc1.weight"]
+    )
+
+
 def test_too_small_a_wardrobe_says_so(lite2_features):
     feats, spec = lite2_features
     teacher = load_matching_net(GENERAL)
@@ -226,6 +293,7 @@ def test_choosing_vgg16_carries_the_model_over_and_suggests_from_it(vgg_home):
         assert net_b.source == stylist.library.file_path(versions[1].file)
         assert carried.backbone == "vgg16" and not carried.active
         assert carried.metrics["carried_over"] and carried.metrics["held_out_items"] == 9
+        assert carried.metrics["feature_map"] is None  # no map ships for VGG-16
         assert carried.metrics["label"] in message
         saved = stylist.library.file_path(carried.file)
         assert saved.is_file() and saved.with_suffix(".json").is_file()

@@ -12,11 +12,18 @@ How, per item slot rows aligned between both backbones:
    sees them, and its pair scores on them are compared with the teacher's at the end (Spearman
    rank correlation over every pair of held-out items, per pair network).
 2. **A linear start.** Both backbones are ImageNet networks, so one feature set is partly a
-   linear map of the other: a ridge regression from the student's features (centred, one scale
-   for every dimension) to the teacher's normalised ones over the training items, its strength
-   chosen by exact leave-one-out error on those items only, read through the teacher's first
-   layers; the map is folded into the teacher's first layers. The start is the teacher itself,
-   read through the map.
+   linear map of the other. Where a map between the two backbones ships (``models/feature-map-
+   <student>-to-<teacher>.npz``, learnt at build time on thousands of photos by
+   ``models/build_feature_map.py``, and made for exactly these two backbone files: both sha256
+   must match), it is the start, and the wardrobe only corrects it: a ridge regression of what
+   the map misses on the training items, its strength chosen by exact leave-one-out error
+   (a strength that leaves the map as it is among the choices). Elsewhere (VGG-16, or a
+   backbone file the map was not made for) the map is learnt on the wardrobe alone: a ridge
+   regression from the student's features (centred, one scale for every dimension) to the
+   teacher's normalised ones over the training items, its strength chosen by exact
+   leave-one-out error on those items only, read through the teacher's first layers. The map
+   is folded into the teacher's first layers: the start is the teacher itself, read through
+   the map.
 3. **Distillation.** Every pair network is trained on all pairs of training items against the
    teacher's logit (P(match) before any calibration), with a ranking-aware loss: the rank loss
    on pairs of pairs the teacher orders, plus a regression term on the standardised logits,
@@ -33,6 +40,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,10 +55,66 @@ MIN_TRAIN = 6  # training items a pair network's slots need to be trained (else:
 HELD_OUT = 0.2
 FIT_SAMPLE = 24  # training items per slot the fit is reported on
 RIDGE_GRID = tuple(10.0**k for k in range(-4, 3))  # x the mean squared norm of a feature row
+# The wardrobe's correction of a shipped map: the strongest of these leaves the map as it is.
+CORRECTION_GRID = tuple(10.0**k for k in range(-2, 7))
+FEATURE_MAP_FORMAT = "stylist-feature-map/1"
 
 
 class WardrobeTooSmall(StylistError):
     """Too few items in some slot to carry the teacher over; the message says how many."""
+
+
+@dataclass(frozen=True)
+class FeatureMap:
+    """A linear map between two backbones' raw features, ``x_target ≈ a · x_source + c``,
+    learnt at build time for exactly the two backbone files named by their sha256."""
+
+    a: np.ndarray  # (D_target, D_source)
+    c: np.ndarray  # (D_target,)
+    source: str
+    source_sha256: str
+    target: str
+    target_sha256: str
+    file: str = ""
+
+    def fits(self, source_sha256: str, target_sha256: str) -> bool:
+        return self.source_sha256 == source_sha256 and self.target_sha256 == target_sha256
+
+
+def feature_map_path(source: str, target: str, folder: Path | None = None) -> Path:
+    """Where the map from ``source`` to ``target`` features ships (without suffix)."""
+    from stylist.paths import models_dir
+
+    return (folder or models_dir()) / f"feature-map-{source}-to-{target}"
+
+
+def load_feature_map(
+    source: str,
+    source_sha256: str,
+    target: str,
+    target_sha256: str,
+    folder: Path | None = None,
+) -> FeatureMap | None:
+    """The shipped map from ``source`` to ``target`` features, or None when none ships or it
+    was made for other backbone files (a sha256 differs: its map would be meaningless)."""
+    from stylist.files import read_json, read_npz
+
+    base = feature_map_path(source, target, folder)
+    npz, manifest = base.with_suffix(".npz"), base.with_suffix(".json")
+    if not (npz.is_file() and manifest.is_file()):
+        return None
+    info = read_json(manifest, fmt=FEATURE_MAP_FORMAT)
+    if (
+        info.get("source", {}).get("sha256") != source_sha256
+        or info.get("target", {}).get("sha256") != target_sha256
+    ):
+        return None
+    arrays = read_npz(npz, keys=("a", "c"))
+    a = np.asarray(arrays["a"], np.float32)
+    c = np.asarray(arrays["c"], np.float32)
+    if a.ndim != 2 or c.shape != (a.shape[0],):
+        raise StylistError(f"{npz}: a map needs a (D_target, D_source) and c (D_target,)")
+    return FeatureMap(a, c, source, source_sha256, target, target_sha256, npz.name)
 
 
 @dataclass(frozen=True)
@@ -66,6 +130,7 @@ class DistillConfig:
     regression_weight: float = 1.0
     anchor: float = 1e-3  # pull toward the linear start
     seed: int = 0
+    wardrobe_correction: bool = True  # correct a shipped map on the wardrobe (see distil)
 
 
 @dataclass
@@ -151,13 +216,16 @@ def pair_logits(
 
 
 def ridge_map(
-    xs: np.ndarray, xt: np.ndarray, readout: np.ndarray | None = None
+    xs: np.ndarray,
+    xt: np.ndarray,
+    readout: np.ndarray | None = None,
+    grid: Sequence[float] = RIDGE_GRID,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """The linear map ``xt ≈ xs @ a.T + c`` from (N, Ds) to (N, Dt) rows, ridge-regularised.
 
     Solved in the dual (N is far below D) from one eigendecomposition of the centred Gram
     matrix; the strength is the one of ``RIDGE_GRID`` (relative to the mean squared row norm)
-    with the least exact leave-one-out error, measured through ``readout`` (K, Dt) when given:
+    (or ``grid``) with the least exact leave-one-out error, measured through ``readout`` (K, Dt):
     the teacher's first layers, so that the error counts in the directions the teacher reads.
     Returns (a (Dt, Ds), c (Dt,), info).
     """
@@ -175,7 +243,7 @@ def ridge_map(
     seen = t @ readout.T if readout is not None else t
     proj_seen = evecs.T @ seen
     best: tuple[float, float] | None = None
-    for rel in RIDGE_GRID:
+    for rel in grid:
         lam = rel * scale
         shrink = evals / (evals + lam)  # hat matrix H = V diag(shrink) Vᵀ
         fitted = evecs @ (shrink[:, None] * proj_seen)
@@ -189,7 +257,7 @@ def ridge_map(
     alpha = evecs @ (proj_t / (evals + lam)[:, None])  # (N, Dt) dual coefficients
     a = (s.T @ alpha).T  # (Dt, Ds)
     c = mt - a @ ms
-    info = {"ridge": lam / scale, "loo_r2": 1.0 - best[1] / float((seen**2).mean())}
+    info = {"ridge": lam / scale, "loo_r2": 1.0 - best[1] / max(float((seen**2).mean()), 1e-12)}
     return a.astype(np.float32), c.astype(np.float32), info
 
 
@@ -307,6 +375,7 @@ def distil(
     backbone: str,
     backbone_sha256: str,
     teacher_b: tuple[Mapping[str, np.ndarray], Mapping[str, Any]] | None = None,
+    feature_map: FeatureMap | None | str = "shipped",
     config: DistillConfig | None = None,
     progress: Progress | None = None,
     cancel: Any = None,
@@ -319,6 +388,10 @@ def distil(
     same items' features on each backbone, rows aligned: (n_k, Dt) and (n_k, Ds). Raises
     WardrobeTooSmall below ``min_items`` tops, bottoms or shoes. On cancel the result has
     ``metrics["cancelled"]`` and must not be used.
+
+    feature_map: the map from the student's to the teacher's raw features to start from;
+    "shipped" (the default) loads the one that ships for these two backbone files, if any
+    (``load_feature_map``); None learns the map on the wardrobe alone.
     """
     from stylist.learn.io import make_config
 
@@ -366,12 +439,43 @@ def distil(
             for k in range(w.shape[1] // t_dim)
         ]
     )
-    a, c, ridge_info = ridge_map((train_s_raw - mean) / std, train_t, readout)
+    if feature_map == "shipped":
+        feature_map = load_feature_map(
+            backbone,
+            backbone_sha256,
+            str(t_config.get("backbone")),
+            str(t_config.get("backbone_sha256")),
+        )
+    elif isinstance(feature_map, FeatureMap) and not feature_map.fits(
+        backbone_sha256, str(t_config.get("backbone_sha256"))
+    ):
+        feature_map = None  # made for other backbone files: meaningless here
+    train_s = (train_s_raw - mean) / std
+    if isinstance(feature_map, FeatureMap):
+        # the shipped map re-expressed from raw to normalised features on both sides
+        t_mean = t_arrays.get("input.mean", np.zeros(t_dim, np.float32)).astype(np.float64)
+        t_std = t_arrays.get("input.std", np.ones(t_dim, np.float32)).astype(np.float64)
+        a = feature_map.a.astype(np.float64) * std.astype(np.float64)[None, :] / t_std[:, None]
+        c = (feature_map.a.astype(np.float64) @ mean + feature_map.c - t_mean) / t_std
+        ridge_info: dict[str, float | None] = {"ridge": None}  # the map as it is
+        if cfg.wardrobe_correction:
+            missed = train_t - (train_s @ a.T + c)  # (N, Dt) what the map misses here
+            da, dc, info = ridge_map(train_s, missed, readout, CORRECTION_GRID)
+            if info["ridge"] < CORRECTION_GRID[-1]:
+                a, c = a + da, c + dc
+                ridge_info = dict(info)
+        a, c = a.astype(np.float32), c.astype(np.float32)
+    else:
+        a, c, ridge_info = ridge_map(train_s, train_t, readout)
     student = fold_map(t_arrays, a, c, mean, std, t_dim)
     linear = dict(student)  # training replaces arrays, never changes them in place
     t_norm = [_normalised(t_arrays, x) for x in t_slots]
 
-    metrics: dict[str, Any] = {"pairs": {}, **{k: round(v, 4) for k, v in ridge_info.items()}}
+    metrics: dict[str, Any] = {
+        "pairs": {},
+        **{k: (None if v is None else round(v, 4)) for k, v in ridge_info.items()},
+    }
+    metrics["feature_map"] = feature_map.file if isinstance(feature_map, FeatureMap) else None
     steps_run = 0
     for n, name in enumerate(pairs):
         if is_cancelled(cancel):
@@ -442,6 +546,11 @@ def distil(
         trained_on=(
             f"carried over from a net on {t_config.get('backbone')} by distillation on "
             f"{metrics['train_items']} wardrobe items"
+            + (
+                f", starting from the shipped feature map {metrics['feature_map']}"
+                if metrics["feature_map"]
+                else ""
+            )
         ),
         metrics={k: v for k, v in metrics.items()},
         stage="carried-over",
@@ -459,6 +568,7 @@ def distil(
             "anchor": cfg.anchor,
             "held_out": cfg.held_out,
             "seed": cfg.seed,
+            "wardrobe_correction": cfg.wardrobe_correction,
         },
         **{k: t_config[k] for k in ("pairs", "calibration") if k in t_config},
     )
@@ -466,7 +576,14 @@ def distil(
     if teacher_b is not None:
         b_arrays = {k: np.asarray(v, np.float32) for k, v in teacher_b[0].items()}
         b_config = dict(teacher_b[1])
-        b_out = fold_map(b_arrays, a, c, mean, std, t_dim)
+        # the map targets net C's normalised features; net B may normalise its own way
+        c_mean = t_arrays.get("input.mean", np.zeros(t_dim, np.float32))
+        c_std = t_arrays.get("input.std", np.ones(t_dim, np.float32))
+        b_mean = b_arrays.get("input.mean", np.zeros(t_dim, np.float32))
+        b_std = b_arrays.get("input.std", np.ones(t_dim, np.float32))
+        a_b = (a * (c_std / b_std)[:, None]).astype(np.float32)
+        c_b = ((c * c_std + c_mean - b_mean) / b_std).astype(np.float32)
+        b_out = fold_map(b_arrays, a_b, c_b, mean, std, t_dim)
         net_b = (
             b_out,
             make_config(
