@@ -121,7 +121,8 @@ def _three(outfit: Sequence[Any]) -> None:
 
 class _Items:
     """Row-indexed features of the wardrobe (ids) plus any outfits given as feature triples
-    (shared with the torch form, ``learn.personal``)."""
+    (shared with the torch form, ``learn.personal``). Each entry point says which it was given:
+    ``of_ids`` or ``of_vectors``, never guessed from an outfit's shape."""
 
     def __init__(self, wardrobe: Mapping[Any, Mapping[int, np.ndarray]]) -> None:
         self.rows: list[np.ndarray] = []
@@ -152,21 +153,6 @@ class _Items:
         self.rows.extend(np.asarray(part, dtype=np.float32).ravel() for part in outfit)
         return (start, start + 1, start + 2)
 
-    def triple(self, outfit: Sequence[Any]) -> tuple[int, int, int] | None:
-        """Rows of an outfit of item ids or of three feature vectors; None if an id is unknown."""
-        _three(outfit)
-        rows = []
-        for slot, part in enumerate(outfit):
-            if isinstance(part, np.ndarray) or (isinstance(part, (list, tuple)) and len(part) > 3):
-                rows.append(len(self.rows))
-                self.rows.append(np.asarray(part, dtype=np.float32).ravel())
-            else:
-                row = self.ids.get((slot, part))
-                if row is None:
-                    return None
-                rows.append(row)
-        return (rows[0], rows[1], rows[2])
-
     def matrix(self) -> np.ndarray:
         dims = {r.shape[0] for r in self.rows}
         if len(dims) != 1:
@@ -195,27 +181,20 @@ class Verdicts:
 
 
 def read_verdicts(
-    likes: Sequence[Sequence[Any]],
-    dislikes: Sequence[Sequence[Any]],
-    wardrobe_features_by_category: Mapping[Any, Mapping[int, np.ndarray]],
-    val_likes: Sequence[Sequence[Any]] = (),
-    val_dislikes: Sequence[Sequence[Any]] = (),
+    items: _Items,
+    found: Sequence[Sequence[tuple[int, int, int]]],
+    skipped: int = 0,
     *,
     seed: int = 0,
     negatives_per_positive: int = NEGATIVES_PER_POSITIVE,
 ) -> Verdicts:
-    """The verdicts of a fine-tune (outfits of item ids or of three feature vectors) as rows;
-    FineTuneError when a slot has no item or no like can be used."""
-    items = _Items(wardrobe_features_by_category)
-
-    def rows(outfits: Sequence[Sequence[Any]]) -> np.ndarray:
-        found = [t for t in (items.triple(o) for o in outfits) if t is not None]
-        return np.asarray(found, dtype=np.int64).reshape(-1, 3)
-
-    positives, train_dislikes = rows(likes), rows(dislikes)
-    val_pos, val_dis = rows(val_likes), rows(val_dislikes)
-    given = len(likes) + len(dislikes) + len(val_likes) + len(val_dislikes)
-    skipped = given - sum(a.shape[0] for a in (positives, train_dislikes, val_pos, val_dis))
+    """The verdicts of a fine-tune as rows of ``items``: ``found`` holds the rows of the
+    training likes, training dislikes, validation likes and validation dislikes, in this order
+    (see ``verdicts_of_ids`` and ``verdicts_of_vectors``); FineTuneError when a slot has no
+    item or no like can be used."""
+    positives, train_dislikes, val_pos, val_dis = (
+        np.asarray(group, dtype=np.int64).reshape(-1, 3) for group in found
+    )
     if any(not pool for pool in items.pools):
         missing = [SLOT_NAMES[k] for k, pool in enumerate(items.pools) if not pool]
         raise FineTuneError(f"the wardrobe has no {' or '.join(missing)} with features")
@@ -253,6 +232,34 @@ def read_verdicts(
     return Verdicts(
         x, positives, train_dislikes, val_pos, val_dis, skipped, negatives, val_lists, slots
     )
+
+
+VerdictGroups = tuple[Sequence[Any], Sequence[Any], Sequence[Any], Sequence[Any]]
+
+
+def verdicts_of_ids(
+    groups: VerdictGroups,
+    wardrobe_features_by_category: Mapping[Any, Mapping[int, np.ndarray]],
+    **options: Any,
+) -> Verdicts:
+    """Training likes, dislikes, validation likes, dislikes given as outfits of wardrobe item
+    ids; an outfit with an item that has no features is skipped and counted."""
+    items = _Items(wardrobe_features_by_category)
+    found = [[t for t in map(items.of_ids, group) if t is not None] for group in groups]
+    skipped = sum(map(len, groups)) - sum(map(len, found))
+    return read_verdicts(items, found, skipped, **options)
+
+
+def verdicts_of_vectors(
+    groups: VerdictGroups,
+    wardrobe_features_by_category: Mapping[Any, Mapping[int, np.ndarray]],
+    **options: Any,
+) -> Verdicts:
+    """The same four groups given as outfits of three feature vectors each (items that are not
+    in the wardrobe, such as a street photo's garments)."""
+    items = _Items(wardrobe_features_by_category)
+    found = [[items.of_vectors(o) for o in group] for group in groups]
+    return read_verdicts(items, found, 0, **options)
 
 
 def _load_base(base: Any) -> tuple[dict[str, np.ndarray], dict[str, Any], str] | None:
@@ -620,14 +627,73 @@ def fit(
     return FitResult(losses, epochs_run, steps, cancelled)
 
 
+# A saved net's path, or its (arrays, config).
+NetSource = str | Path | tuple[Mapping[str, np.ndarray], Mapping[str, Any]]
+
+
 def fine_tune_partial(
-    base: str | Path | tuple[Mapping[str, np.ndarray], Mapping[str, Any]] | None,
-    likes: Sequence[Sequence[Any]],
-    dislikes: Sequence[Sequence[Any]],
+    base: NetSource | None,
+    likes: Sequence[Sequence[int]],
+    dislikes: Sequence[Sequence[int]],
     wardrobe_features_by_category: Mapping[Any, Mapping[int, np.ndarray]],
     *,
-    val_likes: Sequence[Sequence[Any]] = (),
-    val_dislikes: Sequence[Sequence[Any]] = (),
+    val_likes: Sequence[Sequence[int]] = (),
+    val_dislikes: Sequence[Sequence[int]] = (),
+    seed: int = 0,
+    negatives_per_positive: int = NEGATIVES_PER_POSITIVE,
+    **options: Any,
+) -> FineTuneResult:
+    """Stage two, partial, for one person; returns the new net and old/new validation figures.
+
+    The arguments are those of the torch form (``stylist.learn.personal``): base is a saved
+    net's path, ``(arrays, config)``, or None for an untrained net (``net``, ``backbone`` and
+    ``backbone_sha256`` say what to build); outfits are (top, bottom, shoes) item ids of the
+    wardrobe (outfits of feature vectors go to ``fine_tune_partial_on_features``). ``options``:
+    see ``_fine_tune`` (epochs, progress, cancel, net, backbone, backbone_sha256, schedule,
+    anchor, incumbent).
+    """
+    groups = (likes, dislikes, val_likes, val_dislikes)
+    verdicts = verdicts_of_ids(
+        groups,
+        wardrobe_features_by_category,
+        seed=seed,
+        negatives_per_positive=negatives_per_positive,
+    )
+    return _fine_tune(
+        base, verdicts, seed=seed, negatives_per_positive=negatives_per_positive, **options
+    )
+
+
+def fine_tune_partial_on_features(
+    base: NetSource | None,
+    likes: Sequence[Sequence[np.ndarray]],
+    dislikes: Sequence[Sequence[np.ndarray]],
+    wardrobe_features_by_category: Mapping[Any, Mapping[int, np.ndarray]],
+    *,
+    val_likes: Sequence[Sequence[np.ndarray]] = (),
+    val_dislikes: Sequence[Sequence[np.ndarray]] = (),
+    seed: int = 0,
+    negatives_per_positive: int = NEGATIVES_PER_POSITIVE,
+    **options: Any,
+) -> FineTuneResult:
+    """``fine_tune_partial`` on outfits given as three feature vectors each (items that are not
+    in the wardrobe, such as a street photo's garments)."""
+    groups = (likes, dislikes, val_likes, val_dislikes)
+    verdicts = verdicts_of_vectors(
+        groups,
+        wardrobe_features_by_category,
+        seed=seed,
+        negatives_per_positive=negatives_per_positive,
+    )
+    return _fine_tune(
+        base, verdicts, seed=seed, negatives_per_positive=negatives_per_positive, **options
+    )
+
+
+def _fine_tune(
+    base: NetSource | None,
+    verdicts: Verdicts,
+    *,
     epochs: int = 10,
     seed: int = 0,
     progress: Progress | None = None,
@@ -638,29 +704,17 @@ def fine_tune_partial(
     negatives_per_positive: int = NEGATIVES_PER_POSITIVE,
     schedule: Schedule | None = None,
     anchor: float | None = None,
-    incumbent: str | Path | tuple[Mapping[str, np.ndarray], Mapping[str, Any]] | None = None,
+    incumbent: NetSource | None = None,
 ) -> FineTuneResult:
-    """Stage two, partial, for one person; returns the new net and old/new validation figures.
-
-    The arguments are those of the torch form (``stylist.learn.personal``): base is a saved
-    net's path, ``(arrays, config)``, or None for an untrained net (``net``, ``backbone`` and
-    ``backbone_sha256`` say what to build); outfits are (top, bottom, shoes) item ids of the
-    wardrobe or three feature vectors; ``incumbent``, the net in use, when it is not ``base``.
-    """
+    """The training behind both entry points. ``epochs`` is fixed beforehand: nothing is chosen
+    on the validation verdicts. ``anchor``: the pull toward the starting weights (default
+    ``ANCHOR``); ``incumbent``: the net in use, when it is not ``base``. On cancel, training
+    stops at the next batch (``metrics["cancelled"]``)."""
     from stylist.rank.matching import MatchingNet
     from stylist.rank.netfile import make_config
 
     started = time.perf_counter()
     anchor = ANCHOR if anchor is None else anchor
-    verdicts = read_verdicts(
-        likes,
-        dislikes,
-        wardrobe_features_by_category,
-        val_likes,
-        val_dislikes,
-        seed=seed,
-        negatives_per_positive=negatives_per_positive,
-    )
     x, val_lists = verdicts.x, verdicts.val_lists
     dim = x.shape[1]
 

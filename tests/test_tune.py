@@ -291,3 +291,28 @@ def test_the_one_piece_pair_and_its_calibration_are_kept() -> None:
     # the trained pairs' logits are the person's now; the carried pair keeps its temperature
     assert result.config["calibration"]["temperature"] == {"one_piece_shoes": 2.0}
     MatchingNet.from_arrays(result.arrays, result.config)  # the ranker accepts it
+
+
+def test_outfits_of_ids_and_of_feature_vectors_have_entry_points_of_their_own() -> None:
+    """Which an outfit is comes from the entry point, never from its shape: three-dimensional
+    features given as lists read as vectors, and vectors given as ids are refused."""
+    d, rng = 3, np.random.default_rng(3)
+    base = MatchingNet.untrained(d, hidden=8)
+    wardrobe = {
+        slot: {k * 100 + i: rng.normal(size=d).astype(np.float32) for i in range(6)}
+        for k, slot in enumerate(("top", "bottom", "shoes"))
+    }
+    likes = [(0, 100, 200), (1, 101, 201), (2, 102, 202)]
+    vectors = [[wardrobe[s][i].tolist() for s, i in zip(wardrobe, o, strict=True)] for o in likes]
+    options = {"epochs": 1, "schedule": tune.Schedule(lr=1e-2)}
+    net = (base.arrays, base.config)
+    by_id = tune.fine_tune_partial(net, likes, [], wardrobe, **options)
+    by_vector = tune.fine_tune_partial_on_features(net, vectors, [], wardrobe, **options)
+    for result in (by_id, by_vector):
+        assert result.metrics["train_likes"] == 3 and result.metrics["skipped_outfits"] == 0
+        assert MatchingNet.from_arrays(result.arrays, result.config).feature_dim == d
+    with pytest.raises(tune.FineTuneError, match="fine_tune_partial_on_features"):
+        tune.fine_tune_partial(net, vectors, [], wardrobe, **options)
+    # an id the wardrobe does not hold is skipped, not read as a feature
+    unknown = tune.fine_tune_partial(net, [*likes, (7, 100, 200)], [], wardrobe, **options)
+    assert unknown.metrics["skipped_outfits"] == 1 and unknown.metrics["train_likes"] == 3

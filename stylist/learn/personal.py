@@ -21,7 +21,6 @@ import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,6 +35,7 @@ from stylist.tune import (
     MIN_VALIDATION_LIKES,
     FineTuneError,
     FineTuneResult,
+    NetSource,
     _Items,
     _load_base,
 )
@@ -62,10 +62,6 @@ def _anchor(scorer: Any, strength: float) -> None:
             continue
         start = param.detach().clone()
         param.register_hook(lambda grad, p=param, p0=start: grad + strength * (p.detach() - p0))
-
-
-# A saved net's path, or its (arrays, config).
-NetSource = str | Path | tuple[Mapping[str, np.ndarray], Mapping[str, Any]]
 
 
 @dataclass
