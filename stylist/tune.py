@@ -64,7 +64,10 @@ class Schedule:
 FINE_TUNE = Schedule(lr=1e-3, weight_decay=0.0)
 FROM_SCRATCH = Schedule(lr=1e-3, weight_decay=5e-4)
 ANCHOR = 1.0  # strength of the L2 pull toward the starting weights (0: none)
+DISLIKE_WEIGHT = 1.0  # how much a pair (like, the person's dislike) counts against a random one
 MIN_VALIDATION_LIKES = 3  # held-out likes needed before a version counts as validated
+# How much better than the net in use and the general model a new version must validate.
+ADOPTION_MARGIN = 0.0
 
 
 class FineTuneError(StylistError):
@@ -93,13 +96,30 @@ class FineTuneResult:
         return bool(self.metrics.get("validated"))
 
     @property
+    def base_val_mean_ndcg(self) -> float | None:
+        """The validation figure of the net training started from (the general model)."""
+        return self.metrics.get("base_val_mean_ndcg")
+
+    @property
     def not_worse(self) -> bool:
-        """Whether the new net validates at least as well as the old (True when there is too
-        little held out to validate on: then ``validated`` is False, and the caller says so)."""
-        old, new = self.old_val_mean_ndcg, self.new_val_mean_ndcg
-        if not self.validated or old is None or new is None:
+        """Whether the new net validates at least as well as the net in use and the net it
+        started from (True when there is too little held out to validate on: then
+        ``validated`` is False, and the caller says so)."""
+        new = self.new_val_mean_ndcg
+        if not self.validated or new is None:
             return True
-        return new >= old - 1e-9
+        rivals = [v for v in (self.old_val_mean_ndcg, self.base_val_mean_ndcg) if v is not None]
+        return all(new >= v - 1e-9 + ADOPTION_MARGIN for v in rivals)
+
+    @property
+    def base_is_best(self) -> bool:
+        """Whether the net training started from validates better than both the net in use and
+        the new one: the caller goes back to it (a version put in use unvalidated, or validated
+        on fewer verdicts, has since turned out worse than the general model)."""
+        old, base = self.old_val_mean_ndcg, self.base_val_mean_ndcg
+        if not self.validated or self.not_worse or old is None or base is None:
+            return False
+        return base > old + 1e-9
 
     def save(self, path: str | Path) -> tuple[Path, Path]:
         from stylist.rank.netfile import save_matching_net
@@ -462,15 +482,19 @@ class Scorer:
         ]
         return np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
 
-    def loss_and_grads(self, triples: np.ndarray, g: int) -> tuple[float, dict[str, np.ndarray]]:
+    def loss_and_grads(
+        self, triples: np.ndarray, g: int, weights: np.ndarray | None = None
+    ) -> tuple[float, dict[str, np.ndarray]]:
         """The rank loss of ``g`` positives followed by their (g, K) negatives, and its
-        gradients by parameter name."""
+        gradients by parameter name; ``weights`` (K,): how much each column of negatives counts
+        (1 each when None)."""
         caches = {n: h.forward(triples) for n, h in self.heads.items()}
         scores = sum(prob for prob, _ in caches.values()).astype(np.float64)  # (g + g·K,)
         k = (scores.size - g) // g
         margin = scores[:g, None] - scores[g:].reshape(g, k)  # (g, K)
-        loss = float(_softplus(-margin).mean())
-        d_margin = -_sigmoid(-margin) / margin.size  # (g, K)
+        w = np.ones(k) if weights is None else np.asarray(weights, np.float64)  # (K,)
+        loss = float((_softplus(-margin) * w).mean())
+        d_margin = -_sigmoid(-margin) * w / margin.size  # (g, K)
         dtype = next(iter(caches.values()))[0].dtype  # the heads' own precision (float32)
         d_scores = np.concatenate([d_margin.sum(axis=1), -d_margin.ravel()]).astype(dtype)
         grads = {}
@@ -591,10 +615,13 @@ def fit(
     seed: int = 0,
     progress: Progress | None = None,
     cancel: Any = None,
+    random_columns: int | None = None,
+    dislike_weight: float = 1.0,
 ) -> FitResult:
     """Train in place with the rank loss for a fixed number of epochs; a batch holds a few
-    positives with all their negatives (``pairs_per_batch`` pairs). On cancel the loop stops
-    at the next batch."""
+    positives with all their negatives (``pairs_per_batch`` pairs). The negatives' columns past
+    ``random_columns`` are the person's dislikes, and count ``dislike_weight`` times. On cancel
+    the loop stops at the next batch."""
     rng = np.random.default_rng(seed)
     positives = np.asarray(positives, dtype=np.int64).reshape(-1, 3)
     n_pos = positives.shape[0]
@@ -605,6 +632,9 @@ def fit(
     for epoch in range(epochs):
         neg = np.asarray(negatives(rng), dtype=np.int64)  # (P, K, 3)
         k = neg.shape[1]
+        weights = None
+        if random_columns is not None and k > random_columns and dislike_weight != 1.0:
+            weights = np.where(np.arange(k) < random_columns, 1.0, dislike_weight)
         per_batch = max(1, schedule.pairs_per_batch // max(k, 1))
         order = rng.permutation(n_pos)
         epoch_losses = []
@@ -614,7 +644,7 @@ def fit(
                 break
             chunk = order[b * per_batch : (b + 1) * per_batch]
             outfits = np.concatenate([positives[chunk], neg[chunk].reshape(-1, 3)])
-            loss, grads = scorer.loss_and_grads(outfits, chunk.size)
+            loss, grads = scorer.loss_and_grads(outfits, chunk.size, weights)
             optimizer.step(grads)
             steps += 1
             epoch_losses.append(loss)
@@ -704,6 +734,7 @@ def _fine_tune(
     negatives_per_positive: int = NEGATIVES_PER_POSITIVE,
     schedule: Schedule | None = None,
     anchor: float | None = None,
+    dislike_weight: float | None = None,
     incumbent: NetSource | None = None,
 ) -> FineTuneResult:
     """The training behind both entry points. ``epochs`` is fixed beforehand: nothing is chosen
@@ -739,7 +770,7 @@ def _fine_tune(
     xn = ((x - mean) / std).astype(np.float32)
 
     scorer = Scorer(arrays, base_config, xn, verdicts.slots)
-    old = None
+    old = start_val = evaluate(scorer, val_lists, seed).mean_ndcg if val_lists else None
     if val_lists and incumbent is not None:
         old_arrays, old_config, _ = _load_base(incumbent)
         if int(old_config["feature_dim"]) != dim:
@@ -748,8 +779,6 @@ def _fine_tune(
         old_x = ((x - old_mean) / old_std).astype(np.float32)
         old = evaluate(Scorer(old_arrays, old_config, old_x, None), val_lists, seed).mean_ndcg
         del old_arrays, old_x  # a training's memory stays near one net's
-    elif val_lists:
-        old = evaluate(scorer, val_lists, seed).mean_ndcg
     fitted = fit(
         scorer,
         verdicts.positives,
@@ -760,6 +789,8 @@ def _fine_tune(
         seed=seed,
         progress=progress,
         cancel=cancel,
+        random_columns=negatives_per_positive,
+        dislike_weight=DISLIKE_WEIGHT if dislike_weight is None else dislike_weight,
     )
     new_val = evaluate(scorer, val_lists, seed).mean_ndcg if val_lists else None
 
@@ -772,6 +803,7 @@ def _fine_tune(
     metrics = {
         "old_val_mean_ndcg": old,
         "new_val_mean_ndcg": new_val,
+        "base_val_mean_ndcg": start_val,
         "validated": verdicts.validated,
         "train_likes": int(verdicts.positives.shape[0]),
         "val_likes": int(verdicts.val_likes.shape[0]),

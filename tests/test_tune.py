@@ -34,10 +34,11 @@ def _small_scorer(seed: int = 0):
     return scorer, triples
 
 
-def test_the_hand_written_gradients_match_finite_differences() -> None:
+@pytest.mark.parametrize("weights", [None, np.array([1.0, 3.0])])
+def test_the_hand_written_gradients_match_finite_differences(weights) -> None:
     scorer, triples = _small_scorer()
     params = scorer.parameters()
-    _, grads = scorer.loss_and_grads(triples, 2)  # 2 positives, 2 negatives each
+    _, grads = scorer.loss_and_grads(triples, 2, weights)  # 2 positives, 2 negatives each
     rng = np.random.default_rng(3)
     for key, param in params.items():
         # the directional derivative along a random direction of this parameter
@@ -45,9 +46,9 @@ def test_the_hand_written_gradients_match_finite_differences() -> None:
         start = param.copy()
         eps = 1e-6
         param[...] = start + eps * direction
-        plus, _ = scorer.loss_and_grads(triples, 2)
+        plus, _ = scorer.loss_and_grads(triples, 2, weights)
         param[...] = start - eps * direction
-        minus, _ = scorer.loss_and_grads(triples, 2)
+        minus, _ = scorer.loss_and_grads(triples, 2, weights)
         param[...] = start
         numeric = (plus - minus) / (2 * eps)
         analytic = float((grads[key] * direction).sum())
@@ -316,3 +317,22 @@ def test_outfits_of_ids_and_of_feature_vectors_have_entry_points_of_their_own() 
     # an id the wardrobe does not hold is skipped, not read as a feature
     unknown = tune.fine_tune_partial(net, [*likes, (7, 100, 200)], [], wardrobe, **options)
     assert unknown.metrics["skipped_outfits"] == 1 and unknown.metrics["train_likes"] == 3
+
+
+@pytest.mark.parametrize(
+    ("old", "base", "new", "validated", "adopted", "back"),
+    [
+        (0.6, 0.6, 0.7, True, True, False),  # better than both: used
+        (0.6, 0.6, 0.6, True, True, False),  # a tie: the newer, trained on more, is used
+        (0.8, 0.6, 0.7, True, False, False),  # worse than the version in use: kept out
+        (0.6, 0.8, 0.7, True, False, True),  # the general model beats both: back to it
+        (0.9, 0.8, 0.7, True, False, False),  # the version in use beats the general model
+        (0.8, 0.9, 0.1, False, True, False),  # too little held out: used, not yet validated
+    ],
+)
+def test_a_version_is_used_when_it_validates_no_worse_than_the_one_in_use_and_the_general(
+    old, base, new, validated, adopted, back
+) -> None:
+    metrics = {"old_val_mean_ndcg": old, "base_val_mean_ndcg": base, "new_val_mean_ndcg": new}
+    result = tune.FineTuneResult({}, {}, {**metrics, "validated": validated})
+    assert (result.not_worse, result.base_is_best) == (adopted, back)

@@ -270,11 +270,9 @@ def _fine_tune(
     judged = v.judged()
     slots = [np.unique(np.concatenate([pools[k], *(a[:, k] for a in judged)])) for k in range(3)]
     scorer = projected_scorer(start.net, xn, slots)
-    old = None
+    old = start_val = evaluate_lists(scorer, val_lists, seed=seed).mean_ndcg if val_lists else None
     if val_lists and incumbent is not None:
         old = _incumbent_ndcg(incumbent, x, slots, val_lists, seed)
-    elif val_lists:
-        old = evaluate_lists(scorer, val_lists, seed=seed).mean_ndcg
     _anchor(scorer, anchor)
     fitted = fit(scorer, task, train_cfg, progress=progress, cancel=cancel)
     new_net = scorer.to_net()
@@ -286,6 +284,7 @@ def _fine_tune(
     metrics = {
         "old_val_mean_ndcg": old,
         "new_val_mean_ndcg": new_val,
+        "base_val_mean_ndcg": start_val,
         "validated": bool(val_lists),
         "train_likes": int(v.liked.shape[0]),
         "val_likes": int(v.val_liked.shape[0]),
