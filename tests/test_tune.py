@@ -205,7 +205,9 @@ def test_it_trains_as_the_torch_form_does(taste) -> None:
     pytest.importorskip("torch")
     from stylist.learn.io import load_matching_net
 
-    ours, theirs = _both_forms(taste, "sgd", lr=1e-2, epochs=3)
+    # At a rate where training is smooth: much faster (1e-2 with the dislikes' weight), outfits
+    # cross ReLU boundaries in one form and not the other, and the two drift apart by chaos.
+    ours, theirs = _both_forms(taste, "sgd", lr=3e-3, epochs=3)
     start, _ = load_matching_net(taste[1])
     moved_any = False
     for key, value in theirs.arrays.items():
@@ -221,12 +223,28 @@ def test_it_trains_as_the_torch_form_does(taste) -> None:
 
 
 def test_with_adam_it_learns_what_the_torch_form_learns(taste) -> None:
-    """The app's optimiser and rate, one epoch: the held-out verdicts are ranked alike."""
+    """The app's optimiser and rate, one epoch: every outfit of the wardrobe scores alike."""
     pytest.importorskip("torch")
+    from stylist.learn.io import load_matching_net
 
+    wardrobe, general = taste[0], taste[1]
     ours, theirs = _both_forms(taste, "adam", lr=tune.FINE_TUNE.lr, epochs=1)
     assert ours.new_val_mean_ndcg > ours.old_val_mean_ndcg + 0.1
-    assert ours.new_val_mean_ndcg == pytest.approx(theirs.new_val_mean_ndcg, abs=0.02)
+    assert theirs.new_val_mean_ndcg > theirs.old_val_mean_ndcg + 0.1
+    outfits = [
+        (t, b, s) for t in wardrobe["top"] for b in wardrobe["bottom"] for s in wardrobe["shoes"]
+    ]
+    feats = [np.stack([wardrobe[s][o[k]] for o in outfits]) for k, s in enumerate(wardrobe)]
+
+    def scores(arrays, config):
+        return MatchingNet.from_arrays(arrays, config).score_outfits(*feats)
+
+    before = scores(*load_matching_net(general))
+    mine, torchs = scores(ours.arrays, ours.config), scores(theirs.arrays, theirs.config)
+    moved = np.abs(torchs - before).mean()
+    # Seen: the forms differ by under 1 % of how far training moved the scores (Adam's steps on
+    # near-zero gradients differ by rounding); another algorithm would differ by the whole move.
+    assert moved > 0.1 and np.abs(mine - torchs).mean() < 0.03 * moved, moved
 
 
 def test_an_untrained_start_a_saved_base_and_cancel(taste, tmp_path) -> None:

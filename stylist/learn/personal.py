@@ -32,6 +32,7 @@ from stylist.rank.netfile import DEFAULT_HIDDEN
 from stylist.tasks import Cancel, Progress
 from stylist.tune import (
     ANCHOR,
+    DISLIKE_WEIGHT,
     MIN_VALIDATION_LIKES,
     FineTuneError,
     FineTuneResult,
@@ -100,7 +101,7 @@ def fine_tune_partial(
     wardrobe_features_by_category: ``{"top": {id: (D,) features}, "bottom": …, "shoes": …}``
     (Category members work as keys); random negatives are drawn from it. ``options``: see
     ``_fine_tune`` (epochs, seed, progress, cancel, net, backbone, backbone_sha256,
-    negatives_per_positive, config, anchor, incumbent).
+    negatives_per_positive, config, anchor, dislike_weight, incumbent).
     """
     items = _Items(wardrobe_features_by_category)
     outfits = (likes, dislikes, val_likes, val_dislikes)
@@ -220,6 +221,7 @@ def _fine_tune(
     negatives_per_positive: int = NEGATIVES_PER_POSITIVE,
     config: TrainConfig | None = None,
     anchor: float | None = None,
+    dislike_weight: float | None = None,
     incumbent: NetSource | None = None,
 ) -> FineTuneResult:
     """The training behind both entry points. ``epochs`` is fixed beforehand: no checkpoint is
@@ -265,8 +267,16 @@ def _fine_tune(
         )
 
     val_lists = _validation_lists(v, pools, known, negatives_per_positive, seed)
-    # The training task holds no validation verdict at all.
-    task = RankTask(positives=v.liked, negatives=negatives, val_lists=[])
+    # The training task holds no validation verdict at all. The negatives' columns past the
+    # random ones are the person's dislikes, weighted as the numpy form weighs them.
+    weight = DISLIKE_WEIGHT if dislike_weight is None else dislike_weight
+
+    def negative_weights(k: int) -> np.ndarray:
+        return np.where(np.arange(k) < negatives_per_positive, 1.0, weight)
+
+    task = RankTask(
+        positives=v.liked, negatives=negatives, val_lists=[], negative_weights=negative_weights
+    )
     judged = v.judged()
     slots = [np.unique(np.concatenate([pools[k], *(a[:, k] for a in judged)])) for k in range(3)]
     scorer = projected_scorer(start.net, xn, slots)
@@ -312,6 +322,7 @@ def _fine_tune(
             "lr": train_cfg.lr,
             "weight_decay": train_cfg.weight_decay,
             "anchor": anchor,
+            "dislike_weight": weight,
             "epochs": train_cfg.epochs,
             "seed": seed,
             "negatives_per_positive": negatives_per_positive,
