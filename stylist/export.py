@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 from stylist.domain import SLOT_NAMES, Item, Outfit
 from stylist.errors import UsageError
 from stylist.files import atomic_write, write_json
+from stylist.rank.query import match_percent
 
 FORMATS = ("png", "pdf", "json")
 MOST_ITEMS = 3  # items of the largest outfit (a top, a bottom and shoes)
@@ -182,7 +183,7 @@ def _page(o: ExportOutfit, photo_path, n: int) -> Image.Image:
     if o.pair_scores:
         # Plain ASCII: Pillow's built-in font has no dashes or arrows.
         text = "   ".join(
-            f"{k.replace('_', ' + ')} {round(100 * v)}%" for k, v in o.pair_scores.items()
+            f"{k.replace('_', ' + ')} {match_percent(v):.1f}%" for k, v in o.pair_scores.items()
         )
         draw.text((60, 1120), text, fill=(90, 90, 90), font=_font(18))
     return page

@@ -876,6 +876,11 @@ class Stylist:
         self.library.file_path(relative).parent.mkdir(parents=True, exist_ok=True)
         result.save(self.library.file_path(relative))
         accepted = result.not_worse
+        # The general model validates better than both the version in use and the new one:
+        # the person is better served by it until a version beats it.
+        back_to_general = (
+            not accepted and result.base_is_best and general is not None and in_use != general
+        )
         metrics = {
             **result.metrics,
             "likes": len(likes) + result.metrics["val_likes"],
@@ -887,6 +892,8 @@ class Stylist:
         version = self.library.add_model_version(
             spec.id, "C", relative + ".npz", result.config, metrics, active=accepted
         )
+        if back_to_general:
+            self.library.use_general_model(spec.id)
         old, new = result.old_val_mean_ndcg, result.new_val_mean_ndcg
         figures = (
             f" (validation mean NDCG {old:.3f} -> {new:.3f})"
@@ -900,6 +907,12 @@ class Stylist:
             )
         elif accepted:
             message = f"version {version} is now in use{figures}"
+        elif back_to_general:
+            message = (
+                f"version {version} was kept but not used: it validated worse{figures}, and "
+                f"so did the version in use; the general model "
+                f"({result.base_val_mean_ndcg:.3f}) is in use again"
+            )
         else:
             message = f"version {version} was kept but not used: it validated worse{figures}"
         return TrainReport(accepted, version, metrics, message)

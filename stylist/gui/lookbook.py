@@ -30,6 +30,7 @@ from stylist.domain import Outfit
 from stylist.export import ExportOutfit
 from stylist.files import atomic_write
 from stylist.gui.items import CATEGORY_LABELS, item_colour_families
+from stylist.rank.query import match_percent
 
 RESOLUTION = 300  # the writer's dots per inch: layout units are 1/300 inch
 MIN_DPI = 200  # a photo is never printed at fewer pixels per inch than this
@@ -160,7 +161,7 @@ def _slot_label(outfit: Outfit, index: int) -> str:
 def _outfit_page(painter: QPainter, page: QRectF, o: ExportOutfit, n: int, photo_path) -> None:
     heading = f"Outfit {n}"
     if o.score is not None:
-        heading += f" · {round(100 * o.score)}% match"
+        heading += f" · {match_percent(o.score):.1f}% match"
     y = page.top()
     y += _text(painter, QRectF(page.left(), y, page.width(), _mm(16)), heading, _font(22, True))
     y += _mm(6)
@@ -197,7 +198,7 @@ def _outfit_page(painter: QPainter, page: QRectF, o: ExportOutfit, n: int, photo
         )
     if o.pair_scores:
         parts = [
-            f"{PAIR_LABELS.get(k, k.replace('_', ' '))} {round(100 * v)}%"
+            f"{PAIR_LABELS.get(k, k.replace('_', ' '))} {match_percent(v):.1f}%"
             for k, v in o.pair_scores.items()
         ]
         painter.setPen(RULE)

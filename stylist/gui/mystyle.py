@@ -30,6 +30,7 @@ from stylist.gui import theme
 from stylist.gui.session import Session
 from stylist.gui.widgets import ActivityBar, button, label
 from stylist.library.store import ModelVersion
+from stylist.tune import MIN_VALIDATION_LIKES
 
 NDCG_KEYS = ("val_mean_ndcg", "validation_mean_ndcg", "val_ndcg", "mean_ndcg", "ndcg")
 
@@ -231,10 +232,11 @@ class MyStylePage(QScrollArea):
             label(
                 "Stylist learns your taste from every thumb: after a few new verdicts your "
                 "model is fine-tuned in the background. About one verdict in five is set aside "
-                "and never learned from; a new version is compared with the old one on those "
-                "and used only if it is not worse. Until enough are set aside (3 likes), a new "
-                "version is used but marked \u201cnot yet validated\u201d. Every version stays, "
-                "so you can go back, or to the general model.",
+                "and never learned from; a new version is compared on those with the one in "
+                "use and the general model, and used only if it is not worse than either. "
+                f"Until enough are set aside ({MIN_VALIDATION_LIKES} likes), a new version is "
+                "used but marked \u201cnot yet validated\u201d. Every version stays, so you can "
+                "go back, or to the general model.",
                 "muted",
                 wrap=True,
             )

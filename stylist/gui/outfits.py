@@ -31,7 +31,7 @@ from stylist.gui.session import Session
 from stylist.gui.thumbnails import Spec, ThumbnailCache
 from stylist.gui.widgets import button, label, repolish
 from stylist.rank.explain import Swap
-from stylist.rank.query import RankedOutfit
+from stylist.rank.query import RankedOutfit, match_percent
 
 PAIR_KEYS = PAIR_NAMES
 PAIR_LABELS = {
@@ -44,11 +44,11 @@ SLOT_LABELS = {"top": "top", "bottom": "bottom", "shoes": "shoes", "one_piece": 
 
 
 def match_text(match: float | None, suffix: str = " match") -> str:
-    """How a match (0..1) reads everywhere in the window: '64% match', a whole percentage, never
-    "100 %" nor "0 %" (no model is certain, and a page of 100 % tells nothing apart)."""
+    """How a match (0..1) reads everywhere in the window: '64.2% match', never "100 %" nor
+    "0 %" (see ``match_percent``: the figure ``suggest --json`` gives as "match")."""
     if match is None:
         return ""
-    return f"{min(99, max(1, round(100 * float(match))))}%{suffix}"
+    return f"{match_percent(match):.1f}%{suffix}"
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ class RankTask:
     positives: np.ndarray  # (P, 3) item indices
     negatives: Callable[[np.random.Generator], np.ndarray]  # rng -> (P, K, 3)
     val_lists: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (M,3), (M,)
+    # K -> (K,): how much each column of the negatives counts in the loss (None: 1 each)
+    negative_weights: Callable[[int], np.ndarray] | None = None
 
 
 @dataclass

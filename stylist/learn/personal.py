@@ -21,7 +21,6 @@ import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,9 +32,11 @@ from stylist.rank.netfile import DEFAULT_HIDDEN
 from stylist.tasks import Cancel, Progress
 from stylist.tune import (
     ANCHOR,
+    DISLIKE_WEIGHT,
     MIN_VALIDATION_LIKES,
     FineTuneError,
     FineTuneResult,
+    NetSource,
     _Items,
     _load_base,
 )
@@ -62,10 +63,6 @@ def _anchor(scorer: Any, strength: float) -> None:
             continue
         start = param.detach().clone()
         param.register_hook(lambda grad, p=param, p0=start: grad + strength * (p.detach() - p0))
-
-
-# A saved net's path, or its (arrays, config).
-NetSource = str | Path | tuple[Mapping[str, np.ndarray], Mapping[str, Any]]
 
 
 @dataclass
@@ -104,7 +101,7 @@ def fine_tune_partial(
     wardrobe_features_by_category: ``{"top": {id: (D,) features}, "bottom": …, "shoes": …}``
     (Category members work as keys); random negatives are drawn from it. ``options``: see
     ``_fine_tune`` (epochs, seed, progress, cancel, net, backbone, backbone_sha256,
-    negatives_per_positive, config, anchor, incumbent).
+    negatives_per_positive, config, anchor, dislike_weight, incumbent).
     """
     items = _Items(wardrobe_features_by_category)
     outfits = (likes, dislikes, val_likes, val_dislikes)
@@ -224,6 +221,7 @@ def _fine_tune(
     negatives_per_positive: int = NEGATIVES_PER_POSITIVE,
     config: TrainConfig | None = None,
     anchor: float | None = None,
+    dislike_weight: float | None = None,
     incumbent: NetSource | None = None,
 ) -> FineTuneResult:
     """The training behind both entry points. ``epochs`` is fixed beforehand: no checkpoint is
@@ -269,16 +267,22 @@ def _fine_tune(
         )
 
     val_lists = _validation_lists(v, pools, known, negatives_per_positive, seed)
-    # The training task holds no validation verdict at all.
-    task = RankTask(positives=v.liked, negatives=negatives, val_lists=[])
+    # The training task holds no validation verdict at all. The negatives' columns past the
+    # random ones are the person's dislikes, weighted as the numpy form weighs them.
+    weight = DISLIKE_WEIGHT if dislike_weight is None else dislike_weight
+
+    def negative_weights(k: int) -> np.ndarray:
+        return np.where(np.arange(k) < negatives_per_positive, 1.0, weight)
+
+    task = RankTask(
+        positives=v.liked, negatives=negatives, val_lists=[], negative_weights=negative_weights
+    )
     judged = v.judged()
     slots = [np.unique(np.concatenate([pools[k], *(a[:, k] for a in judged)])) for k in range(3)]
     scorer = projected_scorer(start.net, xn, slots)
-    old = None
+    old = start_val = evaluate_lists(scorer, val_lists, seed=seed).mean_ndcg if val_lists else None
     if val_lists and incumbent is not None:
         old = _incumbent_ndcg(incumbent, x, slots, val_lists, seed)
-    elif val_lists:
-        old = evaluate_lists(scorer, val_lists, seed=seed).mean_ndcg
     _anchor(scorer, anchor)
     fitted = fit(scorer, task, train_cfg, progress=progress, cancel=cancel)
     new_net = scorer.to_net()
@@ -290,6 +294,7 @@ def _fine_tune(
     metrics = {
         "old_val_mean_ndcg": old,
         "new_val_mean_ndcg": new_val,
+        "base_val_mean_ndcg": start_val,
         "validated": bool(val_lists),
         "train_likes": int(v.liked.shape[0]),
         "val_likes": int(v.val_liked.shape[0]),
@@ -317,6 +322,7 @@ def _fine_tune(
             "lr": train_cfg.lr,
             "weight_decay": train_cfg.weight_decay,
             "anchor": anchor,
+            "dislike_weight": weight,
             "epochs": train_cfg.epochs,
             "seed": seed,
             "negatives_per_positive": negatives_per_positive,

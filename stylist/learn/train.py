@@ -72,9 +72,11 @@ class FitResult:
     cancelled: bool = False
 
 
-def rank_loss(s_pos: Any, s_neg: Any) -> Any:
-    """−log σ(s⁺ − s⁻), mean over pairs. s_pos (G,), s_neg (G, K)."""
-    return F.softplus(-(s_pos[:, None] - s_neg)).mean()
+def rank_loss(s_pos: Any, s_neg: Any, weights: Any = None) -> Any:
+    """−log σ(s⁺ − s⁻), mean over pairs. s_pos (G,), s_neg (G, K); weights (K,): how much each
+    column of negatives counts (None: 1 each)."""
+    losses = F.softplus(-(s_pos[:, None] - s_neg))
+    return (losses if weights is None else losses * weights).mean()
 
 
 def score_lists(scorer: Any, lists: Sequence[tuple[np.ndarray, np.ndarray]], batch: int = 4096):
@@ -162,6 +164,9 @@ def fit(
     for epoch in range(cfg.epochs):
         negatives = np.asarray(task.negatives(rng), dtype=np.int64)  # (P, K, 3)
         k = negatives.shape[1]
+        weights = None
+        if task.negative_weights is not None:
+            weights = torch.as_tensor(task.negative_weights(k), dtype=torch.float32, device=dev)
         per_batch = max(1, cfg.pairs_per_batch // max(k, 1))
         order = rng.permutation(n_pos)
         n_batches = math.ceil(n_pos / per_batch)
@@ -178,7 +183,7 @@ def fit(
             g = chunk.size
             outfits = np.concatenate([positives[chunk], negatives[chunk].reshape(-1, 3)])
             scores = scorer(torch.as_tensor(outfits, dtype=torch.long, device=dev))  # (g + g·K,)
-            loss = rank_loss(scores[:g], scores[g:].view(g, k))
+            loss = rank_loss(scores[:g], scores[g:].view(g, k), weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

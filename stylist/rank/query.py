@@ -79,6 +79,14 @@ class Query:
     b_pool: int = DEFAULT_B_POOL
 
 
+def match_percent(score: float) -> float:
+    """An outfit's (or a pair's) match as the app shows it everywhere: a percentage with one
+    decimal, never 0 nor 100 (no model is certain). One decimal, because a person's best outfits
+    lie within a few points of each other: in whole percentages the best twenty of a trained
+    model read as a handful of repeated figures that tell them apart no better than a tie."""
+    return min(99.9, max(0.1, round(100 * float(score), 1)))
+
+
 @dataclass(frozen=True)
 class RankedOutfit:
     """One suggested (or rated) outfit: a top, a bottom and shoes, or a one-piece and shoes."""
@@ -106,6 +114,7 @@ class RankedOutfit:
         d: dict[str, Any] = {
             **self.outfit().to_dict(),
             "score": self.score,
+            "match": match_percent(self.score),  # the percentage the window shows
             "ranked_by": self.ranked_by,
             "exploration": self.exploration,
         }

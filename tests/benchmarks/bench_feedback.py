@@ -7,7 +7,8 @@ none (likes at random). Each person's wardrobe is the items of their outfits, an
 outfit their taste speaks of gets a verdict. The verdicts come in a random order; after every
 ``TRAIN_EVERY`` the app's retraining runs as the service runs it (from the general model, on the
 training verdicts only, the validation ones apart by their permanent flag; adopted when not
-worse than the version in use, or when not yet validated). After ``LEARN`` verdicts the general
+worse than the version in use and the general model, or when not yet validated; the general
+model back in use when it validates better than both). After ``LEARN`` verdicts the general
 model (shipped net C) and the adopted personal model rank the person's later verdicts (liked 1,
 rejected 0); mean NDCG of both is printed, with how often a version was adopted.
 
@@ -117,6 +118,8 @@ def simulate(person, features, index, general, seed: int) -> dict:
         if result.not_worse:
             adopted += 1
             current = (result.arrays, result.config)
+        elif result.base_is_best:
+            current = general  # as the service goes back to the general model
 
     later = triples[LEARN:]
     labels = np.array([v for _, v in stream[LEARN:]])
