@@ -387,10 +387,12 @@ class SettingsDialog(FittedDialog):
         def done(text: str) -> None:
             if generation == self._probe_generation:
                 self.device_text.setText(text)
+                self.refit()
 
         def failed(message: str, details: str) -> None:
             if generation == self._probe_generation:
                 self.device_text.setText(message)
+                self.refit()
 
         self.session.tasks.start(
             probe,

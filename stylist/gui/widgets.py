@@ -114,6 +114,17 @@ class FittedDialog(QDialog):
         fit_wrapped_labels(self)
         self.adjustSize()
 
+    def refit(self) -> None:
+        """Fit again after a wrapped label's text changed while shown: the label gets the
+        height its new text needs, and the dialog grows if it must (it never shrinks under the
+        person's hands)."""
+        for text in self.findChildren(QLabel):
+            if text.wordWrap():
+                text.setMinimumHeight(0)
+        fit_wrapped_labels(self)
+        hint = self.sizeHint()
+        self.resize(max(self.width(), hint.width()), max(self.height(), hint.height()))
+
 
 def repolish(widget: QWidget) -> None:
     """Apply style-sheet rules that depend on a dynamic property that just changed."""

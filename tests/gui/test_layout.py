@@ -159,6 +159,10 @@ def test_settings_shows_every_label_in_full(qtbot, window):
     dialog.resize(dialog.minimumSizeHint())
     settle(qtbot, window)
     assert clipped_text(dialog) == []
+    # the device check answers later, with a longer text: the dialog makes room for it
+    qtbot.waitUntil(lambda: dialog.device_text.text() != "Checking …", timeout=60000)
+    settle(qtbot, window)
+    assert clipped_text(dialog) == []
     dialog.reject()
 
 
@@ -177,3 +181,27 @@ def test_grids_fill_the_width(qtbot, window):
         qtbot.waitUntil(lambda view=view: view.visualRect(view.model().index(0)).width() > 0)
         card = view.visualRect(view.model().index(0)).width()
         assert card >= view.gridSize().width() - 2, (n, card, view.gridSize())
+
+
+def test_a_dialog_makes_room_for_a_label_that_grows_while_shown(qtbot):
+    from PySide6.QtWidgets import QVBoxLayout
+
+    from stylist.gui.widgets import FittedDialog
+
+    dialog = FittedDialog()
+    qtbot.addWidget(dialog)
+    label = QLabel("Checking …")
+    label.setWordWrap(True)
+    layout = QVBoxLayout(dialog)
+    layout.addWidget(label)
+    dialog.resize(240, 10)
+    dialog.show()
+    qtbot.waitUntil(lambda: label.minimumHeight() > 0)  # fitted to the short text
+    settle(qtbot, dialog)
+    label.setText("CPU (ONNX Runtime, 2 threads) — no GPU: no NVIDIA GPU driver was found " * 3)
+    settle(qtbot, dialog)
+    assert clipped_text(dialog) != []  # the height fitted to the old text cuts the new one off
+    dialog.refit()
+    settle(qtbot, dialog)
+    assert clipped_text(dialog) == []
+    assert dialog.width() >= 240  # it grew in height, it did not shrink
