@@ -455,6 +455,17 @@ def app_markdown(result: dict) -> str:
                 continue
             lines.append(f"Net {k}: {verdict}.")
         lines.append("")
+    cal = result.get("calibration")
+    if cal:
+        refit = ", ".join(f"{k} {v:.1f}" for k, v in cal["temperature"].items())
+        before = ", ".join(f"{k} {v:.1f}" for k, v in cal["shipped_before"].items())
+        lines += [
+            f"Calibration: temperatures refitted on app-prepared validation lists {refit}; "
+            f"shipped before {before}. Applied to "
+            + (", ".join(cal["applied_to"]) + " (retrained)" if cal["applied_to"] else "no pair")
+            + "; a kept pair keeps its calibration.",
+            "",
+        ]
     lines.append(APP_END)
     return "\n".join(lines)
 
@@ -463,12 +474,20 @@ def app_photos(args, seeds: list[int], argv) -> int:
     """The shipped nets retrained on app-prepared photos, compared on the same test lists with
     the nets shipped before (on the photos as prepared before and as the app prepares them),
     each new net shipped only where it is not worse on app-prepared test photos."""
+    import numpy as np
+
     from stylist.domain import PAIR_NAMES
     from stylist.learn import stages as st
     from stylist.learn.calibrate import calibrate, fold_shifts
     from stylist.learn.data import ranked_lists
     from stylist.learn.evaluate import AUGMENT_VIEWS
-    from stylist.learn.io import make_config, merge_pair_nets, net_arrays, save_matching_net
+    from stylist.learn.io import (
+        load_matching_net,
+        make_config,
+        merge_pair_nets,
+        net_arrays,
+        save_matching_net,
+    )
     from stylist.learn.stages import STAGE_ONE, STAGE_ONE_REDUCE
     from stylist.paths import for_home, resolve
     from stylist.vision.cutout import MASK_VERSION
@@ -613,85 +632,141 @@ def app_photos(args, seeds: list[int], argv) -> int:
         for k in kinds[f]
     }
 
-    def chosen(family: str, kind: str):
-        return models[family, kind][0] if use[family, kind] == "new" else before[family, kind]
-
-    # Net C: the three-piece and one-piece pairs (new or kept), each calibrated on app-prepared
-    # validation lists of the data it learnt from.
-    three, one = chosen("three", "C"), chosen("one_piece", "C")
-    arrays = merge_pair_nets(
-        net_arrays(three.net, three.mean, three.std), net_arrays(one.net, one.mean, one.std)
-    )
-    cals = {}
-    for family, model in (("three", three), ("one_piece", one)):
-        ds, tables = sets[family]
-        val = models[family, "C"][1]
-        cals[family] = calibrate(model.net, st.model_inputs(model, tables["app"])[0], val)
-    arrays = fold_shifts(arrays, {**cals["three"].pop("shift"), **cals["one_piece"].pop("shift")})
-    sources = {
-        family: (
-            f"retrained on app-prepared photos of {APP_FAMILIES[family][0]} (seed {args.ship_seed})"
-            if use[family, "C"] == "new"
-            else f"kept from the net shipped before ({APP_FAMILIES[family][0]}, photos as "
-            "prepared before): the retrained one was worse on app-prepared test photos"
-        )
-        for family in FAMILIES
+    # Net C. A kept pair keeps its calibration too (its shift is in its arrays, its temperature
+    # in the JSON): the app's scale and the personal models trained on it stay as they were. A
+    # retrained pair is calibrated on app-prepared validation lists of the data it learnt from.
+    # What a refit on app-prepared validation lists would give a kept pair is only reported.
+    old_arrays, old_config = load_matching_net(args.before / f"fashionnet-c-{BACKBONE}")
+    refit = {}
+    for family in FAMILIES:
+        model = before[family, "C"] if use[family, "C"] == "old" else models[family, "C"][0]
+        x = st.model_inputs(model, sets[family][1]["app"])[0]
+        refit[family] = calibrate(model.net, x, models[family, "C"][1])
+    summary["calibration_on_app_prepared_validation"] = {
+        "temperature": {**refit["three"]["temperature"], **refit["one_piece"]["temperature"]},
+        "applied_to": [f for f in FAMILIES if use[f, "C"] == "new"],
     }
-    data = (
-        "../shared/data/outfits-ccp/outfits.json (street photos; three-piece pairs) and "
-        "../shared/data/outfits-mango/outfits.json (MANGO stylists' outfits; one-piece pair); "
-        "the photos are used for training and evaluation only and never shipped"
-    )
-    config = make_config(
-        "C",
-        backbone=BACKBONE,
-        backbone_sha256=sha,
-        feature_dim=dim,
-        trained_on=f"three-piece pairs: {sources['three']}; one-piece pair: {sources['one_piece']}",
-        metrics={"app_photos": summary, "random_ranking": rnd, "cut_out": result["cut_out"]},
-        stage="one",
-        seed=args.ship_seed,
-        command=command,
-        data=data,
-        training=preparation,
-        model_card=CARD,
-        pairs=list(PAIR_NAMES),
-        calibration={
-            "method": "temperature",
-            "temperature": {
-                **cals["three"]["temperature"],
-                **cals["one_piece"]["temperature"],
-            },
-            "fitted_on": "app-prepared validation lists of each family: "
-            f"{cals['three']['fitted_on']} (outfits-ccp); {cals['one_piece']['fitted_on']} "
-            "(outfits-mango)",
-            "report": {**cals["three"]["report"], **cals["one_piece"]["report"]},
-        },
-    )
-    config["created"] = date
-    npz, _ = save_matching_net(args.out / f"fashionnet-c-{BACKBONE}", arrays, config)
-    log(f"wrote {npz}")
-    if ("three", "B") in use and use["three", "B"] == "new":
-        b = models["three", "B"][0]
+    result["calibration"] = {
+        **summary["calibration_on_app_prepared_validation"],
+        "shipped_before": old_config["calibration"]["temperature"],
+    }
+    if all(use[f, "C"] == "old" for f in FAMILIES):
+        arrays = {k: np.asarray(v) for k, v in old_arrays.items()}
+        config = dict(old_config)
+        config["metrics"] = {**old_config.get("metrics", {}), "app_photos": summary}
+        config["app_photos"] = {
+            "compared": date,
+            "command": command,
+            "outcome": "every pair kept (file unchanged but for these notes): "
+            + "; ".join(v for k, v in verdicts.items() if k.endswith(":C")),
+            "preparation": preparation["how"],
+        }
+    else:
+        three = models["three", "C"][0] if use["three", "C"] == "new" else before["three", "C"]
+        one = (
+            models["one_piece", "C"][0]
+            if use["one_piece", "C"] == "new"
+            else before["one_piece", "C"]
+        )
+        arrays = merge_pair_nets(
+            net_arrays(three.net, three.mean, three.std), net_arrays(one.net, one.mean, one.std)
+        )
+        shifts, temperature, report, fitted = {}, {}, {}, []
+        old_t = old_config["calibration"]["temperature"]
+        for family in FAMILIES:
+            cal = refit[family]
+            if use[family, "C"] == "new":
+                shifts.update(cal["shift"])
+                temperature.update(cal["temperature"])
+                report.update(cal["report"])
+                fitted.append(f"{APP_FAMILIES[family][0]} (app-prepared): {cal['fitted_on']}")
+            else:
+                temperature.update({k: old_t[k] for k in cal["temperature"]})
+                report.update({k: old_config["calibration"]["report"][k] for k in cal["report"]})
+                fitted.append(f"{APP_FAMILIES[family][0]}: kept from the net shipped before")
+        arrays = fold_shifts(arrays, shifts)
+        sources = {
+            family: (
+                f"retrained on app-prepared photos of {APP_FAMILIES[family][0]} "
+                f"(seed {args.ship_seed})"
+                if use[family, "C"] == "new"
+                else f"kept from the net shipped before ({APP_FAMILIES[family][0]}, photos as "
+                "prepared before): the retrained one was worse on app-prepared test photos"
+            )
+            for family in FAMILIES
+        }
+        metrics = {
+            "three_piece" if family == "three" else family: (
+                runs[family]["C"][at]["new"]["app"]
+                if use[family, "C"] == "new"
+                else old_config["metrics"].get("three_piece" if family == "three" else family)
+            )
+            for family in FAMILIES
+        }
         config = make_config(
-            "B",
+            "C",
             backbone=BACKBONE,
             backbone_sha256=sha,
             feature_dim=dim,
-            trained_on=f"outfits-ccp: {sources['three'].replace('outfits-ccp', 'street photos')}",
-            metrics={"app_photos": summary["three_B"]},
+            trained_on=f"three-piece pairs: {sources['three']}; one-piece pair: "
+            f"{sources['one_piece']}",
+            metrics={**metrics, "random_ranking": rnd, "app_photos": summary},
             stage="one",
             seed=args.ship_seed,
             command=command,
-            data="../shared/data/outfits-ccp/outfits.json (street photos; used for training and "
-            "evaluation only, never shipped)",
+            data="../shared/data/outfits-ccp/outfits.json (street photos; three-piece pairs) "
+            "and ../shared/data/outfits-mango/outfits.json (MANGO stylists' outfits; one-piece "
+            "pair); the photos are used for training and evaluation only and never shipped",
             training=preparation,
             model_card=CARD,
+            pairs=list(PAIR_NAMES),
+            calibration={
+                "method": "temperature",
+                "temperature": temperature,
+                "fitted_on": "; ".join(fitted),
+                "report": report,
+            },
         )
         config["created"] = date
-        npz, _ = save_matching_net(
-            args.out / f"fashionnet-b-{BACKBONE}", net_arrays(b.net, b.mean, b.std), config
-        )
+    npz, _ = save_matching_net(args.out / f"fashionnet-c-{BACKBONE}", arrays, config)
+    log(f"wrote {npz}")
+    if ("three", "B") in use:
+        b_path = args.out / f"fashionnet-b-{BACKBONE}"
+        if use["three", "B"] == "new":
+            b = models["three", "B"][0]
+            row = runs["three"]["B"][at]["new"]["app"]
+            config = make_config(
+                "B",
+                backbone=BACKBONE,
+                backbone_sha256=sha,
+                feature_dim=dim,
+                trained_on="outfits-ccp (498 street-photo outfits with a top, bottom and shoes; "
+                "train split 65 %, validation 15 %, test 20 %), every photo prepared as the app "
+                "prepares a person's",
+                metrics={
+                    "test_matched": row["plain"],
+                    "test_matched_relit": row.get("relit"),
+                    "random_ranking": rnd["three"],
+                    "app_photos": summary["three_B"],
+                },
+                stage="one",
+                seed=args.ship_seed,
+                command=command,
+                data="../shared/data/outfits-ccp/outfits.json (street photos; used for training "
+                "and evaluation only, never shipped)",
+                training=preparation,
+                model_card=CARD,
+            )
+            config["created"] = date
+            npz, _ = save_matching_net(b_path, net_arrays(b.net, b.mean, b.std), config)
+        else:
+            old_b, old_b_config = load_matching_net(args.before / f"fashionnet-b-{BACKBONE}")
+            old_b_config = dict(old_b_config)
+            old_b_config["metrics"] = {
+                **old_b_config.get("metrics", {}),
+                "app_photos": summary["three_B"],
+            }
+            npz, _ = save_matching_net(b_path, dict(old_b), old_b_config)
         log(f"wrote {npz}")
     write_card(args.out, app_markdown(result), APP_START, APP_END)
     print(json.dumps(result, indent=1))
