@@ -3,9 +3,10 @@
 For every crop of a dataset this gives:
 
 * backbone features for view 0 (the crop as it is) and, optionally, for augmented views (the
-  garment re-lit and re-scaled, background kept white) that training samples from;
-* size statistics: width, height and background share (the part of the crop that is the white
-  background it was cut out onto) — what leak-matched negatives are matched on;
+  garment re-lit and re-scaled, background kept the plain ground it was cut out onto) that
+  training samples from;
+* size statistics: width, height and background share (the part of the crop that is the plain
+  light background it was cut out onto) — what leak-matched negatives are matched on;
 * colour statistics of the garment's pixels (means, spreads, histograms), for every view like
   the features — the input of the "colour alone" baseline.
 
