@@ -30,6 +30,14 @@ What it does:
 Usage (about an hour for three seeds with cross-validation on a 2-core laptop):
 
     python models/train_general.py [--seeds 0,1,2] [--ship-seed 0] [--cv] [--ccp-check DIR]
+
+With ``--photos app`` it instead retrains the shipped nets on photos prepared exactly as the
+app prepares a person's (``stylist.learn.features.app_prepared``: the working copy, the app's
+cut-out, the garment framed on the light ground) and compares, on the same test lists, the nets
+shipped before (in ``--before DIR``) on the photos as they were prepared before and as the app
+prepares them, and the retrained nets on app-prepared photos; see ``app_photos``:
+
+    python models/train_general.py --photos app [--seeds 0,1,2] [--ship-seed 0] [--skip-b]
 """
 
 from __future__ import annotations
@@ -61,6 +69,8 @@ NEGATIVES = "collection"
 SHIPPED_C = "C"  # the model whose pair networks ship as net C: "C" (rank loss) or "memory"
 FIGURES_START = "<!-- figures: written by models/train_general.py -->"
 FIGURES_END = "<!-- end of figures -->"
+APP_START = "<!-- app photos: written by models/train_general.py --photos app -->"
+APP_END = "<!-- end of app photos -->"
 
 
 def log(text: str) -> None:
@@ -342,16 +352,486 @@ def figures_markdown(
     return "\n".join(lines)
 
 
-def write_card(out: Path, figures: str) -> None:
+def write_card(out: Path, figures: str, start: str = FIGURES_START, end: str = FIGURES_END) -> None:
     card = out / CARD
     text = card.read_text(encoding="utf-8") if card.is_file() else ""
-    if FIGURES_START in text and FIGURES_END in text:
-        head, rest = text.split(FIGURES_START, 1)
-        _, tail = rest.split(FIGURES_END, 1)
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
         text = head + figures + tail
     else:
         text = text + "\n\n## Figures\n\n" + figures + "\n"
     card.write_text(text, encoding="utf-8")
+
+
+# ------------------------------------------------------------------- photos prepared as the app
+
+
+# Each family's pair networks learn from the data the shipped ones learnt from: the three-piece
+# pairs (and net B) from the street photos' crops with leak-matched negatives, the one-piece
+# pair from the stylists' product photos with same-collection negatives.
+APP_FAMILIES = {"three": ("outfits-ccp", "matched"), "one_piece": ("outfits-mango", "collection")}
+PREPARED = {
+    "as-is": "as prepared before (street crops cut out with the dataset's masks onto white; "
+    "product photos as they are)",
+    "app": "as the app prepares a person's photo",
+}
+
+
+def app_datasets(data: Path, paths) -> dict:
+    """Per family: the dataset and its item tables for both preparations (same rows, so one
+    ranked list indexes both)."""
+    from stylist.learn.data import item_table
+    from stylist.learn.datasets import load_dataset
+    from stylist.learn.evaluate import AUGMENT_VIEWS
+    from stylist.learn.features import PREPARATIONS, crop_features
+
+    out = {}
+    for family in FAMILIES:
+        ds = load_dataset(CCP) if family == "three" else load_dataset(data, family=family)
+        tables = {}
+        for prepare in PREPARATIONS:
+            log(f"{APP_FAMILIES[family][0]}: {len(ds.crops())} photos, features {prepare} (cached)")
+            crops = crop_features(
+                ds.root,
+                ds.crops(),
+                paths=paths,
+                backbone=BACKBONE,
+                views=1 + AUGMENT_VIEWS,
+                cache_name=ds.path,
+                prepare=prepare,
+            )
+            tables[prepare] = item_table(ds, crops)
+        assert tables["as-is"].crops.keys == tables["app"].crops.keys
+        out[family] = (ds, tables)
+    return out
+
+
+def shipped_before(folder: Path) -> dict:
+    """The nets shipped before, per (family, kind), as stage models; and their files' arrays."""
+    from stylist.learn import stages as st
+    from stylist.learn.io import input_normalisation, load_matching_net, net_from_arrays
+
+    out: dict = {}
+    for kind in ("C", "B"):
+        path = folder / f"fashionnet-{kind.lower()}-{BACKBONE}"
+        if not path.with_suffix(".npz").is_file():
+            continue
+        arrays, config = load_matching_net(path)
+        mean, std = input_normalisation(arrays, int(config["feature_dim"]))
+        for family in FAMILIES if kind == "C" else ("three",):
+            net = net_from_arrays(arrays, config, family)
+            if net is not None:
+                out[family, kind] = st.Trained(kind, "cnn", net, mean, std)
+    return out
+
+
+def _figures(model, table, lists, seed: int) -> dict:
+    from stylist.learn import stages as st
+
+    got = {"plain": st.score(model, table, lists, seed=seed).to_dict()}
+    relit = st.score_relit(model, table, lists, seed=seed)
+    if relit is not None:
+        got["relit"] = relit.to_dict()
+    return got
+
+
+def cutout_share(paths, table) -> dict:
+    """How many of a table's photos the app's cut-out framed (the rest failed its checks and
+    are used as they are, as in the app)."""
+    from stylist.vision.cutout import MASK_VERSION
+
+    store = paths.features / "app-photos"
+    used = sum((store / f"{h}.v{MASK_VERSION}.cut.jpg").is_file() for h in table.crops.hashes)
+    return {"photos": len(table.crops.hashes), "cut_out": int(used)}
+
+
+def app_markdown(result: dict) -> str:
+    seeds = result["seeds"]
+    seed_list = ", ".join(map(str, seeds))
+    lines = [
+        APP_START,
+        "",
+        f"Trained {result['date']} with `{result['command']}` ({result['minutes']:.0f} min on "
+        f"{result['device']}); training seeds {seed_list} (test lists drawn with the same "
+        f"seeds), the nets of seed {result['ship_seed']} shipped where they are not worse on "
+        "app-prepared test photos, neither as prepared nor re-lit.",
+        "",
+    ]
+    for family in FAMILIES:
+        name, neg = APP_FAMILIES[family]
+        share = result["cut_out"][family]
+        lists = result["lists"][family]
+        negatives = (
+            "six leak-matched negatives each"
+            if neg == "matched"
+            else "six same-collection negatives each"
+        )
+        title = FAMILY_TITLES[family]
+        lines += [
+            f"**{title[0].upper()}{title[1:]}, {name} test split** ({lists} liked outfits, "
+            f"{negatives}, one set of lists per seed, the same for every row; the app's cut-out "
+            f"framed {share['cut_out']} of {share['photos']} photos, the others failed its "
+            "checks and are used as they are, as in the app). Mean NDCG, mean ± sd over seeds "
+            f"(seed {result['ship_seed']} in brackets):",
+            "",
+            "| model | photos | mean NDCG | NDCG@10 | mean NDCG, re-lit test photos |",
+            "|---|---|---|---|---|",
+            f"| random ranking | — | {result['random'][family]['mean_ndcg']:.3f} | "
+            f"{result['random'][family]['ndcg_at_10']:.3f} | — |",
+        ]
+        for kind in ("C", "B"):
+            rows = result["runs"][family].get(kind)
+            if not rows:
+                continue
+            pair = (
+                "one-piece pair" if family == "one_piece" else "three pairs" if kind == "C" else ""
+            )
+            label = f"net {kind}" + (f", {pair}" if pair else "")
+            for who, prepare, text in (
+                ("old", "as-is", "shipped before"),
+                ("old", "app", "shipped before"),
+                ("new", "app", "retrained on app-prepared photos"),
+            ):
+                figures = [r[who][prepare] for r in rows]
+                ship = figures[seeds.index(result["ship_seed"])]
+                plain = [f["plain"]["mean_ndcg"] for f in figures]
+                at10 = [f["plain"]["ndcg_at_10"] for f in figures]
+                relit = [f["relit"]["mean_ndcg"] for f in figures if "relit" in f]
+                lines.append(
+                    f"| {label}, {text} | {'app-prepared' if prepare == 'app' else 'as before'} "
+                    f"| {mean_sd(plain)} ({ship['plain']['mean_ndcg']:.3f}) | {mean_sd(at10)} | "
+                    f"{mean_sd(relit) if relit else '—'} |"
+                )
+        lines.append("")
+        for kind, verdict in result["shipped"].items():
+            fam, k = kind.split(":")
+            if fam != family:
+                continue
+            lines.append(f"Net {k}: {verdict}.")
+        lines.append("")
+    cal = result.get("calibration")
+    if cal:
+        refit = ", ".join(f"{k} {v:.1f}" for k, v in cal["temperature"].items())
+        before = ", ".join(f"{k} {v:.1f}" for k, v in cal["shipped_before"].items())
+        lines += [
+            f"Calibration: temperatures refitted on app-prepared validation lists {refit}; "
+            f"shipped before {before}. Applied to "
+            + (", ".join(cal["applied_to"]) + " (retrained)" if cal["applied_to"] else "no pair")
+            + "; a kept pair keeps its calibration.",
+            "",
+        ]
+    lines.append(APP_END)
+    return "\n".join(lines)
+
+
+def app_photos(args, seeds: list[int], argv) -> int:
+    """The shipped nets retrained on app-prepared photos, compared on the same test lists with
+    the nets shipped before (on the photos as prepared before and as the app prepares them),
+    each new net shipped only where it is not worse on app-prepared test photos."""
+    import numpy as np
+
+    from stylist.domain import PAIR_NAMES
+    from stylist.learn import stages as st
+    from stylist.learn.calibrate import calibrate, fold_shifts
+    from stylist.learn.data import ranked_lists
+    from stylist.learn.evaluate import AUGMENT_VIEWS
+    from stylist.learn.io import (
+        load_matching_net,
+        make_config,
+        merge_pair_nets,
+        net_arrays,
+        save_matching_net,
+    )
+    from stylist.learn.stages import STAGE_ONE, STAGE_ONE_REDUCE
+    from stylist.paths import for_home, resolve
+    from stylist.vision.cutout import MASK_VERSION
+
+    started = time.perf_counter()
+    paths = for_home(args.home) if args.home else resolve()
+    before = shipped_before(args.before)  # read now: --out may be the same folder
+    sets = app_datasets(args.data, paths)
+    kinds = {"three": ("C",) if args.skip_b else ("C", "B"), "one_piece": ("C",)}
+    runs: dict = {f: {k: [] for k in kinds[f]} for f in FAMILIES}
+    models: dict = {}
+    for seed in seeds:
+        for family in FAMILIES:
+            ds, tables = sets[family]
+            neg = APP_FAMILIES[family][1]
+            users = ds.users()
+            # The same lists for every model and preparation: drawn on the earlier preparation's
+            # rows (leak-matched negatives match the crops' sizes as the shipped nets saw them).
+            test = ranked_lists(ds, tables["as-is"], users, "test", mode=neg, seed=seed)
+            val = ranked_lists(ds, tables["app"], users, "val", mode=neg, seed=seed)
+            for kind in kinds[family]:
+                new = st.stage_one(
+                    kind,
+                    ds,
+                    tables["app"],
+                    users,
+                    val,
+                    negatives=neg,
+                    seed=seed,
+                    device=args.device,
+                )
+                row = {"new": {"app": _figures(new, tables["app"], test, seed)}, "old": {}}
+                if (family, kind) in before:
+                    for prepare in ("as-is", "app"):
+                        row["old"][prepare] = _figures(
+                            before[family, kind], tables[prepare], test, seed
+                        )
+                row["best_val_mean_ndcg"] = new.fit.best_val
+                runs[family][kind].append(row)
+                got = {
+                    f"{who} {prepare}": f"{row[who][prepare]['plain']['mean_ndcg']:.3f}"
+                    for who in ("old", "new")
+                    for prepare in row[who]
+                }
+                log(f"seed {seed} {family} {kind}: test mean NDCG {got}")
+                if seed == args.ship_seed:
+                    models[family, kind] = (new, val)
+
+    from stylist.learn.metrics import average, random_ranking
+
+    rnd = {}
+    for family in FAMILIES:
+        ds, tables = sets[family]
+        lists = ranked_lists(
+            ds,
+            tables["as-is"],
+            ds.users(),
+            "test",
+            mode=APP_FAMILIES[family][1],
+            seed=args.ship_seed,
+        )
+        rnd[family] = average(
+            [random_ranking(int(lab.sum()), int((lab == 0).sum())) for _, lab in lists]
+        ).to_dict()
+
+    # Ship a new net where, on app-prepared test photos, the shipped seed's net is not worse
+    # than the one shipped before on the same lists: neither on the photos as prepared nor with
+    # every photo re-lit on its own (a person's photos are each taken in their own light, so
+    # the re-lit figure is the closer one to what the app sees).
+    at = seeds.index(args.ship_seed)
+    use: dict = {}
+    verdicts: dict = {}
+    for family in FAMILIES:
+        for kind in kinds[family]:
+            row = runs[family][kind][at]
+            new, old = row["new"]["app"], row["old"]["app"]
+            pairs = [(new[v]["mean_ndcg"], old[v]["mean_ndcg"]) for v in ("plain", "relit")]
+            use[family, kind] = "new" if all(n >= o for n, o in pairs) else "old"
+            what = "three-piece pairs" if (family, kind) == ("three", "C") else "one-piece pair"
+            what = what if kind == "C" else "net"
+            (n, o), (nr, orl) = pairs
+            figures = (
+                f"{n:.3f} against {o:.3f} for the one shipped before, re-lit {nr:.3f} against "
+                f"{orl:.3f}; app-prepared test photos, seed {args.ship_seed}"
+            )
+            verdicts[f"{family}:{kind}"] = (
+                f"the {what} retrained on app-prepared photos shipped ({figures})"
+                if use[family, kind] == "new"
+                else f"the {what} shipped before kept, the retrained one being worse on "
+                f"app-prepared test photos ({figures})"
+            )
+            log(verdicts[f"{family}:{kind}"])
+
+    command = "python models/train_general.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
+    date = dt.date.today().isoformat()
+    lists_count = {
+        f: sum(1 for o in sets[f][0].outfits if o.split == "test" and o.label == 1)
+        for f in FAMILIES
+    }
+    result = {
+        "date": date,
+        "command": command,
+        "minutes": (time.perf_counter() - started) / 60,
+        "device": args.device,
+        "seeds": seeds,
+        "ship_seed": args.ship_seed,
+        "runs": runs,
+        "random": rnd,
+        "lists": lists_count,
+        "cut_out": {f: cutout_share(paths, sets[f][1]["app"]) for f in FAMILIES},
+        "shipped": verdicts,
+    }
+    preparation = {
+        "photos": "app",
+        "how": "every training and evaluation photo prepared as the app prepares a person's: "
+        "the library's working copy (long side at most 640 px, JPEG 90), the app's cut-out "
+        f"(vision.cutout, recipe {MASK_VERSION}) framed in a square on the light ground and "
+        "saved as the JPEG twin the models read; a mask that fails its own checks leaves the "
+        "working copy as it is, as in the app",
+        "augmented_views": AUGMENT_VIEWS,
+        "views": "a random view of every item at every step: the prepared photo or one of its "
+        "augmented versions (re-lit, re-scaled, on the same light ground)",
+        "reduce": f"{STAGE_ONE_REDUCE} whitened principal components, folded into fc1",
+        "optimizer": STAGE_ONE.optimizer,
+        "lr": STAGE_ONE.lr,
+        "weight_decay": STAGE_ONE.weight_decay,
+        "epochs": STAGE_ONE.epochs,
+        "pairs_per_batch": STAGE_ONE.pairs_per_batch,
+        "checkpoint": "best validation mean NDCG on app-prepared validation lists",
+    }
+    sha = sets["three"][1]["app"].crops.backbone_sha256
+    dim = int(sets["three"][1]["app"].features.shape[-1])
+    summary = {
+        f"{f}_{k}": {
+            "test_mean_ndcg_app_prepared": {
+                who: [r[who]["app"]["plain"]["mean_ndcg"] for r in runs[f][k]]
+                for who in ("old", "new")
+            },
+            "test_mean_ndcg_before_prepared_old_net": [
+                r["old"]["as-is"]["plain"]["mean_ndcg"] for r in runs[f][k]
+            ],
+            "shipped": use[f, k],
+        }
+        for f in FAMILIES
+        for k in kinds[f]
+    }
+
+    # Net C. A kept pair keeps its calibration too (its shift is in its arrays, its temperature
+    # in the JSON): the app's scale and the personal models trained on it stay as they were. A
+    # retrained pair is calibrated on app-prepared validation lists of the data it learnt from.
+    # What a refit on app-prepared validation lists would give a kept pair is only reported.
+    old_arrays, old_config = load_matching_net(args.before / f"fashionnet-c-{BACKBONE}")
+    refit = {}
+    for family in FAMILIES:
+        model = before[family, "C"] if use[family, "C"] == "old" else models[family, "C"][0]
+        x = st.model_inputs(model, sets[family][1]["app"])[0]
+        refit[family] = calibrate(model.net, x, models[family, "C"][1])
+    summary["calibration_on_app_prepared_validation"] = {
+        "temperature": {**refit["three"]["temperature"], **refit["one_piece"]["temperature"]},
+        "applied_to": [f for f in FAMILIES if use[f, "C"] == "new"],
+    }
+    result["calibration"] = {
+        **summary["calibration_on_app_prepared_validation"],
+        "shipped_before": old_config["calibration"]["temperature"],
+    }
+    if all(use[f, "C"] == "old" for f in FAMILIES):
+        arrays = {k: np.asarray(v) for k, v in old_arrays.items()}
+        config = dict(old_config)
+        config["metrics"] = {**old_config.get("metrics", {}), "app_photos": summary}
+        config["app_photos"] = {
+            "compared": date,
+            "command": command,
+            "outcome": "every pair kept (file unchanged but for these notes): "
+            + "; ".join(v for k, v in verdicts.items() if k.endswith(":C")),
+            "preparation": preparation["how"],
+        }
+    else:
+        three = models["three", "C"][0] if use["three", "C"] == "new" else before["three", "C"]
+        one = (
+            models["one_piece", "C"][0]
+            if use["one_piece", "C"] == "new"
+            else before["one_piece", "C"]
+        )
+        arrays = merge_pair_nets(
+            net_arrays(three.net, three.mean, three.std), net_arrays(one.net, one.mean, one.std)
+        )
+        shifts, temperature, report, fitted = {}, {}, {}, []
+        old_t = old_config["calibration"]["temperature"]
+        for family in FAMILIES:
+            cal = refit[family]
+            if use[family, "C"] == "new":
+                shifts.update(cal["shift"])
+                temperature.update(cal["temperature"])
+                report.update(cal["report"])
+                fitted.append(f"{APP_FAMILIES[family][0]} (app-prepared): {cal['fitted_on']}")
+            else:
+                temperature.update({k: old_t[k] for k in cal["temperature"]})
+                report.update({k: old_config["calibration"]["report"][k] for k in cal["report"]})
+                fitted.append(f"{APP_FAMILIES[family][0]}: kept from the net shipped before")
+        arrays = fold_shifts(arrays, shifts)
+        sources = {
+            family: (
+                f"retrained on app-prepared photos of {APP_FAMILIES[family][0]} "
+                f"(seed {args.ship_seed})"
+                if use[family, "C"] == "new"
+                else f"kept from the net shipped before ({APP_FAMILIES[family][0]}, photos as "
+                "prepared before): the retrained one was worse on app-prepared test photos"
+            )
+            for family in FAMILIES
+        }
+        metrics = {
+            "three_piece" if family == "three" else family: (
+                runs[family]["C"][at]["new"]["app"]
+                if use[family, "C"] == "new"
+                else old_config["metrics"].get("three_piece" if family == "three" else family)
+            )
+            for family in FAMILIES
+        }
+        config = make_config(
+            "C",
+            backbone=BACKBONE,
+            backbone_sha256=sha,
+            feature_dim=dim,
+            trained_on=f"three-piece pairs: {sources['three']}; one-piece pair: "
+            f"{sources['one_piece']}",
+            metrics={**metrics, "random_ranking": rnd, "app_photos": summary},
+            stage="one",
+            seed=args.ship_seed,
+            command=command,
+            data="../shared/data/outfits-ccp/outfits.json (street photos; three-piece pairs) "
+            "and ../shared/data/outfits-mango/outfits.json (MANGO stylists' outfits; one-piece "
+            "pair); the photos are used for training and evaluation only and never shipped",
+            training=preparation,
+            model_card=CARD,
+            pairs=list(PAIR_NAMES),
+            calibration={
+                "method": "temperature",
+                "temperature": temperature,
+                "fitted_on": "; ".join(fitted),
+                "report": report,
+            },
+        )
+        config["created"] = date
+    npz, _ = save_matching_net(args.out / f"fashionnet-c-{BACKBONE}", arrays, config)
+    log(f"wrote {npz}")
+    if ("three", "B") in use:
+        b_path = args.out / f"fashionnet-b-{BACKBONE}"
+        if use["three", "B"] == "new":
+            b = models["three", "B"][0]
+            row = runs["three"]["B"][at]["new"]["app"]
+            config = make_config(
+                "B",
+                backbone=BACKBONE,
+                backbone_sha256=sha,
+                feature_dim=dim,
+                trained_on="outfits-ccp (498 street-photo outfits with a top, bottom and shoes; "
+                "train split 65 %, validation 15 %, test 20 %), every photo prepared as the app "
+                "prepares a person's",
+                metrics={
+                    "test_matched": row["plain"],
+                    "test_matched_relit": row.get("relit"),
+                    "random_ranking": rnd["three"],
+                    "app_photos": summary["three_B"],
+                },
+                stage="one",
+                seed=args.ship_seed,
+                command=command,
+                data="../shared/data/outfits-ccp/outfits.json (street photos; used for training "
+                "and evaluation only, never shipped)",
+                training=preparation,
+                model_card=CARD,
+            )
+            config["created"] = date
+            npz, _ = save_matching_net(b_path, net_arrays(b.net, b.mean, b.std), config)
+        else:
+            old_b, old_b_config = load_matching_net(args.before / f"fashionnet-b-{BACKBONE}")
+            old_b_config = dict(old_b_config)
+            old_b_config["metrics"] = {
+                **old_b_config.get("metrics", {}),
+                "app_photos": summary["three_B"],
+            }
+            npz, _ = save_matching_net(b_path, dict(old_b), old_b_config)
+        log(f"wrote {npz}")
+    write_card(args.out, app_markdown(result), APP_START, APP_END)
+    print(json.dumps(result, indent=1))
+    log(f"done in {(time.perf_counter() - started) / 60:.1f} min")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -395,6 +875,19 @@ def main(argv: list[str] | None = None) -> int:
         help="the outfit memory of three-piece outfits holds the street photos' train outfits "
         "(outfits-ccp) too",
     )
+    parser.add_argument(
+        "--photos",
+        choices=("as-is", "app"),
+        default="as-is",
+        help="app: retrain on photos prepared as the app prepares them and compare with the "
+        "nets shipped before (in --before)",
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=REPO / "models",
+        help="the folder holding the nets shipped before (--photos app)",
+    )
     parser.add_argument("--home", type=Path, help="Stylist home for the feature cache")
     parser.add_argument("--out", type=Path, default=REPO / "models")
     parser.add_argument("--device", default="cpu", help="where torch trains: cpu or cuda")
@@ -429,6 +922,8 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.ship_seed not in seeds:
         parser.error("--ship-seed must be one of --seeds")
+    if args.photos == "app":
+        return app_photos(args, seeds, argv)
     if args.keep_three_piece and not args.ccp_check:
         parser.error("--keep-three-piece needs --ccp-check DIR (the earlier net)")
     started = time.perf_counter()

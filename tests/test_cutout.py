@@ -374,3 +374,14 @@ def test_check_finds_damaged_and_stray_cut_out_files(library_with_cutouts):
     assert stylist.make_cutouts().computed == 2
     report = stylist.check()
     assert not report.damaged and not report.missing_files and not report.orphans
+
+
+def test_one_photo_always_gets_one_mask(some_photos, shared_data):
+    """GrabCut's start is seeded: a photo's mask does not depend on what was cut before it (a
+    re-cut is the same cut, and training photos are cut exactly as the app cuts them)."""
+    crop = _rgb(shared_data / "outfits-ccp" / "crops" / "0001_vest.jpg")
+    first = garment_mask(crop).mask
+    for path in [None, *some_photos[:2], None]:
+        if path is not None:
+            garment_mask(_rgb(path))
+        assert np.array_equal(garment_mask(crop).mask, first)

@@ -111,3 +111,63 @@ def test_a_damaged_cache_is_recomputed(tmp_path, shared_data, paths) -> None:
     again = crop_features(tmp_path, CROPS[:1], paths=paths, extractor=ex)
     assert ex.images == 2  # computed again rather than trusted or failing
     assert np.allclose(again.features, first.features, atol=1e-6)
+
+
+def test_app_preparation_gives_the_features_the_app_computes(tmp_path, shared_data, paths):
+    """Training photos prepared with ``prepare="app"`` are seen exactly as the app sees a
+    person's photo of them: the same features as the library stores after an import."""
+    from stylist import paths as paths_mod
+    from stylist.library.cutouts import analysis_relative
+    from stylist.service import Stylist
+    from stylist.vision.cutout import LIGHT_GROUND, MASK_VERSION
+
+    folder = tmp_path / "set"
+    folder.mkdir()
+    names = [*CROPS[:3], "mango.jpg"]
+    for name in CROPS[:3]:
+        shutil.copy(shared_data / "outfits-ccp" / "crops" / name, folder / name)
+    mango = sorted((shared_data / "outfits-mango" / "images").glob("*.jpg"))[0]
+    shutil.copy(mango, folder / "mango.jpg")
+
+    app = crop_features(folder, names, paths=paths, views=2, prepare="app")
+    plain = crop_features(folder, names, paths=paths, views=1)
+    assert len(list(paths.features.glob("*.npz"))) == 2  # one cache per preparation
+    assert not np.allclose(app.features[0], plain.features[0], atol=1e-2)
+    twins = sorted((paths.features / "app-photos").glob("*.jpg"))
+    assert len(twins) == 4 and any(t.name.endswith(".cut.jpg") for t in twins)
+
+    stylist = Stylist(paths_mod.for_home(tmp_path / "lib"))
+    try:
+        stylist.import_photos([folder / n for n in names])
+        stylist.extract_features()
+        seen = {
+            item.original_name: (
+                stylist.library.file_path(analysis_relative(item)),
+                item.cutout == "auto",
+            )
+            for item in stylist.items()
+        }
+        # The app's own file, decoded and run as training runs it (fp32: the app may use int8).
+        from stylist.vision.extractor import Extractor
+
+        with Extractor(stylist.backbone(), device="cpu", variant="fp32", paths=paths) as ex:
+            shown = ex.run_files([seen[n][0] for n in names]).features
+    finally:
+        stylist.close()
+    for i, name in enumerate(names):
+        file, cut = seen[name]
+        assert np.allclose(app.features[0, i], shown[i], atol=1e-4), name
+        twin = paths.features / "app-photos" / f"{app.hashes[i]}.v{MASK_VERSION}.cut.jpg"
+        assert twin.is_file() == cut
+        if cut:  # the very twin the app wrote
+            assert twin.read_bytes() == file.read_bytes()
+    # The augmented views keep the app's light ground around the garment.
+    with Image.open(twins[0]) as im:
+        out = augment(im.convert("RGB"), np.random.default_rng(0), LIGHT_GROUND)
+    corner = np.asarray(out)[0, 0]
+    assert np.abs(corner.astype(int) - LIGHT_GROUND).max() <= 2
+
+
+def test_an_unknown_preparation_is_refused(tmp_path, paths) -> None:
+    with pytest.raises(ValueError, match="preparation"):
+        crop_features(tmp_path, [], paths=paths, prepare="studio")

@@ -3,16 +3,23 @@
 For every crop of a dataset this gives:
 
 * backbone features for view 0 (the crop as it is) and, optionally, for augmented views (the
-  garment re-lit and re-scaled, background kept white) that training samples from;
-* size statistics: width, height and background share (the part of the crop that is the white
-  background it was cut out onto) — what leak-matched negatives are matched on;
+  garment re-lit and re-scaled, background kept the plain ground it was cut out onto) that
+  training samples from;
+* size statistics: width, height and background share (the part of the crop that is the plain
+  light background it was cut out onto) — what leak-matched negatives are matched on;
 * colour statistics of the garment's pixels (means, spreads, histograms), for every view like
   the features — the input of the "colour alone" baseline.
 
-One ``.npz`` per dataset and backbone lives under ``Paths.features``, keyed by backbone id, the
-backbone file's sha256 and the augmentation recipe; inside, every row carries its crop's content
-hash, so a changed photo is recomputed and the rest reused. Augmentation is seeded by the crop's
-content hash and the view number: a recomputed row equals the one it replaces.
+Every crop is seen either as it is (``prepare="as-is"``) or prepared exactly as the app prepares
+a person's photo (``prepare="app"``, see ``app_prepared``): the working copy the library makes,
+the app's cut-out, the garment framed in a square on the light ground, the JPEG twin the models
+read. The two preparations are cached apart, so both can be compared.
+
+One ``.npz`` per dataset, backbone and preparation lives under ``Paths.features``, keyed by
+backbone id, the backbone file's sha256, the augmentation recipe and the preparation; inside,
+every row carries its crop's content hash, so a changed photo is recomputed and the rest reused.
+Augmentation is seeded by the crop's content hash and the view number: a recomputed row equals
+the one it replaces.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from stylist.tasks import Cancel, Progress, check_cancel
 BACKGROUND_LEVEL = 232  # a pixel whose R, G and B all reach this is the white background
 CACHE_FORMAT = "stylist-crop-features/2"  # 2: colour statistics per view
 AUGMENT_RECIPE = "light-scale-v1"
+PREPARATIONS = ("as-is", "app")
+WHITE = (255, 255, 255)
 
 
 class FeatureCacheError(StylistError):
@@ -102,8 +111,11 @@ def matching_key(stats: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------- augmentation
 
 
-def augment(img: Image.Image, rng: np.random.Generator) -> Image.Image:
-    """The garment re-lit and re-scaled; the white background stays white.
+def augment(
+    img: Image.Image, rng: np.random.Generator, ground: tuple[int, int, int] = WHITE
+) -> Image.Image:
+    """The garment re-lit and re-scaled; the background stays the plain ``ground`` it was cut out
+    onto (white for the datasets' crops, the app's light ground for app-prepared photos).
 
     Photometric: brightness, contrast, saturation and a per-channel gain (white balance), drawn
     independently for every crop, so two crops of one photo no longer share their light.
@@ -118,7 +130,7 @@ def augment(img: Image.Image, rng: np.random.Generator) -> Image.Image:
     lit = ImageEnhance.Color(lit).enhance(rng.uniform(0.7, 1.3))
     gain = rng.uniform(0.9, 1.1, size=3)
     arr = np.clip(np.asarray(lit, dtype=np.float32) * gain, 0, 255).astype(np.uint8)
-    arr[~fg] = 255  # keep the background the white it was cut out onto
+    arr[~fg] = ground  # keep the background the plain ground it was cut out onto
     out = Image.fromarray(arr)
     factor = rng.uniform(0.45, 1.0)
     small = (max(8, round(out.width * factor)), max(8, round(out.height * factor)))
@@ -127,7 +139,7 @@ def augment(img: Image.Image, rng: np.random.Generator) -> Image.Image:
     canvas = Image.new(
         "RGB",
         (out.width + margins[0] + margins[2], out.height + margins[1] + margins[3]),
-        (255, 255, 255),
+        tuple(ground),
     )
     canvas.paste(out, (int(margins[0]), int(margins[1])))
     if rng.random() < 0.5:
@@ -137,6 +149,54 @@ def augment(img: Image.Image, rng: np.random.Generator) -> Image.Image:
 
 def _view_rng(digest: str, view: int) -> np.random.Generator:
     return np.random.default_rng([int(digest[:16], 16), view])
+
+
+# ----------------------------------------------------------------------------- preparation
+
+
+def app_prepared(path: Path, store: Path, pre: Any = None) -> tuple[Image.Image, bool]:
+    """A photo prepared exactly as the app prepares a person's: the library's working copy
+    (``library.photos.prepare``), the app's cut-out of it (``vision.cutout``), the garment framed
+    on the light ground and saved as the JPEG twin the models read, or the working copy where
+    the mask failed its own checks. Returns the image as the models decode it and whether the
+    cut-out was used.
+
+    The twin is kept in ``store`` (named by the photo's content hash and the cut-out recipe), so
+    a second run decodes it instead of cutting again."""
+    import io
+
+    from stylist.library.photos import prepare
+    from stylist.vision.cutout import MASK_VERSION, framed, garment_mask
+    from stylist.vision.preprocess import load_image
+
+    digest = content_hash(path)
+    cut, plain = (store / f"{digest}.v{MASK_VERSION}.{k}.jpg" for k in ("cut", "photo"))
+    if not cut.is_file() and not plain.is_file():
+        prepared = prepare(Path(path))
+        with Image.open(io.BytesIO(prepared.working_jpeg)) as im:
+            rgb = np.asarray(im.convert("RGB"))
+        cutout = garment_mask(rgb)
+        if cutout.accepted:
+            twin = io.BytesIO()
+            mask = np.where(cutout.mask > 127, 255, 0).astype(np.uint8)
+            Image.fromarray(framed(rgb, mask)).save(twin, "JPEG", quality=90)  # as store_mask
+            data, target = twin.getvalue(), cut
+        else:
+            data, target = prepared.working_jpeg, plain
+        store.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, lambda fh: fh.write(data))
+    used = cut.is_file()
+    return load_image(cut if used else plain, pre), used
+
+
+def _ground(prepare: str) -> tuple[int, int, int]:
+    if prepare not in PREPARATIONS:
+        raise ValueError(f"unknown preparation {prepare!r} (use {' or '.join(PREPARATIONS)})")
+    if prepare == "app":
+        from stylist.vision.cutout import LIGHT_GROUND
+
+        return tuple(LIGHT_GROUND)
+    return WHITE
 
 
 # ---------------------------------------------------------------------------------- caching
@@ -162,29 +222,40 @@ class CropFeatures:
         return int(self.features.shape[0])
 
 
-def cache_file(paths: Paths, dataset_path: Path, backbone_id: str, sha256: str) -> Path:
-    """One file per dataset (by its resolved path) and backbone file."""
+def _recipe(prepare: str) -> str:
+    if prepare == "as-is":
+        return AUGMENT_RECIPE
+    from stylist.vision.cutout import MASK_VERSION
+
+    return f"{AUGMENT_RECIPE}+{prepare}-cutout-v{MASK_VERSION}"
+
+
+def cache_file(
+    paths: Paths, dataset_path: Path, backbone_id: str, sha256: str, prepare: str = "as-is"
+) -> Path:
+    """One file per dataset (by its resolved path), backbone file and preparation."""
     where = hashlib.sha256(str(Path(dataset_path).resolve()).encode()).hexdigest()[:12]
     name = Path(dataset_path).stem
-    return paths.features / f"{name}-{where}-{backbone_id}-{sha256[:16]}.npz"
+    tail = "" if prepare == "as-is" else f"-{prepare}"
+    return paths.features / f"{name}-{where}-{backbone_id}-{sha256[:16]}{tail}.npz"
 
 
-def _read_cache(path: Path, backbone_sha256: str) -> dict[str, Any] | None:
-    stamp = {"format": CACHE_FORMAT, "sha256": backbone_sha256, "recipe": AUGMENT_RECIPE}
+def _read_cache(path: Path, backbone_sha256: str, recipe: str) -> dict[str, Any] | None:
+    stamp = {"format": CACHE_FORMAT, "sha256": backbone_sha256, "recipe": recipe}
     try:
         return read_npz(path, stamp=stamp, keys=("keys", "hashes", "features", "size", "colour"))
     except FileFormatError:
         return None  # a missing, damaged or stale cache is recomputed, never trusted
 
 
-def _write_cache(path: Path, features: CropFeatures) -> None:
+def _write_cache(path: Path, features: CropFeatures, recipe: str) -> None:
     atomic_write(
         path,
         lambda fh: np.savez(
             fh,
             format=np.array(CACHE_FORMAT),
             sha256=np.array(features.backbone_sha256),
-            recipe=np.array(AUGMENT_RECIPE),
+            recipe=np.array(recipe),
             keys=np.array(features.keys),
             hashes=np.array(features.hashes),
             features=features.features,
@@ -205,21 +276,27 @@ def crop_features(
     extractor: Any = None,
     progress: Progress | None = None,
     cancel: Cancel | None = None,
+    prepare: str = "as-is",
 ) -> CropFeatures:
     """Features and statistics of the crops ``root / key``, from the cache where it holds them.
 
     ``views`` > 1 adds ``views - 1`` augmented versions of every crop. ``cache_name`` names the
-    cache (the dataset's JSON path; default ``root``). Raises FeatureCacheError when a crop cannot
-    be read, and Cancelled when cancelled before every crop has features.
+    cache (the dataset's JSON path; default ``root``). ``prepare``: "as-is" reads every crop as
+    it is; "app" prepares it as the app prepares a person's photo (``app_prepared``; the framed
+    twins are kept under the features folder). Raises FeatureCacheError when a crop cannot be
+    read, and Cancelled when cancelled before every crop has features.
     """
     from stylist.vision.backbones import get_backbone
     from stylist.vision.preprocess import load_image
 
+    ground = _ground(prepare)
+    recipe = _recipe(prepare)
     spec = extractor.spec if extractor is not None else get_backbone(backbone, paths)
     keys = list(keys)
-    file = cache_file(paths, cache_name or root, spec.id, spec.sha256)
+    file = cache_file(paths, cache_name or root, spec.id, spec.sha256, prepare)
+    twins = paths.features / f"{prepare}-photos"
     hashes = [content_hash(root / k) for k in keys]
-    cached = _read_cache(file, spec.sha256)
+    cached = _read_cache(file, spec.sha256, recipe)
     rows: dict[tuple[str, str], int] = {}
     stored = views
     # A cache with more views serves fewer; one with fewer is recomputed at the larger count.
@@ -251,7 +328,10 @@ def crop_features(
             images = []
             for i in batch:
                 try:
-                    images.append(load_image(root / keys[i], spec.preprocess))
+                    if prepare == "app":
+                        images.append(app_prepared(root / keys[i], twins, spec.preprocess)[0])
+                    else:
+                        images.append(load_image(root / keys[i], spec.preprocess))
                 except StylistError as err:
                     raise FeatureCacheError(f"{root / keys[i]}: {err}") from None
             for i, img in zip(batch, images, strict=True):
@@ -261,7 +341,7 @@ def crop_features(
                     images
                     if v == 0
                     else [
-                        augment(img, _view_rng(hashes[i], v))
+                        augment(img, _view_rng(hashes[i], v), ground)
                         for i, img in zip(batch, images, strict=True)
                     ]
                 )
@@ -272,7 +352,7 @@ def crop_features(
                 progress(min(start + chunk, len(todo)), len(todo), keys[batch[-1]])
     out = CropFeatures(keys, hashes, feats, size, colour, spec.id, spec.sha256)
     if todo or cached is None:
-        _write_cache(file, _merged(out, cached))
+        _write_cache(file, _merged(out, cached), recipe)
     if stored > views:
         out.features = feats[:views]
         out.colour = colour[:views]

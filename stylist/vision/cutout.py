@@ -150,6 +150,10 @@ def _grabcut(bgr: np.ndarray, seed: np.ndarray) -> np.ndarray | None:
     seed = seed.copy()
     bgd_model = np.zeros((1, 65), np.float64)
     fgd_model = np.zeros((1, 65), np.float64)
+    # GrabCut starts its colour models from k-means seeded by OpenCV's per-thread generator:
+    # seeded here, one photo always gets one mask, whatever was cut before it on the thread
+    # (so a re-cut is the same cut, and the general model learns from the app's very cut-outs).
+    cv2.setRNGSeed(0)
     try:
         cv2.grabCut(bgr, seed, None, bgd_model, fgd_model, ITERATIONS, cv2.GC_INIT_WITH_MASK)
     except cv2.error:
