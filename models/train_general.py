@@ -915,7 +915,7 @@ def main(argv: list[str] | None = None) -> int:
         NAMES["memory"] = "net C distilled from the outfit memory (shipped)"
     if args.keep_three_piece:
         for model in ("C", "memory"):
-            NAMES[model] = NAMES[model].removesuffix(" (shipped)") + " (three-piece: not shipped)"
+            NAMES[model] = NAMES[model].split(" (")[0] + " (three-piece: not shipped)"
         NAMES["before"] = "net C, street-photo pairs (shipped)"
     if args.skip_b:
         MODELS["three"] = tuple(m for m in MODELS["three"] if m != "B")
