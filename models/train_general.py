@@ -202,6 +202,92 @@ def _memory_recipe() -> dict:
     }
 
 
+ALPHAS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
+
+
+def ensemble_three_piece(street, temps: dict, memory, sets: dict) -> dict:
+    """The three-piece pair networks as one net: the street-photo pairs (``street``, shifts
+    folded, ``temps`` their temperatures) and the outfit memory's (``memory``) side by side,
+    logit difference α·d_street/T + (1 − α)·(d_memory − b)/T' (b, T' the memory pair's own Platt
+    fit on the stylists' validation lists), then calibrated again.
+
+    ``sets``: name -> (item table, lists) with "mango val", "ccp val" (α is chosen on their mean
+    NDCG, each outfit scored as the app scores it: the sum of its calibrated pair
+    probabilities) and any test lists to report. Returns the arrays (shift folded), the
+    calibration entry and the figures of every α.
+    """
+    import numpy as np
+
+    from stylist.learn import stages as st
+    from stylist.learn.calibrate import fit_platt, pair_logit_diffs
+    from stylist.learn.io import net_arrays
+    from stylist.learn.metrics import mean_ndcg, rank_labels
+    from stylist.rank.netfile import stack_pair_nets
+
+    names = [n for n, _, _ in street.net.pair_defs]
+    per_list = {
+        key: [
+            (
+                pair_logit_diffs(street.net, st.model_inputs(street, table)[0], t),
+                pair_logit_diffs(memory.net, st.model_inputs(memory, table)[0], t),
+                lab,
+            )
+            for t, lab in lists
+        ]
+        for key, (table, lists) in sets.items()
+    }
+    val = per_list["mango val"]
+    labels = np.concatenate([lab for _, _, lab in val])
+    own = {n: fit_platt(np.concatenate([m[n] for _, m, _ in val]), labels) for n in names}
+
+    def joint(d_s, d_m, alpha, n):
+        t_m, b_m = own[n]
+        return alpha * d_s[n] / temps[n] + (1 - alpha) * (d_m[n] - b_m) / t_m
+
+    figures, best = {}, None
+    for alpha in ALPHAS:
+        fitted = {}
+        for n in names:
+            rows = per_list["mango val"] + per_list["ccp val"]
+            e = np.concatenate([joint(a, b, alpha, n) for a, b, _ in rows])
+            fitted[n] = fit_platt(e, np.concatenate([lab for _, _, lab in rows]))
+        got = {}
+        for key, rows in per_list.items():
+            ndcgs = []
+            for a, b, lab in rows:
+                score = sum(
+                    1 / (1 + np.exp(-(joint(a, b, alpha, n) - fitted[n][1]) / fitted[n][0]))
+                    for n in names
+                )
+                ndcgs.append(mean_ndcg(rank_labels(score, lab)))
+            got[key] = float(np.mean(ndcgs))
+        got["validation"] = (got["mango val"] + got["ccp val"]) / 2
+        figures[alpha] = got
+        log(
+            f"three-piece ensemble, alpha {alpha}: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in got.items())
+        )
+        if best is None or got["validation"] > figures[best[0]]["validation"]:
+            best = (alpha, fitted)
+    alpha, fitted = best
+    weights = {n: (alpha / temps[n], (1 - alpha) / own[n][0]) for n in names}
+    arrays = stack_pair_nets(
+        net_arrays(street.net, street.mean, street.std),
+        net_arrays(memory.net, memory.mean, memory.std),
+        weights,
+    )
+    for n in names:  # the memory half's own shift, then the joint calibration's
+        bias = arrays[f"{n}.fc3.bias"].astype(np.float64)
+        bias[1] -= (1 - alpha) * own[n][1] / own[n][0] + fitted[n][1]
+        arrays[f"{n}.fc3.bias"] = bias.astype(np.float32)
+    calibration = {
+        "temperature": {n: round(fitted[n][0], 4) for n in names},
+        "fitted_on": "validation lists of the stylists' three-piece outfits and of outfits-ccp "
+        "(street photos), liked and negative pairs weighed equally",
+    }
+    return {"arrays": arrays, "calibration": calibration, "alpha": alpha, "figures": figures}
+
+
 def mean_sd(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.3f}"
@@ -888,6 +974,12 @@ def main(argv: list[str] | None = None) -> int:
         default=REPO / "models",
         help="the folder holding the nets shipped before (--photos app)",
     )
+    parser.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="with --keep-three-piece and --ship-c memory: the three-piece pairs are the kept "
+        "street-photo pairs and the outfit memory's side by side, weighed on validation lists",
+    )
     parser.add_argument("--home", type=Path, help="Stylist home for the feature cache")
     parser.add_argument("--out", type=Path, default=REPO / "models")
     parser.add_argument("--device", default="cpu", help="where torch trains: cpu or cuda")
@@ -903,8 +995,10 @@ def main(argv: list[str] | None = None) -> int:
     from stylist.learn.evaluate import AUGMENT_VIEWS
     from stylist.learn.features import crop_features
     from stylist.learn.io import make_config, merge_pair_nets, net_arrays, save_matching_net
+    from stylist.learn.nets import HIDDEN
     from stylist.learn.stages import STAGE_ONE, STAGE_ONE_REDUCE
     from stylist.paths import for_home, resolve
+    from stylist.rank.netfile import widen_pair_nets
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -1081,12 +1175,53 @@ def main(argv: list[str] | None = None) -> int:
             metrics["three_piece_source"] = "the earlier net C (outfits-ccp), kept"
             extra["three_piece_kept_from"] = "earlier shipped net C, trained on outfits-ccp"
         arrays = net_arrays(trained.net, trained.mean, trained.std)
+        hidden = HIDDEN
+        if kind == "C" and args.ensemble:
+            ccp_ds, ccp_tab = street
+            mango_ds, mango_tab = datasets["three"], tables["three"]
+            sets = {
+                "mango val": (mango_tab, val),
+                "ccp val": (
+                    ccp_tab,
+                    ranked_lists(ccp_ds, ccp_tab, ccp_ds.users(), "val", mode="matched"),
+                ),
+            }
+            for seed in seeds:
+                sets[f"mango test {seed}"] = (
+                    mango_tab,
+                    ranked_lists(
+                        mango_ds, mango_tab, mango_ds.users(), "test", mode=NEGATIVES, seed=seed
+                    ),
+                )
+                sets[f"ccp test {seed}"] = (
+                    ccp_tab,
+                    ranked_lists(
+                        ccp_ds, ccp_tab, ccp_ds.users(), "test", mode="matched", seed=seed
+                    ),
+                )
+            old_config = json.loads((args.ccp_check / f"fashionnet-c-{BACKBONE}.json").read_text())
+            temps = old_config["calibration"]["temperature"]
+            ens = ensemble_three_piece(before, temps, shipped["three-memory"][0], sets)
+            arrays, hidden = ens["arrays"], 2 * HIDDEN
+            metrics["three_piece_ensemble"] = {"alpha": ens["alpha"], "figures": ens["figures"]}
+            extra["three_piece_kept_from"] = (
+                "the earlier net C's street-photo pairs and the outfit memory's pairs side by "
+                f"side, weighed {ens['alpha']} : {1 - ens['alpha']:.1f} (chosen on validation)"
+            )
         if kind == "C":
             one, one_figures, one_val = shipped["one_piece-C"]
             metrics["one_piece"] = one_figures
-            arrays = merge_pair_nets(arrays, net_arrays(one.net, one.mean, one.std))
+            one_arrays = widen_pair_nets(net_arrays(one.net, one.mean, one.std), hidden)
+            arrays = merge_pair_nets(arrays, one_arrays)
             extra["pairs"] = list(PAIR_NAMES)
-            if args.keep_three_piece:
+            if args.ensemble:
+                three_cal = {
+                    "shift": {},
+                    "temperature": ens["calibration"]["temperature"],
+                    "fitted_on": ens["calibration"]["fitted_on"],
+                    "report": {},
+                }
+            elif args.keep_three_piece:
                 # Each pair network is calibrated on validation lists of the photos it learnt
                 # from: the kept ones on outfits-ccp's (leak-matched negatives).
                 ccp_ds, ccp_tab = street
@@ -1120,6 +1255,7 @@ def main(argv: list[str] | None = None) -> int:
             "photos are used for training and evaluation only and never shipped)",
             training=MEMORY_RECIPE if src == "memory" else recipe,
             model_card=CARD,
+            hidden=hidden if kind == "C" else HIDDEN,
             **extra,
         )
         config["created"] = date

@@ -277,3 +277,89 @@ def merge_pair_nets(
         shift = np.einsum("hbd,d->h", blocks, (m0 - m1) / s1)
         merged[f"{name}.fc1.bias"] = (extra[f"{name}.fc1.bias"] + shift).astype(np.float32)
     return merged
+
+
+def _widened(arrays: Mapping[str, np.ndarray], name: str, hidden: int) -> dict[str, np.ndarray]:
+    """A pair network's layers padded with dead hidden units up to ``hidden`` (exact: a unit
+    with zero weights and bias reads 0 after its ReLU and feeds nothing)."""
+    w1, b1 = arrays[f"{name}.fc1.weight"], arrays[f"{name}.fc1.bias"]
+    w2, b2 = arrays[f"{name}.fc2.weight"], arrays[f"{name}.fc2.bias"]
+    w3 = arrays[f"{name}.fc3.weight"]
+    h = w1.shape[0]
+    out = {
+        "fc1.weight": np.zeros((hidden, w1.shape[1]), np.float32),
+        "fc1.bias": np.zeros(hidden, np.float32),
+        "fc2.weight": np.zeros((hidden, hidden), np.float32),
+        "fc2.bias": np.zeros(hidden, np.float32),
+        "fc3.weight": np.zeros((2, hidden), np.float32),
+        "fc3.bias": np.asarray(arrays[f"{name}.fc3.bias"], np.float32),
+    }
+    out["fc1.weight"][:h], out["fc1.bias"][:h] = w1, b1
+    out["fc2.weight"][:h, :h], out["fc2.bias"][:h], out["fc3.weight"][:, :h] = w2, b2, w3
+    return {f"{name}.{k}": v for k, v in out.items()}
+
+
+def stack_pair_nets(
+    base: Mapping[str, np.ndarray],
+    extra: Mapping[str, np.ndarray],
+    weights: Mapping[str, tuple[float, float]],
+) -> dict[str, np.ndarray]:
+    """One C net whose pair network ``name`` (of ``weights``) is the weighted sum of ``base``'s
+    and ``extra``'s, exactly: logit difference = w_base · d_base + w_extra · d_extra.
+
+    The two networks side by side make one twice as wide: fc1 stacks their first layers (``extra``'s
+    re-expressed over ``base``'s input normalisation, as ``merge_pair_nets`` does), fc2 is
+    block-diagonal, fc3 weighs each half. The other pair networks of ``base`` are padded to the
+    new width with dead units, so the file keeps one hidden size.
+    """
+    dim = base["input.mean"].shape[0]
+    names = pair_names(base)
+    if not set(weights) <= set(names) & set(pair_names(extra)):
+        raise ValueError(f"both nets must hold the pairs {sorted(weights)}")
+    hidden = base[f"{names[0]}.fc1.weight"].shape[0] + extra[f"{names[0]}.fc1.weight"].shape[0]
+    # extra's pair networks over base's input normalisation (merge re-expresses them exactly)
+    moved = merge_pair_nets(
+        {"input.mean": base["input.mean"], "input.std": base["input.std"]}, extra
+    )
+    out = {"input.mean": base["input.mean"], "input.std": base["input.std"]}
+    for name in names:
+        if name not in weights:
+            out.update(_widened(base, name, hidden))
+            continue
+        wa, wb = weights[name]
+        a = {
+            k.split(".", 1)[1]: np.asarray(v, np.float32)
+            for k, v in base.items()
+            if k.startswith(f"{name}.")
+        }
+        b = {
+            k.split(".", 1)[1]: np.asarray(v, np.float32)
+            for k, v in moved.items()
+            if k.startswith(f"{name}.")
+        }
+        ha, hb = a["fc1.bias"].shape[0], b["fc1.bias"].shape[0]
+        fc2 = np.zeros((ha + hb, ha + hb), np.float32)
+        fc2[:ha, :ha], fc2[ha:, ha:] = a["fc2.weight"], b["fc2.weight"]
+        out.update(
+            {
+                f"{name}.fc1.weight": np.concatenate([a["fc1.weight"], b["fc1.weight"]]),
+                f"{name}.fc1.bias": np.concatenate([a["fc1.bias"], b["fc1.bias"]]),
+                f"{name}.fc2.weight": fc2,
+                f"{name}.fc2.bias": np.concatenate([a["fc2.bias"], b["fc2.bias"]]),
+                f"{name}.fc3.weight": np.concatenate(
+                    [wa * a["fc3.weight"], wb * b["fc3.weight"]], axis=1
+                ).astype(np.float32),
+                f"{name}.fc3.bias": (wa * a["fc3.bias"] + wb * b["fc3.bias"]).astype(np.float32),
+            }
+        )
+    if dim != out[f"{names[0]}.fc1.weight"].shape[1] // 2:
+        raise ValueError("the nets take features of another size")
+    return out
+
+
+def widen_pair_nets(arrays: Mapping[str, np.ndarray], hidden: int) -> dict[str, np.ndarray]:
+    """Every pair network of ``arrays`` padded with dead hidden units to ``hidden`` (exact)."""
+    out = {k: v for k, v in arrays.items() if k.startswith("input.")}
+    for name in pair_names(arrays):
+        out.update(_widened(arrays, name, hidden))
+    return out
