@@ -570,7 +570,7 @@ def distil(
             "seed": cfg.seed,
             "wardrobe_correction": cfg.wardrobe_correction,
         },
-        **{k: t_config[k] for k in ("pairs", "calibration") if k in t_config},
+        **{k: t_config[k] for k in ("pairs", "calibration", "hidden") if k in t_config},
     )
     net_b = None
     if teacher_b is not None:
@@ -593,7 +593,7 @@ def distil(
                 feature_dim=s_dim,
                 trained_on=out_config["trained_on"] + " (linear start)",
                 stage="carried-over",
-                **{k: b_config[k] for k in ("calibration",) if k in b_config},
+                **{k: b_config[k] for k in ("calibration", "hidden") if k in b_config},
             ),
         )
     report(total, total, "done")
