@@ -28,10 +28,28 @@ def _diff(arrays, name, a, b):
 MODELS = Path(__file__).resolve().parents[1] / "models"
 
 
+HIDDEN = 256
+
+
 @pytest.fixture(scope="module")
 def shipped():
+    """The shipped net C's pair networks cut to their first 256 hidden units (a smaller net of
+    the same kind, whatever width ships)."""
     arrays, _ = load_matching_net(MODELS / "fashionnet-c-efficientnet-lite0")
-    return {k: np.asarray(v, np.float64) for k, v in arrays.items()}
+    out = {k: np.asarray(v, np.float64) for k, v in arrays.items() if k.startswith("input.")}
+    h = HIDDEN
+    for name in pair_names(arrays):
+        cut = {
+            "fc1.weight": (slice(0, h),),
+            "fc1.bias": (slice(0, h),),
+            "fc2.weight": (slice(0, h), slice(0, h)),
+            "fc2.bias": (slice(0, h),),
+            "fc3.weight": (slice(None), slice(0, h)),
+            "fc3.bias": (slice(None),),
+        }
+        for key, where in cut.items():
+            out[f"{name}.{key}"] = np.asarray(arrays[f"{name}.{key}"], np.float64)[where]
+    return out
 
 
 def _other(shipped, seed):
@@ -50,7 +68,7 @@ def test_stacked_pairs_score_the_weighted_sum_and_the_others_as_they_were(shippe
     rng = np.random.default_rng(2)
     a, b = rng.normal(0.5, 1.0, (50, 1280)), rng.normal(0.5, 1.0, (50, 1280))
     for name, (wa, wb) in weights.items():
-        assert stacked[f"{name}.fc1.weight"].shape == (1024, 2560)
+        assert stacked[f"{name}.fc1.weight"].shape == (2 * HIDDEN, 2560)
         want = wa * _diff(shipped, name, a, b) + wb * _diff(extra, name, a, b)
         got = _diff(stacked, name, a, b)
         assert np.allclose(got, want, rtol=1e-4, atol=1e-3 * np.abs(want).max())

@@ -1,7 +1,7 @@
 """Ranking speed: pair matrices and the exact top 50 of every outfit, against the naive way.
 
 For random wardrobes of 100×100×100 (a million outfits) and 1,000×1,000×500 (500 million) items
-with 1,280-d features and a random net C, prints:
+with 1,280-d features and a random net C as wide as the shipped one, prints:
 - the time to compute the three pair matrices (first layer split per item),
 - the time to the exact top 50 after that (bounds + pruned search), and with diversity,
 - peak memory of both steps (tracemalloc) and the process's peak RSS,
@@ -28,7 +28,16 @@ from stylist.rank.matching import FORMAT, MatchingNet, expected_shapes
 from stylist.rank.query import Query, Ranker
 from stylist.rank.topk import PairMatrices, TopKSearch, brute_force_top_k
 
-DIM, HIDDEN, K = 1280, 512, 50
+def _shipped_hidden() -> int:
+    """The hidden width of the shipped general net C: the width the app ranks with."""
+    from stylist.files import read_json
+    from stylist.paths import models_dir
+
+    config = read_json(models_dir() / "fashionnet-c-efficientnet-lite0.json")
+    return int(config.get("hidden", 512))
+
+
+DIM, HIDDEN, K = 1280, _shipped_hidden(), 50
 TARGET_1M_S, TARGET_500M_S, TARGET_RATIO = 0.050, 1.0, 1000.0
 
 
