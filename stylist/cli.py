@@ -18,6 +18,7 @@ from pathlib import Path
 from stylist import build_info
 from stylist.domain import Category, Item, Outfit, Verdict
 from stylist.errors import StylistError, UsageError
+from stylist.rank.query import match_percent
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -503,7 +504,9 @@ def _outfit_text(outfit: Outfit, names: dict[int, str] | None = None) -> str:
 
 
 def _explained(outfit, names: dict[int, str]) -> str:
-    pairs = "  ".join(f"{k.replace('_', '-')} {v:.2f}" for k, v in outfit.pair_scores.items())
+    pairs = "  ".join(
+        f"{k.replace('_', '-')} {match_percent(v):.1f}%" for k, v in outfit.pair_scores.items()
+    )
     lines = [f"    pairs: {pairs}"]
     if outfit.explanation is not None:
         if len(outfit.pair_scores) > 1:  # a one-piece outfit has one pair: none is "weakest"
@@ -513,7 +516,7 @@ def _explained(outfit, names: dict[int, str]) -> str:
             lines.append(
                 f"    best swap: {swap.slot.replace('_', '-')} {names.get(swap.old, swap.old)} -> "
                 f"{names.get(swap.new, swap.new)} "
-                f"(score {swap.score:.2f}, +{swap.gain:.2f})"
+                f"({match_percent(swap.score):.1f}% match, +{100 * swap.gain:.1f} points)"
             )
     return "\n".join(lines)
 
@@ -538,7 +541,8 @@ def cmd_suggest(stylist, args) -> int:
     print(f"Ranked by {stylist.ranker_origin} ({how}).")
     for n, o in enumerate(outfits, start=1):
         mark = "  (exploring: the model is unsure of this one)" if o.exploration else ""
-        print(f"{n:3d}. {o.score:.2f}  {_outfit_text(o.outfit(), names)}{mark}")
+        match = f"{match_percent(o.score):.1f}%"
+        print(f"{n:3d}. {match:>5}  {_outfit_text(o.outfit(), names)}{mark}")
         if args.explain:
             print(_explained(o, names))
     if not outfits:
