@@ -28,6 +28,7 @@ from stylist.rank.matching import FORMAT, MatchingNet, expected_shapes
 from stylist.rank.query import Query, Ranker
 from stylist.rank.topk import PairMatrices, TopKSearch, brute_force_top_k
 
+
 def _shipped_hidden() -> int:
     """The hidden width of the shipped general net C: the width the app ranks with."""
     from stylist.files import read_json
