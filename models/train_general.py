@@ -1011,6 +1011,12 @@ def main(argv: list[str] | None = None) -> int:
         for model in ("C", "memory"):
             NAMES[model] = NAMES[model].split(" (")[0] + " (three-piece: not shipped)"
         NAMES["before"] = "net C, street-photo pairs (shipped)"
+    if args.ensemble:
+        NAMES["memory"] = (
+            "net C distilled from the outfit memory "
+            "(three-piece: shipped beside the street-photo pairs)"
+        )
+        NAMES["before"] = "net C, street-photo pairs (three-piece: shipped beside the memory's)"
     if args.skip_b:
         MODELS["three"] = tuple(m for m in MODELS["three"] if m != "B")
     seeds = [int(s) for s in args.seeds.split(",")]
