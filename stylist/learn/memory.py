@@ -24,7 +24,6 @@ the student learns what carries over to new products, not the memory's recall of
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,8 +108,12 @@ class OutfitMemory:
 
 def memory_of(model: Trained, table: ItemTable, outfits: np.ndarray, beta: float = BETA):
     """The memory of ``outfits`` in ``model``'s input space (normalised, projected)."""
-    x = model_inputs(model, table)  # (V, N, K)
-    return OutfitMemory(outfits=outfits, vectors=_unit(x[0].astype(np.float64)), beta=beta)
+    return _remember(model_inputs(model, table), outfits, beta)
+
+
+def _remember(inputs: np.ndarray, outfits: np.ndarray, beta: float) -> OutfitMemory:
+    """The memory of ``outfits`` over (V, N, K) model inputs (view 0: the photos as they are)."""
+    return OutfitMemory(outfits=outfits, vectors=_unit(inputs[0].astype(np.float64)), beta=beta)
 
 
 def _distil_pair(
@@ -204,8 +207,9 @@ def stage_one_memory(
         init="torch",
         family=dataset.family,
     )
-    memory = memory_of(model, merged, positives, beta)
-    x = torch.as_tensor(model_inputs(model, merged))  # (V, N, K)
+    inputs = model_inputs(model, merged)  # (V, N, K)
+    memory = _remember(inputs, positives, beta)
+    x = torch.as_tensor(inputs)
     losses = {}
     for name, i, j in model.net.pair_defs:
         a_parts, b_parts = [], []
@@ -228,4 +232,4 @@ def stage_one_memory(
             "distillation_loss": losses,
         }
     )
-    return folded(dataclasses.replace(model))
+    return folded(model)
