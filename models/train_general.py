@@ -137,7 +137,9 @@ def earlier_net(old_dir: Path):
 
     arrays, config = load_matching_net(old_dir / f"fashionnet-c-{BACKBONE}")
     mean, std = input_normalisation(arrays, int(config["feature_dim"]))
-    return st.Trained("C", "cnn", net_from_arrays(arrays, config, "three"), mean, std)
+    net = st.Trained("C", "cnn", net_from_arrays(arrays, config, "three"), mean, std)
+    net.info["temperature"] = config.get("calibration", {}).get("temperature", {})
+    return net
 
 
 def ccp_table(paths):
@@ -1026,6 +1028,8 @@ def main(argv: list[str] | None = None) -> int:
         return app_photos(args, seeds, argv)
     if args.keep_three_piece and not args.ccp_check:
         parser.error("--keep-three-piece needs --ccp-check DIR (the earlier net)")
+    if args.ensemble and not (args.keep_three_piece and args.ship_c == "memory"):
+        parser.error("--ensemble needs --keep-three-piece and --ship-c memory")
     started = time.perf_counter()
     paths = for_home(args.home) if args.home else resolve()
     datasets = {family: load(args.data, family) for family in FAMILIES}
@@ -1040,7 +1044,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     tables = {f: item_table(ds, crops) for f, ds in datasets.items()}
     # street photos remembered beside the stylists' three-piece outfits (their train split only)
-    also = {"three": (ccp_table(paths),) if args.memory_street else (), "one_piece": ()}
+    street = ccp_table(paths) if args.memory_street or args.ccp_check else None
+    also = {"three": (street,) if args.memory_street else (), "one_piece": ()}
     runs: dict[int, dict] = {}
     shipped: dict[str, tuple] = {}
     for seed in seeds:
@@ -1098,10 +1103,9 @@ def main(argv: list[str] | None = None) -> int:
             for k in range(5)
         ]
 
-    ccp = street = before = None
+    ccp = before = None
     if args.ccp_check:
         before = earlier_net(args.ccp_check)
-        street = ccp_table(paths)
         for seed in seeds:
             ds, table = datasets["three"], tables["three"]
             lists = ranked_lists(ds, table, ds.users(), "test", mode=NEGATIVES, seed=seed)
@@ -1205,8 +1209,7 @@ def main(argv: list[str] | None = None) -> int:
                         ccp_ds, ccp_tab, ccp_ds.users(), "test", mode="matched", seed=seed
                     ),
                 )
-            old_config = json.loads((args.ccp_check / f"fashionnet-c-{BACKBONE}.json").read_text())
-            temps = old_config["calibration"]["temperature"]
+            temps = before.info["temperature"]
             ens = ensemble_three_piece(before, temps, shipped["three-memory"][0], sets)
             arrays, hidden = ens["arrays"], 2 * HIDDEN
             metrics["three_piece_ensemble"] = {"alpha": ens["alpha"], "figures": ens["figures"]}
