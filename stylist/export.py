@@ -196,7 +196,15 @@ def _json_export(outfits: list[ExportOutfit], photo_path, target: Path) -> dict:
     folder.mkdir(exist_ok=True)
     records = []
     for o in outfits:
-        record: dict = {"score": o.score, "pair_scores": o.pair_scores}
+        record: dict = {
+            "score": o.score,
+            # the percentages the window shows (see ``match_percent``)
+            "match": None if o.score is None else match_percent(o.score),
+            "pair_scores": o.pair_scores,
+            "pair_match": None
+            if o.pair_scores is None
+            else {k: match_percent(v) for k, v in o.pair_scores.items()},
+        }
         record.update(dict.fromkeys(SLOT_NAMES))  # the slots this outfit leaves empty stay null
         for slot, item in zip(o.outfit.slots(), o.items, strict=True):
             name = f"item-{item.id}.jpg"

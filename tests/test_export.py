@@ -13,6 +13,7 @@ from stylist.errors import UsageError
 from stylist.export import ExportOutfit, export_outfits
 from stylist.library import Library
 from stylist.library.importer import import_photos
+from stylist.rank.query import match_percent
 
 
 @pytest.fixture
@@ -57,6 +58,14 @@ def test_json_export_carries_the_photos_without_metadata(outfits, tmp_path):
     assert len(data["outfits"]) == 4
     first = data["outfits"][0]
     assert first["top"]["id"] == chosen[0].outfit.top
+    # the match reads as the window shows it
+    assert first["match"] == match_percent(chosen[0].score) == 70.0
+    assert first["pair_match"] == {"top_bottom": 70.0, "top_shoes": 60.0, "bottom_shoes": 80.0}
+    no_score = export_outfits(
+        [ExportOutfit(chosen[1].outfit, chosen[1].items)], lib.file_path, tmp_path / "bare.json"
+    )
+    bare = json.loads(no_score.read_text())["outfits"][0]
+    assert bare["match"] is None and bare["pair_match"] is None and bare["score"] is None
     photo = tmp_path / first["shoes"]["file"]
     with Image.open(photo) as im:
         assert im.format == "JPEG" and not im.getexif() and "icc_profile" not in im.info
