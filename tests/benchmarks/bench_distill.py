@@ -15,7 +15,10 @@
    distillation, and the wardrobe alone (no map, as for VGG-16). Printed: the student's rank
    correlation with the teacher on held-out items' pairs (the issue asks for >= 0.8), on
    training pairs, and that of the linear start.
-3. The outfits-mango product-disjoint test lists (``stylist eval``'s: split seed 0, same-collection
+3. The teacher against itself: its pair scores on each photo against those on a re-lit,
+   re-scaled copy (the augmentation its training used), same backbone, same held-out items — how
+   far any student can be expected to agree with it.
+4. The outfits-mango product-disjoint test lists (``stylist eval``'s: split seed 0, same-collection
    negatives, six per liked outfit), none of whose photos the map saw, scored by the teacher on
    compact features and by the students on Lite2 features (the issue asks for the student
    within 0.05 of the teacher's mean NDCG), with random ranking as the baseline, over five
@@ -163,6 +166,70 @@ def carry_over(features, lite2) -> dict[object, object]:
     return students
 
 
+def teacher_self_agreement(paths, features) -> None:
+    """How far the teacher agrees with itself: its pair scores on each wardrobe photo's app view
+    against those on a re-lit, re-scaled copy of the same view (``learn.features.augment`` on the
+    app's light ground, the augmentation stage one trains with), same backbone, same items. A
+    student on another backbone can hardly agree with the teacher more than this."""
+    from PIL import Image
+
+    from stylist.learn.distill import HELD_OUT, _normalised, _split, pair_logits, spearman
+    from stylist.learn.features import augment
+    from stylist.learn.io import load_matching_net
+    from stylist.paths import models_dir
+    from stylist.vision.backbones import get_backbone
+    from stylist.vision.cutout import LIGHT_GROUND
+
+    build = build_script()
+    chosen = build.benchmark_wardrobe()
+    files = build.view_files(
+        [{"file": str(DATA / "wardrobe-photos" / x["file"])} for x in chosen], MAP_CACHE
+    )
+    folder = MAP_CACHE / "views-relit"
+    folder.mkdir(exist_ok=True)
+    relit = []
+    for n, file in enumerate(files):
+        out = folder / file.name
+        if not out.is_file():
+            with Image.open(file) as im:
+                view = augment(im, np.random.default_rng([n, 5]), tuple(LIGHT_GROUND))
+            view.save(out.with_suffix(".tmp"), "JPEG", quality=90)
+            out.with_suffix(".tmp").replace(out)
+        relit.append(out)
+    compact = get_backbone("efficientnet-lite0", paths)
+    slots = np.array([x["slot"] for x in chosen])
+    again = build.backbone_features(compact, relit, MAP_CACHE, "bench300-relit")
+    again_slots = [again[slots == s] for s in WARDROBE]
+    arrays, _ = load_matching_net(models_dir() / "fashionnet-c-efficientnet-lite0")
+    own = [_normalised(arrays, x) for x in features["efficientnet-lite0"]]
+    other = [_normalised(arrays, x) for x in again_slots]
+    pairs = {"top_bottom": (0, 1), "top_shoes": (0, 2), "bottom_shoes": (1, 2)}
+
+    def rho(rows) -> tuple[float, str]:
+        per = {}
+        for name, (a, b) in pairs.items():
+            want = pair_logits(arrays, name, own[a][rows[a]], own[b][rows[b]]).ravel()
+            got = pair_logits(arrays, name, other[a][rows[a]], other[b][rows[b]]).ravel()
+            per[name] = (spearman(want, got), want.size)
+        mean = sum(r * n for r, n in per.values()) / sum(n for _, n in per.values())
+        return mean, ", ".join(f"{k} {r:.2f}" for k, (r, _) in per.items())
+
+    print(
+        "the teacher against itself (each photo's app view against a re-lit, re-scaled copy, "
+        "compact backbone both times):"
+    )
+    every, detail = rho([np.arange(len(x)) for x in own])
+    print(f"  all {len(chosen)} items: rho {every:.3f} ({detail})")
+    held = []
+    for seed in SEEDS:  # the held-out items of each seed's carry-over (as ``distil`` draws them)
+        rng = np.random.default_rng([seed, 17])
+        rows = [_split(len(x), HELD_OUT, rng)[1] for x in own]
+        got, detail = rho(rows)
+        held.append(got)
+        print(f"  seed {seed}'s held-out items: rho {got:.3f} ({detail})")
+    print(f"  median over seeds {statistics.median(held):.3f}")
+
+
 def mango_ndcg(paths, lite2, students) -> None:
     from stylist.learn.data import item_table, ranked_lists
     from stylist.learn.datasets import load_dataset
@@ -230,6 +297,7 @@ def main() -> None:
     lite2 = _lite2(paths)
     print(f"Lite2: {lite2.onnx_path}; features cached under {paths.features}")
     features = wardrobe_features(paths, lite2)
+    teacher_self_agreement(paths, features)
     students = carry_over(features, lite2)
     mango_ndcg(paths, lite2, students)
 
