@@ -1036,7 +1036,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     paths = for_home(args.home) if args.home else resolve()
     datasets = {family: load(args.data, family) for family in FAMILIES}
-    keys = sorted({c for ds in datasets.values() for c in ds.crops()})
+    # cross-validation folds leave out other outfits than the fixed split: features for both
+    folds = {(f, k): load(args.data, f, k) for f in FAMILIES for k in range(5)} if args.cv else {}
+    keys = sorted({c for ds in [*datasets.values(), *folds.values()] for c in ds.crops()})
     log(
         ", ".join(f"{len(ds.outfits)} {f} outfits" for f, ds in datasets.items())
         + f"; {len(keys)} product photos; extracting features (cached)"
@@ -1087,7 +1089,6 @@ def main(argv: list[str] | None = None) -> int:
             kept = earlier_net(args.ccp_check)
             ccp_ds, ccp_tab = street
             ccp_val = ranked_lists(ccp_ds, ccp_tab, ccp_ds.users(), "val", mode="matched")
-        folds = {(f, k): load(args.data, f, k) for f in FAMILIES for k in range(5)}
         fold_tables = {key: item_table(ds, crops) for key, ds in folds.items()}
         for seed in cv_seeds:
             cv["runs"][seed] = []
