@@ -158,6 +158,39 @@ def test_check_finds_and_repairs_orphans_and_lost_copies(library, some_photos):
     ]
 
 
+def test_an_add_killed_before_its_commit_leaves_no_file_and_hides_nothing(
+    paths, some_photos, monkeypatch
+):
+    """The files are in place before the row is committed (so that a reader in another process
+    never lists a row whose files are still on their way); a kill before the commit leaves them
+    there without a row, and the next open removes them with their journal entries."""
+    from stylist.library import store
+
+    with Library.open(paths) as lib:
+        kept = import_photos(lib, some_photos[:1]).added[0]
+        placed = []
+
+        def killed(source, target):
+            store_second_name(source, target)
+            placed.append(target)
+            if len(placed) == 3:  # every file in place, the row not yet written
+                raise KeyboardInterrupt
+
+        store_second_name = store._second_name
+        monkeypatch.setattr(store, "_second_name", killed)
+        with pytest.raises(KeyboardInterrupt):
+            import_photos(lib, some_photos[1:2])
+        monkeypatch.undo()
+        assert len(placed) == 3 and all(p.is_file() for p in placed)
+        assert len(lib.items()) == 1
+    with Library.open(paths) as lib:
+        assert lib.settled_on_open == 3
+        assert not any(p.exists() for p in placed)
+        assert list(paths.incoming.iterdir()) == []
+        assert [i.id for i in lib.items()] == [kept.id]
+        assert lib.check().consistent
+
+
 def test_the_journal_finishes_an_add_interrupted_after_its_commit(paths, some_photos):
     """A kill between the commit and the renames: the next open moves the files into place."""
     with Library.open(paths) as lib:

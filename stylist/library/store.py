@@ -4,12 +4,16 @@ Every write goes through a ``Library`` object, serialised by its lock, and every
 all-or-nothing is one transaction. Files follow a small journal protocol so that a crash or a kill
 at any moment leaves a consistent library:
 
-* adding: the three files are written into ``incoming/`` first, then the row is committed, then
-  the files are renamed into place;
-* removing: the files are moved into ``incoming/``, then the row is deleted, then the files go.
+* adding: the three files are written into ``incoming/`` first and given their place as a second
+  name (a hard link, a copy where links are not supported), then the row is committed, then the
+  journal names go;
+* removing: each file gets a second name in ``incoming/``, then the row is deleted, then the files
+  go.
 
-On open, whatever is left in ``incoming/`` is settled: files whose row exists are moved (back)
-into place, the others are deleted. So every row has its files and no file is without its row.
+Either way a row is only ever visible while its files are in place, to readers in any process.
+On open, whatever is left in ``incoming/`` is settled: files whose row exists are put (back) in
+place, the others are deleted together with their place. So every row has its files and no file
+is without its row.
 
 Several processes may share a library (see ``library.lock``): every write that touches stored
 files holds the library's lock exclusively, so ``incoming/`` is only ever settled while no writer
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -295,6 +300,8 @@ class Library:
                 elif entry.is_dir():
                     continue
                 else:
+                    if known:  # an add that never committed, or a removal that did
+                        self._final_path(parts[0], parts[1], parts[2]).unlink(missing_ok=True)
                     entry.unlink()
                 settled += 1
         return settled
@@ -417,8 +424,11 @@ class Library:
             if self._has_sha(photo.sha256):
                 return None
             journal = {role: self._journal_path(role, rel[role]) for role in ROLES}
+            targets = {role: self.file_path(rel[role]) for role in ROLES}
             for role in ROLES:
                 _write_file(journal[role], contents[role])
+            for role in ROLES:  # in place before the row is: a reader never misses a file
+                _second_name(journal[role], targets[role])
             category = Category(category)
             if category == Category.UNSORTED:
                 source = None
@@ -443,19 +453,22 @@ class Library:
                     ),
                 )
             except sqlite3.IntegrityError:
-                # the same photo, added by another process since the check above
+                # the same photo, added by another process since the check above: the files in
+                # place are its (the same bytes)
                 for path in journal.values():
                     path.unlink(missing_ok=True)
                 return None
             except BaseException:
-                for path in journal.values():
-                    path.unlink(missing_ok=True)
+                # no row: nothing may stay in place; where that cannot be told, the journal stays
+                # and the next opening settles it
+                if not self._has_sha(photo.sha256):
+                    for role in ROLES:
+                        targets[role].unlink(missing_ok=True)
+                        journal[role].unlink(missing_ok=True)
                 raise
             # Autocommit mode: the INSERT above is its own committed transaction.
-            for role in ROLES:
-                target = self.file_path(rel[role])
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(journal[role], target)
+            for path in journal.values():
+                path.unlink(missing_ok=True)
             item_id = cur.lastrowid
             self._refresh_name(item_id)
         return self.item(item_id)
@@ -471,15 +484,16 @@ class Library:
                 ).fetchone()
                 if row is None:
                     raise UsageError(f"there is no item {item_id} in the library")
-                moved = []
+                placed, journal = [], []
                 for role, relative in zip(ROLES, row, strict=True):
                     source = self.file_path(relative)
                     target = self._journal_path(role, relative)
                     if source.exists():
-                        os.replace(source, target)
-                        moved.append(target)
+                        _second_name(source, target)
+                        placed.append(source)
+                        journal.append(target)
                 self._conn.execute("DELETE FROM items WHERE id = ?", (item_id,))
-                for path in moved:
+                for path in placed + journal:  # the row is gone: now the files
                     path.unlink(missing_ok=True)
                 removed.append(item_id)
         return removed
@@ -863,6 +877,17 @@ class Library:
         """A backup of the database now (the rolling backups are made on open, once a day)."""
         with self._lock:
             return backups.backup_now(self._conn, self.paths)
+
+
+def _second_name(source: Path, target: Path) -> None:
+    """Give ``source`` a second name ``target`` (replacing what is there): a hard link, or a copy
+    where the file system has no links. A copy cut short is settled like any journal entry."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def _write_file(path: Path, data: bytes) -> None:
