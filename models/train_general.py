@@ -142,14 +142,13 @@ def earlier_net(old_dir: Path):
     return net
 
 
-def ccp_table(paths):
-    """outfits-ccp (street photos) with its item table, features of every view cached."""
+def dataset_table(ds, paths, prepare: str = "as-is"):
+    """The item table of a dataset's crops, features of every view cached, each crop prepared
+    as ``prepare`` says (``stylist.learn.features.crop_features``)."""
     from stylist.learn.data import item_table
-    from stylist.learn.datasets import load_dataset
     from stylist.learn.evaluate import AUGMENT_VIEWS
     from stylist.learn.features import crop_features
 
-    ds = load_dataset(CCP)
     crops = crop_features(
         ds.root,
         ds.crops(),
@@ -157,8 +156,17 @@ def ccp_table(paths):
         backbone=BACKBONE,
         views=1 + AUGMENT_VIEWS,
         cache_name=ds.path,
+        prepare=prepare,
     )
-    return ds, item_table(ds, crops)
+    return item_table(ds, crops)
+
+
+def ccp_table(paths):
+    """outfits-ccp (street photos) with its item table, features of every view cached."""
+    from stylist.learn.datasets import load_dataset
+
+    ds = load_dataset(CCP)
+    return ds, dataset_table(ds, paths)
 
 
 def ccp_check(old, new_net, street, seeds: list[int]) -> dict:
@@ -472,10 +480,8 @@ PREPARED = {
 def app_datasets(data: Path, paths) -> dict:
     """Per family: the dataset and its item tables for both preparations (same rows, so one
     ranked list indexes both)."""
-    from stylist.learn.data import item_table
     from stylist.learn.datasets import load_dataset
-    from stylist.learn.evaluate import AUGMENT_VIEWS
-    from stylist.learn.features import PREPARATIONS, crop_features
+    from stylist.learn.features import PREPARATIONS
 
     out = {}
     for family in FAMILIES:
@@ -483,16 +489,7 @@ def app_datasets(data: Path, paths) -> dict:
         tables = {}
         for prepare in PREPARATIONS:
             log(f"{APP_FAMILIES[family][0]}: {len(ds.crops())} photos, features {prepare} (cached)")
-            crops = crop_features(
-                ds.root,
-                ds.crops(),
-                paths=paths,
-                backbone=BACKBONE,
-                views=1 + AUGMENT_VIEWS,
-                cache_name=ds.path,
-                prepare=prepare,
-            )
-            tables[prepare] = item_table(ds, crops)
+            tables[prepare] = dataset_table(ds, paths, prepare)
         assert tables["as-is"].crops.keys == tables["app"].crops.keys
         out[family] = (ds, tables)
     return out

@@ -203,11 +203,10 @@ def teacher_self_agreement(paths, features) -> None:
     arrays, _ = load_matching_net(models_dir() / "fashionnet-c-efficientnet-lite0")
     own = [_normalised(arrays, x) for x in features["efficientnet-lite0"]]
     other = [_normalised(arrays, x) for x in again_slots]
-    pairs = {"top_bottom": (0, 1), "top_shoes": (0, 2), "bottom_shoes": (1, 2)}
 
     def rho(rows) -> tuple[float, str]:
         per = {}
-        for name, (a, b) in pairs.items():
+        for name, (a, b) in build.PAIRS.items():
             want = pair_logits(arrays, name, own[a][rows[a]], own[b][rows[b]]).ravel()
             got = pair_logits(arrays, name, other[a][rows[a]], other[b][rows[b]]).ravel()
             per[name] = (spearman(want, got), want.size)
