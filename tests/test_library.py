@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 import numpy as np
@@ -11,6 +12,7 @@ from stylist.domain import Category, CategorySource, Outfit, Verdict
 from stylist.errors import StylistError, UsageError
 from stylist.library import Library, schema
 from stylist.library.importer import import_photos
+from stylist.library.store import ROLES
 
 
 @pytest.fixture
@@ -203,3 +205,27 @@ def test_the_journal_finishes_an_add_interrupted_after_its_commit(paths, some_ph
         assert lib.settled_on_open == 3
         assert lib.check().consistent
         assert list(paths.incoming.iterdir()) == []
+
+
+def test_the_journal_drops_second_names_of_files_already_in_place(paths, some_photos):
+    """A kill after the commit but before the journal names went (an add), or after the second
+    names were made but before the row was deleted (a removal): each journal entry is another
+    name of the file in place. Renaming one hard link onto another does nothing, so the journal
+    must drop them, and the files stay."""
+    with Library.open(paths) as lib:
+        item = import_photos(lib, some_photos[:1]).added[0]
+        files = {
+            role: lib.file_path(relative)
+            for role, relative in zip(
+                ROLES, (item.stored_file, item.working_file, item.thumbnail_file), strict=True
+            )
+        }
+        for role, path in files.items():
+            os.link(path, lib._journal_path(role, str(path.relative_to(paths.data_dir))))
+        contents = {role: path.read_bytes() for role, path in files.items()}
+    with Library.open(paths) as lib:
+        assert lib.settled_on_open == 3
+        assert list(paths.incoming.iterdir()) == []
+        assert {role: path.read_bytes() for role, path in files.items()} == contents
+        assert [i.id for i in lib.items()] == [item.id]
+        assert lib.check().consistent

@@ -295,8 +295,12 @@ class Library:
                 known = len(parts) == 3 and parts[1] in ROLES
                 if known and self._has_sha(parts[0]):
                     target = self._final_path(parts[0], parts[1], parts[2])
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(entry, target)
+                    if target.exists() and os.path.samefile(entry, target):
+                        # a second name of the file in place (rename would leave both names)
+                        entry.unlink()
+                    else:
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        os.replace(entry, target)
                 elif entry.is_dir():
                     continue
                 else:
