@@ -210,8 +210,9 @@ def test_the_journal_finishes_an_add_interrupted_after_its_commit(paths, some_ph
 def test_the_journal_drops_second_names_of_files_already_in_place(paths, some_photos):
     """A kill after the commit but before the journal names went (an add), or after the second
     names were made but before the row was deleted (a removal): each journal entry is another
-    name of the file in place. Renaming one hard link onto another does nothing, so the journal
-    must drop them, and the files stay."""
+    name of the file in place, or a copy cut short where the file system has no links. Renaming
+    one hard link onto another does nothing and a short copy must never replace the whole file,
+    so the journal drops them, and the files stay as they were."""
     with Library.open(paths) as lib:
         item = import_photos(lib, some_photos[:1]).added[0]
         files = {
@@ -223,6 +224,9 @@ def test_the_journal_drops_second_names_of_files_already_in_place(paths, some_ph
         for role, path in files.items():
             os.link(path, lib._journal_path(role, str(path.relative_to(paths.data_dir))))
         contents = {role: path.read_bytes() for role, path in files.items()}
+        short = lib._journal_path("original", item.stored_file)
+        short.unlink()
+        short.write_bytes(contents["original"][:100])  # a copy a kill cut short
     with Library.open(paths) as lib:
         assert lib.settled_on_open == 3
         assert list(paths.incoming.iterdir()) == []

@@ -295,8 +295,10 @@ class Library:
                 known = len(parts) == 3 and parts[1] in ROLES
                 if known and self._has_sha(parts[0]):
                     target = self._final_path(parts[0], parts[1], parts[2])
-                    if target.exists() and os.path.samefile(entry, target):
-                        # a second name of the file in place (rename would leave both names)
+                    if target.exists():
+                        # whole before its row was committed, and never written since: the
+                        # entry is a second name of it (a hard link, which a rename onto its
+                        # twin would leave in place) or a copy a kill may have cut short
                         entry.unlink()
                     else:
                         target.parent.mkdir(parents=True, exist_ok=True)
