@@ -247,21 +247,43 @@ def read_verdicts(
             [drawn, negatives_from_outfits(positives.shape[0], train_dislikes, k, r)], axis=1
         )
 
-    val_lists = []
-    if val_pos.shape[0] >= MIN_VALIDATION_LIKES:
-        val_sampler = NegativeSampler(
-            val_pos, pools, known=known, mode="random", per_positive=negatives_per_positive
-        )
-        val_neg = val_sampler.sample(np.random.default_rng([seed, 12])).reshape(-1, 3)
-        val_neg = np.concatenate([val_neg, val_dis])
-        triples = np.concatenate([val_pos, val_neg])
-        labels = np.concatenate([np.ones(len(val_pos)), np.zeros(len(val_neg))]).astype(np.int64)
-        val_lists.append((triples, labels))
+    val_lists = validation_lists(val_pos, val_dis, pools, known, negatives_per_positive, seed)
     judged = [a for a in (positives, train_dislikes, val_pos, val_dis) if a.size]
     slots = [np.unique(np.concatenate([pools[k], *(a[:, k] for a in judged)])) for k in range(3)]
     return Verdicts(
         x, positives, train_dislikes, val_pos, val_dis, skipped, negatives, val_lists, slots
     )
+
+
+def validation_lists(
+    val_likes: np.ndarray,
+    val_dislikes: np.ndarray,
+    pools: Sequence[np.ndarray],
+    known: Sequence[tuple],
+    per_positive: int,
+    seed: int,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The one ranked list a new version and its rivals are compared on: the held-out likes
+    among the held-out dislikes ([] when fewer than ``MIN_VALIDATION_LIKES`` likes are held out).
+
+    Only where no dislike is held out do random outfits of the wardrobe stand in as the
+    negatives. A random outfit is not one the person rejected, and for a person with a taste it
+    holds what they like about as often as not: scored as a negative, it counts against exactly
+    the version that learnt the taste (on the feedback benchmark's development people the mean
+    gain was +0.260 with random outfits beside the dislikes, +0.287 with the dislikes alone; the
+    person without a taste +0.000 either way)."""
+    if val_likes.shape[0] < MIN_VALIDATION_LIKES:
+        return []
+    if val_dislikes.shape[0]:
+        negatives = val_dislikes
+    else:
+        sampler = NegativeSampler(
+            val_likes, list(pools), known=list(known), mode="random", per_positive=per_positive
+        )
+        negatives = sampler.sample(np.random.default_rng([seed, 12])).reshape(-1, 3)
+    triples = np.concatenate([val_likes, negatives])
+    labels = np.concatenate([np.ones(len(val_likes)), np.zeros(len(negatives))]).astype(np.int64)
+    return [(triples, labels)]
 
 
 VerdictGroups = tuple[Sequence[Any], Sequence[Any], Sequence[Any], Sequence[Any]]

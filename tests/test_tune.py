@@ -360,3 +360,39 @@ def test_a_version_is_used_when_it_validates_no_worse_than_the_one_in_use_and_th
     metrics = {"old_val_mean_ndcg": old, "base_val_mean_ndcg": base, "new_val_mean_ndcg": new}
     result = tune.FineTuneResult({}, {}, {**metrics, "validated": validated})
     assert (result.not_worse, result.base_is_best) == (adopted, back)
+
+
+def test_a_version_is_judged_on_the_held_out_likes_against_the_held_out_dislikes() -> None:
+    """The person's own verdicts decide: the held-out likes ranked among the held-out dislikes
+    and nothing else. Random outfits of the wardrobe (which may well be to the person's taste)
+    stand in only where no dislike is held out, and never one the person judged."""
+    d, rng = 3, np.random.default_rng(5)
+    wardrobe = {
+        slot: {k * 100 + i: rng.normal(size=d).astype(np.float32) for i in range(5)}
+        for k, slot in enumerate(("top", "bottom", "shoes"))
+    }
+    likes, dislikes = [(0, 100, 200)], [(1, 101, 201)]
+    val_likes, val_dislikes = [(2, 102, 202), (3, 103, 203)], [(4, 104, 204)]
+
+    ids = [i for items in wardrobe.values() for i in items]  # the feature rows, in order
+
+    def ids_of(verdicts, triples):
+        assert verdicts.x.shape[0] == len(ids)  # outfits of ids add no rows
+        return sorted(tuple(ids[r] for r in row) for row in triples.tolist())
+
+    groups = (likes, dislikes, val_likes, val_dislikes)
+    verdicts = tune.verdicts_of_ids(groups, wardrobe, seed=0)
+    [(triples, labels)] = verdicts.val_lists
+    assert ids_of(verdicts, triples[labels == 1]) == sorted(val_likes)
+    assert ids_of(verdicts, triples[labels == 0]) == sorted(val_dislikes)
+
+    verdicts = tune.verdicts_of_ids((likes, dislikes, val_likes, []), wardrobe, seed=0)
+    [(triples, labels)] = verdicts.val_lists
+    assert ids_of(verdicts, triples[labels == 1]) == sorted(val_likes)
+    stand_ins = ids_of(verdicts, triples[labels == 0])
+    assert len(stand_ins) == tune.NEGATIVES_PER_POSITIVE * len(val_likes)
+    assert not set(stand_ins) & {*likes, *val_likes}
+
+    # one held-out like is too few to judge on
+    one = tune.verdicts_of_ids((likes, dislikes, val_likes[:1], val_dislikes), wardrobe)
+    assert one.val_lists == []

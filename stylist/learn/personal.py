@@ -33,12 +33,12 @@ from stylist.tasks import Cancel, Progress
 from stylist.tune import (
     ANCHOR,
     DISLIKE_WEIGHT,
-    MIN_VALIDATION_LIKES,
     FineTuneError,
     FineTuneResult,
     NetSource,
     _Items,
     _load_base,
+    validation_lists,
 )
 from stylist.tune import untouched_calibration as _untouched_calibration
 
@@ -172,23 +172,6 @@ def _starting_point(
     return _Start(str(config["net"]), start, mean, std, config, name, arrays)
 
 
-def _validation_lists(
-    v: _Verdicts, pools: list[np.ndarray], known: list[tuple], per_positive: int, seed: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """One ranked list: the held-out likes among random wardrobe outfits and the held-out
-    dislikes (none when too few likes are held out to validate on)."""
-    if v.val_liked.shape[0] < MIN_VALIDATION_LIKES:
-        return []
-    sampler = NegativeSampler(
-        v.val_liked, pools, known=known, mode="random", per_positive=per_positive
-    )
-    val_neg = sampler.sample(np.random.default_rng([seed, 12])).reshape(-1, 3)
-    val_neg = np.concatenate([val_neg, v.val_disliked])
-    triples = np.concatenate([v.val_liked, val_neg])
-    labels = np.concatenate([np.ones(len(v.val_liked)), np.zeros(len(val_neg))]).astype(np.int64)
-    return [(triples, labels)]
-
-
 def _incumbent_ndcg(
     incumbent: NetSource, x: np.ndarray, slots: list[np.ndarray], val_lists, seed: int
 ) -> float:
@@ -266,7 +249,9 @@ def _fine_tune(
             [drawn, negatives_from_outfits(v.liked.shape[0], v.disliked, k, r)], axis=1
         )
 
-    val_lists = _validation_lists(v, pools, known, negatives_per_positive, seed)
+    val_lists = validation_lists(
+        v.val_liked, v.val_disliked, pools, known, negatives_per_positive, seed
+    )
     # The training task holds no validation verdict at all. The negatives' columns past the
     # random ones are the person's dislikes, weighted as the numpy form weighs them.
     weight = DISLIKE_WEIGHT if dislike_weight is None else dislike_weight
