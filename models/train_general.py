@@ -215,11 +215,17 @@ def _memory_recipe() -> dict:
 ALPHAS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
 
 
-def ensemble_three_piece(street, temps: dict, memory, sets: dict) -> dict:
+def ensemble_three_piece(street, temps: dict, memory, sets: dict, shared: bool = False) -> dict:
     """The three-piece pair networks as one net: the street-photo pairs (``street``, shifts
     folded, ``temps`` their temperatures) and the outfit memory's (``memory``) side by side,
-    logit difference α·d_street/T + (1 − α)·(d_memory − b)/T' (b, T' the memory pair's own Platt
+    logit difference α·d_street/T + (1 − α)·(d_memory − b)/T' (b, T' the memory pairs' own Platt
     fit on the stylists' validation lists), then calibrated again.
+
+    Each Platt fit is made per pair, or with ``shared`` once over all three pairs' logit
+    differences (one b and T for the three). An outfit's score is the sum of its pair
+    probabilities, so a temperature per pair weighs the pairs in the ranking, and on noisy
+    validation lists a pair that looks uninformative gets T at the grid's end and is all but
+    dropped; the model card compares the two.
 
     ``sets``: name -> (item table, lists) with "mango val", "ccp val" (α is chosen on their mean
     NDCG, each outfit scored as the app scores it: the sum of its calibrated pair
@@ -246,9 +252,18 @@ def ensemble_three_piece(street, temps: dict, memory, sets: dict) -> dict:
         ]
         for key, (table, lists) in sets.items()
     }
+
+    def platt(diffs: list, labels) -> dict:
+        """Platt fits of the pairs (``diffs`` in the order of ``names``): one per pair, or with
+        ``shared`` one over every pair's logit differences, the same for every pair."""
+        if not shared:
+            return {n: fit_platt(d, labels) for n, d in zip(names, diffs, strict=True)}
+        fit = fit_platt(np.concatenate(diffs), np.concatenate([labels] * len(names)))
+        return {n: fit for n in names}
+
     val = per_list["mango val"]
     labels = np.concatenate([lab for _, _, lab in val])
-    own = {n: fit_platt(np.concatenate([m[n] for _, m, _ in val]), labels) for n in names}
+    own = platt([np.concatenate([m[n] for _, m, _ in val]) for n in names], labels)
 
     def joint(d_s, d_m, alpha, n):
         t_m, b_m = own[n]
@@ -256,11 +271,11 @@ def ensemble_three_piece(street, temps: dict, memory, sets: dict) -> dict:
 
     figures, best = {}, None
     for alpha in ALPHAS:
-        fitted = {}
-        for n in names:
-            rows = per_list["mango val"] + per_list["ccp val"]
-            e = np.concatenate([joint(a, b, alpha, n) for a, b, _ in rows])
-            fitted[n] = fit_platt(e, np.concatenate([lab for _, _, lab in rows]))
+        rows = per_list["mango val"] + per_list["ccp val"]
+        fitted = platt(
+            [np.concatenate([joint(a, b, alpha, n) for a, b, _ in rows]) for n in names],
+            np.concatenate([lab for _, _, lab in rows]),
+        )
         got = {}
         for key, rows in per_list.items():
             ndcgs = []
@@ -293,7 +308,8 @@ def ensemble_three_piece(street, temps: dict, memory, sets: dict) -> dict:
     calibration = {
         "temperature": {n: round(fitted[n][0], 4) for n in names},
         "fitted_on": "validation lists of the stylists' three-piece outfits and of outfits-ccp "
-        "(street photos), liked and negative pairs weighed equally",
+        "(street photos), liked and negative pairs weighed equally"
+        + (", one fit shared by the three pairs" if shared else ""),
     }
     return {"arrays": arrays, "calibration": calibration, "alpha": alpha, "figures": figures}
 
@@ -982,6 +998,12 @@ def main(argv: list[str] | None = None) -> int:
         help="with --keep-three-piece and --ship-c memory: the three-piece pairs are the kept "
         "street-photo pairs and the outfit memory's side by side, weighed on validation lists",
     )
+    parser.add_argument(
+        "--shared-calibration",
+        action="store_true",
+        help="with --ensemble: one calibration for the three three-piece pairs instead of one "
+        "each (so that it does not weigh the pairs in the ranking)",
+    )
     parser.add_argument("--home", type=Path, help="Stylist home for the feature cache")
     parser.add_argument("--out", type=Path, default=REPO / "models")
     parser.add_argument("--device", default="cpu", help="where torch trains: cpu or cuda")
@@ -1114,7 +1136,11 @@ def main(argv: list[str] | None = None) -> int:
                                 "test": (table, test),
                             }
                             ens = ensemble_three_piece(
-                                kept, kept.info["temperature"], trained, sets
+                                kept,
+                                kept.info["temperature"],
+                                trained,
+                                sets,
+                                shared=args.shared_calibration,
                             )
                             got = ens["figures"][ens["alpha"]]["test"]
                             cv["runs"][seed][k][family]["shipped"] = {
@@ -1237,7 +1263,9 @@ def main(argv: list[str] | None = None) -> int:
                     ),
                 )
             temps = before.info["temperature"]
-            ens = ensemble_three_piece(before, temps, shipped["three-memory"][0], sets)
+            ens = ensemble_three_piece(
+                before, temps, shipped["three-memory"][0], sets, shared=args.shared_calibration
+            )
             arrays, hidden = ens["arrays"], 2 * HIDDEN
             metrics["three_piece_ensemble"] = {"alpha": ens["alpha"], "figures": ens["figures"]}
             extra["three_piece_kept_from"] = (
