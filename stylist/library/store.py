@@ -11,8 +11,9 @@ at any moment leaves a consistent library:
   go.
 
 Either way a row is only ever visible while its files are in place, to readers in any process.
-On open, whatever is left in ``incoming/`` is settled: files whose row exists are put (back) in
-place, the others are deleted together with their place. So every row has its files and no file
+On open, whatever is left in ``incoming/`` is settled: files whose row exists are put back in
+place where their place is empty (else they are only a second name, or a copy, and go), the
+others are deleted together with their place. So every row has its files and no file
 is without its row.
 
 Several processes may share a library (see ``library.lock``): every write that touches stored
