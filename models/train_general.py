@@ -269,12 +269,17 @@ def ensemble_three_piece(street, temps: dict, memory, sets: dict, shared: bool =
         t_m, b_m = own[n]
         return alpha * d_s[n] / temps[n] + (1 - alpha) * (d_m[n] - b_m) / t_m
 
+    # the joint calibration is fitted on both data sets' validation lists
+    calibration_rows = per_list["mango val"] + per_list["ccp val"]
+    calibration_labels = np.concatenate([lab for _, _, lab in calibration_rows])
     figures, best = {}, None
     for alpha in ALPHAS:
-        rows = per_list["mango val"] + per_list["ccp val"]
         fitted = platt(
-            [np.concatenate([joint(a, b, alpha, n) for a, b, _ in rows]) for n in names],
-            np.concatenate([lab for _, _, lab in rows]),
+            [
+                np.concatenate([joint(a, b, alpha, n) for a, b, _ in calibration_rows])
+                for n in names
+            ],
+            calibration_labels,
         )
         got = {}
         for key, rows in per_list.items():

@@ -278,7 +278,7 @@ def validation_lists(
         negatives = val_dislikes
     else:
         sampler = NegativeSampler(
-            val_likes, list(pools), known=list(known), mode="random", per_positive=per_positive
+            val_likes, pools, known=known, mode="random", per_positive=per_positive
         )
         negatives = sampler.sample(np.random.default_rng([seed, 12])).reshape(-1, 3)
     triples = np.concatenate([val_likes, negatives])

@@ -85,7 +85,6 @@ def test_torch_is_imported_only_in_learn_and_the_export_of_backbones():
         "learn",
         "vision/export.py",
         "vision/efficientnet_lite.py",
-        "vision/lite2.py",
         "vision/preprocess.py",
     }
     offenders = [
