@@ -266,8 +266,17 @@ def cmd_rename(stylist, args) -> int:
 
 
 def cmd_remove(stylist, args) -> int:
+    gone = set(args.ids)
+    favourites = sum(1 for f in stylist.favourites() if gone & set(f.outfit.ids()))
+    verdicts = sum(1 for v in stylist.library.verdicts() if gone & set(v.outfit.ids()))
     removed = stylist.remove(args.ids)
-    print(f"Removed {len(removed)} item(s) and their files.")
+    held = [
+        f"{n} {what}{'s' if n != 1 else ''}"
+        for n, what in ((favourites, "favourite"), (verdicts, "verdict"))
+        if n
+    ]
+    also = f", with the {' and '.join(held)} on outfits that held them" if held else ""
+    print(f"Removed {len(removed)} item(s) and their files{also}.")
     return EXIT_OK
 
 
@@ -461,7 +470,15 @@ def cmd_models(stylist, args) -> int:
 
 def cmd_eval(stylist, args) -> int:
     build_info.require_torch("the evaluation")
-    from stylist.learn.evaluate import run_eval
+    from stylist.learn.evaluate import run_eval, write_json
+
+    if args.json and stylist.paths.holds(args.json):
+        raise UsageError(
+            f"cannot write the figures to {args.json}: it is inside the library folder "
+            f"{stylist.paths.data_dir}; choose a file outside it"
+        )
+    if args.json and not Path(args.json).expanduser().parent.is_dir():
+        raise UsageError(f"cannot write the figures to {args.json}: its folder does not exist")
 
     report = run_eval(
         args.dataset,
@@ -479,7 +496,7 @@ def cmd_eval(stylist, args) -> int:
     )
     print(report.table())
     if args.json:
-        args.json.write_text(json.dumps(report.to_json(), indent=2))
+        write_json(report, args.json)
         print(f"Figures written to {args.json}.")
     return EXIT_OK
 

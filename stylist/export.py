@@ -208,7 +208,9 @@ def _json_export(outfits: list[ExportOutfit], photo_path, target: Path) -> dict:
         record.update(dict.fromkeys(SLOT_NAMES))  # the slots this outfit leaves empty stay null
         for slot, item in zip(o.outfit.slots(), o.items, strict=True):
             name = f"item-{item.id}.jpg"
-            shutil.copyfile(photo_path(item.working_file), folder / name)
+            with open(photo_path(item.working_file), "rb") as photo:
+                # a new file renamed into place: never written through a link to another file
+                atomic_write(folder / name, lambda fh, photo=photo: shutil.copyfileobj(photo, fh))
             record[slot] = {
                 "id": item.id,
                 "category": item.category.value,

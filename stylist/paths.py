@@ -87,6 +87,13 @@ class Paths:
         """Folders that hold only files belonging to library rows."""
         return (self.originals, self.working, self.thumbnails)
 
+    def holds(self, path: str | os.PathLike[str]) -> bool:
+        """Whether ``path`` (links resolved) lies in this home's data or settings folder, where
+        only Stylist writes: an export or a report written there could replace the database."""
+        p = Path(path).expanduser().resolve()
+        folders = {self.data_dir.resolve(), self.config_dir.resolve()}
+        return any(p == d or d in p.parents for d in folders)
+
     def ensure(self) -> Paths:
         for folder in (self.data_dir, self.config_dir, *self.stored_dirs(), self.incoming):
             folder.mkdir(parents=True, exist_ok=True)

@@ -1092,6 +1092,12 @@ class Stylist:
         :func:`stylist.export.export_outfits`)."""
         from stylist.export import ExportOutfit, export_outfits
 
+        if self.paths.holds(target):
+            raise UsageError(
+                f"cannot export to {target}: it is inside the library folder "
+                f"{self.paths.data_dir}, where Stylist keeps your photos and database; "
+                "choose a file outside it"
+            )
         rows = [f for f in self.favourites() if ids is None or f.id in set(ids)]
         try:
             ranker = self.ranker()

@@ -49,6 +49,27 @@ def test_import_items_set_category_remove_info(capsys, some_photos, stylist_home
     assert code == 0 and "consistent" in out
 
 
+def test_remove_says_which_favourites_and_verdicts_went_with_the_items(capsys, some_photos):
+    folder = some_photos[0].parent
+    ids = {}
+    for n, slot in enumerate(("top", "bottom", "shoes")):
+        one = folder / slot
+        one.mkdir()
+        shutil.move(some_photos[4 * n], one / some_photos[4 * n].name)
+        code, _, _ = run(capsys, "import", str(one), "--category", slot, "--no-features")
+        code, out, _ = run(capsys, "items", "--category", slot, "--json")
+        ids[slot] = str(json.loads(out)[0]["id"])
+    outfit = (ids["top"], ids["bottom"], ids["shoes"])
+    assert run(capsys, "like", *outfit)[0] == 0
+    assert run(capsys, "favourite", "add", *outfit)[0] == 0
+
+    code, out, _ = run(capsys, "remove", ids["shoes"])
+    assert code == 0
+    assert "Removed 1 item(s) and their files, with the 1 favourite and 1 verdict" in out
+    code, out, _ = run(capsys, "remove", ids["top"])
+    assert code == 0 and out.strip() == "Removed 1 item(s) and their files."
+
+
 def test_a_folder_of_broken_files_exits_1_with_reasons_and_no_traceback(
     capsys, some_photos, tmp_path
 ):

@@ -18,6 +18,7 @@ SCRIPT = textwrap.dedent(
     """
     import importlib.abc
     import json
+    import os
     import sys
 
     BLOCKED = ("torch", "torchvision")
@@ -55,7 +56,7 @@ SCRIPT = textwrap.dedent(
     stylist.use_model_version(trained.version_id)
     assert stylist.suggest(10)[0].score != best[0].score  # the personal version ranks
     stylist.add_favourite(best[0].outfit())
-    exported = stylist.export_favourites(home + "/favourites.png")
+    exported = stylist.export_favourites(os.path.dirname(home) + "/favourites.png")
     assert exported.stat().st_size > 0
     stylist.close()
 

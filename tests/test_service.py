@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from PIL import Image
@@ -108,6 +109,53 @@ def test_verdicts_favourites_and_export(demo, tmp_path):
     js = demo.export_favourites(tmp_path / "favs.json", ids=[fav])
     data = json.loads(js.read_text())
     assert len(data["outfits"]) == 1 and data["outfits"][0]["score"] is not None
+
+
+def test_an_export_never_lands_in_the_library_folder(demo, tmp_path):
+    """Exporting onto the database (or anywhere in the library folder, also through a link)
+    is refused before anything is written: the database and the favourites stay as they were."""
+    fav = demo.add_favourite(demo.suggest(1)[0].outfit())
+    favourites = [f.id for f in demo.favourites()]
+    home = demo.paths.data_dir
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.symlink_to(home, target_is_directory=True)
+    targets = [
+        demo.paths.database,
+        home / "favourites.json",
+        demo.paths.originals / "favourites.png",
+        demo.paths.config_dir / "settings.json",
+        elsewhere / "favourites.pdf",
+    ]
+    for target in targets:
+        with pytest.raises(UsageError, match="inside the library folder"):
+            demo.export_favourites(target, "json")
+    assert demo.paths.database.read_bytes()[:16] == b"SQLite format 3\x00"
+    assert not (home / "favourites_photos").exists()
+    assert [f.id for f in demo.favourites()] == favourites
+    demo.remove_favourite(fav)
+
+
+def test_a_json_export_never_writes_through_a_link_to_another_file(demo, tmp_path):
+    outfit = demo.suggest(1)[0].outfit()
+    fav = demo.add_favourite(outfit)
+    mine = tmp_path / "my-own-photo.jpg"
+    mine.write_bytes(b"a photo of my own")
+    photos = tmp_path / "out" / "favs_photos"
+    photos.mkdir(parents=True)
+    os.link(mine, photos / f"item-{outfit.top}.jpg")  # a second name from some earlier work
+    demo.export_favourites(tmp_path / "out" / "favs.json", ids=[fav])
+    assert mine.read_bytes() == b"a photo of my own"
+    with Image.open(photos / f"item-{outfit.top}.jpg") as im:
+        assert im.format == "JPEG"
+    demo.remove_favourite(fav)
+
+
+def test_cli_eval_refuses_to_write_its_figures_into_the_library(tmp_path, capsys):
+    home = tmp_path / "home"
+    code = main(["--home", str(home), "eval", "outfits.json", "--json", str(home / "x.json")])
+    assert code == 2
+    assert "inside the library folder" in capsys.readouterr().err
+    assert not (home / "x.json").exists()
 
 
 def test_suggest_reports_the_ranker_build_and_can_be_cancelled_in_it(demo):
