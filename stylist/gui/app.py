@@ -7,12 +7,13 @@ Unexpected errors reach the person as a readable dialog, never as a traceback on
 
 from __future__ import annotations
 
+import gc
 import sys
 import traceback
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -53,6 +54,47 @@ def window_settings(paths: Paths) -> QSettings:
     return QSettings(str(paths.config_dir / "window.ini"), QSettings.Format.IniFormat)
 
 
+class GuiThreadCollector(QObject):
+    """Python's cycle collector, run on the GUI thread only, while a window is open.
+
+    Left to itself the collector runs in whichever thread allocates when a threshold is
+    crossed: a worker reading the wardrobe could then free the last Python references of a
+    closed dialog's widgets, and Qt objects destroyed off the GUI thread crash the app.
+    Automatic collection is off while any window lives; a timer on the GUI thread collects
+    instead, generation by generation, as the collector's own thresholds say."""
+
+    windows = 0  # open windows holding automatic collection off
+
+    def __init__(self, window: QObject, interval_ms: int = 500) -> None:
+        super().__init__(window)
+        GuiThreadCollector.windows += 1
+        gc.disable()
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self.collect)
+        self.timer.start(interval_ms)
+        window.destroyed.connect(GuiThreadCollector.released)
+
+    @staticmethod
+    def collect() -> None:
+        counts, thresholds = gc.get_count(), gc.get_threshold()
+        for generation in (2, 1, 0):
+            if counts[generation] > thresholds[generation]:
+                gc.collect(generation)
+                return
+
+    @staticmethod
+    def released(*_: Any) -> None:
+        GuiThreadCollector.windows = max(0, GuiThreadCollector.windows - 1)
+        # Back on from the event loop, not from here: the window's children are still being
+        # destroyed, and a collection now could free their Python halves mid-way.
+        QTimer.singleShot(0, GuiThreadCollector.resume)
+
+    @staticmethod
+    def resume() -> None:
+        if GuiThreadCollector.windows == 0:
+            gc.enable()
+
+
 def create_window(base: Paths, demo: bool = False) -> MainWindow:
     """Open the library at ``base`` (or its demo wardrobe) in a new main window (not shown)."""
     from stylist.service import Stylist
@@ -63,6 +105,7 @@ def create_window(base: Paths, demo: bool = False) -> MainWindow:
     session = Session(service, base, tasks)
     thumbs = ThumbnailCache()
     window = MainWindow(session, window_settings(base), thumbs)
+    window.collector = GuiThreadCollector(window)
     # The window owns its workers and caches: they go when it goes.
     tasks.setParent(window)
     session.setParent(window)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QEvent, QSize, Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -191,3 +191,43 @@ def test_long_painting_does_not_exhaust_none():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-500:]
     assert done.stdout.strip() == "ok"
+
+
+def test_python_frees_cycles_on_the_gui_thread_only_while_a_window_is_open(qtbot, stylist_home):
+    """Garbage made and churned on a worker is freed on the GUI thread: freed on a worker, a
+    closed dialog's widgets would be destroyed off the GUI thread, which crashes Qt."""
+    import gc
+    import threading
+
+    from stylist import paths
+    from stylist.gui.app import create_window
+
+    window = create_window(paths.for_home(stylist_home))  # closed and deleted below
+    window.show()
+    qtbot.waitUntil(lambda: window.session.loaded, timeout=10000)
+    assert not gc.isenabled()
+    freed_on_gui_thread: list[bool] = []
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+        def __del__(self) -> None:
+            freed_on_gui_thread.append(threading.current_thread() is threading.main_thread())
+
+    def churn(progress, cancel) -> int:
+        for _ in range(20):
+            Cycle()
+        # enough tracked allocations to cross the collector's thresholds many times over
+        return len([[] for _ in range(300_000)])
+
+    task = window.session.tasks.start(churn, "churning", kind="read", quiet=True)
+    qtbot.waitUntil(lambda: task not in window.session.tasks.active(include_quiet=True))
+    kept = [[] for _ in range(5_000)]  # the GUI thread's own allocations cross a threshold
+    qtbot.waitUntil(lambda: len(freed_on_gui_thread) == 20, timeout=10000)
+    assert all(freed_on_gui_thread) and len(kept) == 5_000
+
+    window.close()
+    window.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    qtbot.waitUntil(gc.isenabled)  # automatic collection is back once the window is gone
