@@ -472,11 +472,8 @@ def cmd_eval(stylist, args) -> int:
     build_info.require_torch("the evaluation")
     from stylist.learn.evaluate import run_eval, write_json
 
-    if args.json and stylist.paths.holds(args.json):
-        raise UsageError(
-            f"cannot write the figures to {args.json}: it is inside the library folder "
-            f"{stylist.paths.data_dir}; choose a file outside it"
-        )
+    if args.json:
+        stylist.check_outside(args.json, "write the figures to")
     if args.json and not Path(args.json).expanduser().parent.is_dir():
         raise UsageError(f"cannot write the figures to {args.json}: its folder does not exist")
 

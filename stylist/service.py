@@ -105,6 +105,9 @@ class Stylist:
 
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
+        # Homes whose folders nothing Stylist exports may land in (a demo adds the library
+        # around it).
+        self.homes: list[Paths] = [paths]
         self.library = Library.open(paths)
         self.settings = Settings.load(paths)
         # Worker threads share this object: what it keeps between calls is made under locks.
@@ -131,6 +134,7 @@ class Stylist:
 
             shutil.rmtree(demo_paths.data_dir)
         demo = cls(demo_paths)
+        demo.homes.append(base)
         report = None
         if sum(demo.library.counts().values()) == 0:
             report = demo.import_photos([DEMO_WARDROBE])
@@ -1084,6 +1088,17 @@ class Stylist:
     def favourites(self):
         return self.library.favourites()
 
+    def check_outside(self, target, doing: str) -> None:
+        """Raise UsageError when ``target`` lies in a library folder: a file written there
+        could replace the database or a stored photo."""
+        for home in self.homes:
+            if home.holds(target):
+                raise UsageError(
+                    f"cannot {doing} {target}: it is inside the library folder "
+                    f"{home.data_dir}, where Stylist keeps your photos and database; "
+                    "choose a file outside it"
+                )
+
     def export_favourites(
         self, target, fmt: str | None = None, ids=None, cutouts: bool = True, pdf_writer=None
     ) -> Path:
@@ -1092,12 +1107,7 @@ class Stylist:
         :func:`stylist.export.export_outfits`)."""
         from stylist.export import ExportOutfit, export_outfits
 
-        if self.paths.holds(target):
-            raise UsageError(
-                f"cannot export to {target}: it is inside the library folder "
-                f"{self.paths.data_dir}, where Stylist keeps your photos and database; "
-                "choose a file outside it"
-            )
+        self.check_outside(target, "export to")
         rows = [f for f in self.favourites() if ids is None or f.id in set(ids)]
         try:
             ranker = self.ranker()

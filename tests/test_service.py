@@ -129,6 +129,13 @@ def test_an_export_never_lands_in_the_library_folder(demo, tmp_path):
     for target in targets:
         with pytest.raises(UsageError, match="inside the library folder"):
             demo.export_favourites(target, "json")
+    around = Stylist.open_demo(paths_mod.for_home(tmp_path / "person"))[0]  # a demo in a library
+    try:
+        for target in (tmp_path / "person" / "library.sqlite3", around.paths.database):
+            with pytest.raises(UsageError, match="inside the library folder"):
+                around.export_favourites(target, "json")
+    finally:
+        around.close()
     assert demo.paths.database.read_bytes()[:16] == b"SQLite format 3\x00"
     assert not (home / "favourites_photos").exists()
     assert [f.id for f in demo.favourites()] == favourites
