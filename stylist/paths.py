@@ -18,6 +18,9 @@ HOME_ENV = "STYLIST_HOME"
 LOCATION_FILE = "library-location.txt"
 
 
+DATABASE_NAME = "library.sqlite3"  # a folder holding it is a Stylist home
+
+
 @dataclass(frozen=True)
 class Paths:
     """Every location of one Stylist home."""
@@ -27,7 +30,7 @@ class Paths:
 
     @property
     def database(self) -> Path:
-        return self.data_dir / "library.sqlite3"
+        return self.data_dir / DATABASE_NAME
 
     @property
     def originals(self) -> Path:

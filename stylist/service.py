@@ -27,6 +27,7 @@ from stylist.domain import (
 )
 from stylist.errors import StylistError, UsageError
 from stylist.library import CheckReport, Library
+from stylist.library.folders import LIBRARY_SKIPPED
 from stylist.library.importer import ImportReport, import_photos
 from stylist.paths import Paths
 from stylist.settings import Settings
@@ -157,7 +158,19 @@ class Stylist:
         progress: Progress | None = None,
         cancel: Cancel | None = None,
     ) -> ImportReport:
-        return import_photos(self.library, sources, category, progress=progress, cancel=cancel)
+        """Import photos from files and folders; what lies in a library's folder (this one's
+        working copies and thumbnails, say) is refused with the reason, the rest goes on."""
+        sources = [Path(s).expanduser() for s in sources]
+        inside = [s for s in sources if any(home.holds(s) for home in self.homes)]
+        report = import_photos(
+            self.library,
+            [s for s in sources if s not in inside],
+            category,
+            progress=progress,
+            cancel=cancel,
+        )
+        report.failed[:0] = [(s, LIBRARY_SKIPPED) for s in inside]
+        return report
 
     def items(self, category: Category | None = None) -> list[Item]:
         return self.library.items(category)

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from stylist.cli import main
 from tests.test_import import make_broken_folder
@@ -68,6 +69,26 @@ def test_remove_says_which_favourites_and_verdicts_went_with_the_items(capsys, s
     assert "Removed 1 item(s) and their files, with the 1 favourite and 1 verdict" in out
     code, out, _ = run(capsys, "remove", ids["top"])
     assert code == 0 and out.strip() == "Removed 1 item(s) and their files."
+
+
+def test_the_library_never_imports_its_own_folder(capsys, some_photos, stylist_home):
+    """Its working copies and thumbnails are not photos of their own: a library's folder is
+    refused whole (named with the reason), inside another folder too, and the rest goes on."""
+    assert run(capsys, "import", str(some_photos[0].parent), "--no-features")[0] == 0
+    for source in (stylist_home, stylist_home / "working"):
+        code, out, err = run(capsys, "import", str(source), "--no-features")
+        assert code == 1 and "Imported 0 photo(s)" in out
+        assert f"{source}: a Stylist library's folder" in err + out
+    around = stylist_home.parent / "around"
+    around.mkdir()
+    shutil.copytree(stylist_home, around / "old-library")
+    shutil.copyfile(some_photos[0], around / "new.jpg")
+    Image.open(some_photos[0]).rotate(90, expand=True).save(around / "turned.jpg")
+    code, out, err = run(capsys, "import", str(around), "--no-features")
+    assert code == 1 and "Imported 1 photo(s); 1 already in the library" in out
+    assert "old-library: a Stylist library's folder" in err + out
+    code, out, _ = run(capsys, "info", "--json")
+    assert json.loads(out)["total"] == 13
 
 
 def test_a_folder_of_broken_files_exits_1_with_reasons_and_no_traceback(

@@ -15,6 +15,12 @@ from pathlib import Path
 
 from stylist.domain import Category
 from stylist.library.photos import IMAGE_SUFFIXES
+from stylist.paths import DATABASE_NAME
+
+LIBRARY_SKIPPED = (
+    "a Stylist library's folder: its photos are in that library already (photos in its "
+    "lost+found/ come back with `stylist check --adopt`)"
+)
 
 _WORDS = {
     Category.TOP: """
@@ -87,10 +93,19 @@ def _hidden(name: str) -> bool:
     return name.startswith(".") or name in ("Thumbs.db", "desktop.ini", "__MACOSX")
 
 
-def find_photos(root: Path) -> Iterator[tuple[Path, Category | None]]:
+def find_photos(
+    root: Path, skipped: list[tuple[Path, str]] | None = None
+) -> Iterator[tuple[Path, Category | None]]:
     """Photos under a folder (recursive, hidden files and folders skipped), sorted, each with
-    the category its folders name. Files that are not image files are passed over."""
+    the category its folders name. Files that are not image files are passed over. A Stylist
+    library's folder is passed over whole (its working copies and thumbnails are not photos
+    of their own), and named in ``skipped`` with the reason."""
     for folder, dirs, files in os.walk(root):
+        if DATABASE_NAME in files:
+            dirs[:] = []
+            if skipped is not None:
+                skipped.append((Path(folder), LIBRARY_SKIPPED))
+            continue
         dirs[:] = sorted(d for d in dirs if not _hidden(d))
         for name in sorted(files):
             if _hidden(name) or Path(name).suffix.lower() not in IMAGE_SUFFIXES:

@@ -45,7 +45,7 @@ def collect(
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            photos.extend(find_photos(path))
+            photos.extend(find_photos(path, failed))
         elif path.exists() or path.is_symlink():
             photos.append((path, None))  # read_photo says what is wrong with a non-photo
         else:
