@@ -1079,7 +1079,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command != "check":
                 for message in stylist.library.recovered:
                     print(f"stylist: recovered: {message}", file=sys.stderr)
-            return args.func(stylist, args)
+            code = args.func(stylist, args)
+            sys.stdout.flush()  # a reader gone away is found here, not at the interpreter's exit
+            return code
     except UsageError as exc:
         print(f"stylist: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -1102,6 +1104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nstylist: cancelled; everything finished before stays stored.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (``stylist items | head``): what was asked is done; say nothing
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -165,3 +165,19 @@ def test_make_run_opens_the_demo_only_while_the_library_is_empty(monkeypatch, ca
     run(capsys, "import", "--no-features", str(some_photos[0]))
     assert main(["--demo-if-empty"]) == 0
     assert opened == [True, False]
+
+
+def test_a_reader_that_goes_away_is_no_error(stylist_home):
+    """``stylist items | head``: the reader leaves early; no traceback, exit status 0."""
+    import subprocess
+    import sys
+
+    assert main(["--home", str(stylist_home), "info"]) == 0
+    child = subprocess.Popen(
+        [sys.executable, "-m", "stylist", "--home", str(stylist_home), "info"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    child.stdout.close()  # gone before the first line is written
+    assert child.wait(timeout=120) == 0
+    assert child.stderr.read() == b""

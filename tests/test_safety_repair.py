@@ -79,6 +79,31 @@ def test_a_lost_database_is_rebuilt_from_the_stored_originals_and_nothing_is_del
     assert code == 0 and "consistent now" in out
 
 
+def test_a_folder_of_the_persons_own_never_becomes_a_library(capsys, tmp_path, some_photos):
+    """A library made in a folder whose photos/ or incoming/ hold the person's own files would
+    take them for strays (a repair moves them, opening settles "journal" files): refused."""
+    home = tmp_path / "Pictures"
+    (home / "photos").mkdir(parents=True)
+    (home / "incoming").mkdir()
+    Image.new("RGB", (64, 48), "red").save(home / "photos" / "holiday.jpg")
+    (home / "incoming" / "to-sort.txt").write_text("the person's own")
+    before = {p: p.read_bytes() for p in home.rglob("*") if p.is_file()}
+    for command in (["check", "--repair"], ["import", str(some_photos[0])], ["info"]):
+        code, _, err = run(capsys, "--home", str(home), *command)
+        assert code == 2 and "is not a Stylist library" in err, command
+        assert "photos/holiday.jpg" in err
+    assert {p: p.read_bytes() for p in home.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in home.iterdir()) == ["incoming", "photos"]
+
+    beside = tmp_path / "Documents"  # other folders of the person's are never Stylist's business
+    (beside / "Holiday").mkdir(parents=True)
+    (beside / "Holiday" / "notes.txt").write_text("kept")
+    code, _, _ = run(capsys, "--home", str(beside), "import", str(some_photos[0]))
+    assert code == 0
+    code, out, _ = run(capsys, "--home", str(beside), "check", "--repair")
+    assert code == 0 and (beside / "Holiday" / "notes.txt").read_text() == "kept"
+
+
 def test_an_item_goes_only_when_its_photo_and_working_copy_are_gone_and_that_is_reported(
     capsys, paths, filled
 ):
@@ -142,6 +167,7 @@ def test_a_deep_check_finds_four_changed_bytes_in_an_original(paths, filled):
 
 
 def test_adopt_imports_the_photos_in_lost_found_again(capsys, paths, some_photos):
+    Library.open(paths).close()  # lost+found/ is a library's
     paths.lost_found.mkdir(parents=True)
     for photo in some_photos[:3]:
         shutil.copyfile(photo, paths.lost_found / photo.name)

@@ -41,6 +41,7 @@ from stylist.errors import StylistError, UsageError
 from stylist.library import backups, schema
 from stylist.library.lock import LOCK_NAME, LibraryLock
 from stylist.library.photos import PreparedPhoto
+from stylist.library.repair import stored_sha
 from stylist.naming import base_name, clean_name, numbered
 from stylist.paths import Paths, printable
 
@@ -92,6 +93,32 @@ class CheckReport:
             and not self.damaged
             and not self.unregistered
         )
+
+
+def _foreign_content(paths: Paths) -> str | None:
+    """What, in a folder that holds no library (no database, no backup, no stored photo), a
+    new library would take for its own: anything in the folders it keeps photos, journals,
+    caches and models in, or a demo folder that is not a library. None when there is nothing
+    of the kind. A library that lost its database keeps its photos: a check rebuilds its items
+    from them."""
+    if not paths.data_dir.is_dir() or paths.database.exists() or backups.list_backups(paths):
+        return None
+    if any(stored_sha(paths.originals, p) for p in paths.originals.glob("??/*")):
+        return None  # a library's photos, stored by their content hash: its database was lost
+    hashed = (paths.originals, paths.working, paths.thumbnails)
+    kept = (paths.cutouts, paths.incoming, paths.features, paths.cache, paths.models)
+    for folder in (*hashed, *kept, paths.lost_found, paths.demo_home):
+        if not folder.exists() and not folder.is_symlink():
+            continue
+        if not folder.is_dir() or folder.is_symlink():
+            return printable(folder.name)
+        if folder == paths.demo_home and (folder / paths.database.name).exists():
+            continue  # the demo wardrobe's own library
+        for entry in sorted(folder.iterdir()):
+            if folder in hashed and entry.is_dir() and len(entry.name) == 2:
+                continue  # photos of a library, stored by their content hash
+            return printable(entry.relative_to(paths.data_dir))
+    return None
 
 
 @dataclass
@@ -150,6 +177,13 @@ class Library:
 
         Opening holds the library's lock exclusively for a moment: migrations, the recovery of
         a damaged database and the settling of ``incoming/`` never run beside a writer."""
+        foreign = _foreign_content(paths)
+        if foreign is not None:
+            raise UsageError(
+                f"{paths.data_dir} is not a Stylist library, and {foreign} in it is not "
+                "Stylist's: a new library needs a folder of its own (checks and repairs move "
+                "what does not belong in its folders), so choose an empty or a new folder"
+            )
         try:
             paths.ensure()
         except OSError as exc:
