@@ -133,7 +133,10 @@ class Stylist:
         if reset and demo_paths.data_dir.exists():
             import shutil
 
-            shutil.rmtree(demo_paths.data_dir)
+            folder = demo_paths.data_dir
+            if not demo_paths.database.exists() and any(folder.iterdir()):
+                raise UsageError(f"{folder} is not the demo wardrobe's library: left as it is")
+            shutil.rmtree(folder)
         demo = cls(demo_paths)
         demo.homes.append(base)
         report = None

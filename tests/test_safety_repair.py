@@ -95,6 +95,14 @@ def test_a_folder_of_the_persons_own_never_becomes_a_library(capsys, tmp_path, s
     assert {p: p.read_bytes() for p in home.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in home.iterdir()) == ["incoming", "photos"]
 
+    Library.open(paths_mod.for_home(tmp_path / "Library")).close()
+    demo = tmp_path / "Library" / "demo"  # a folder named like the demo's is not the demo
+    demo.mkdir()
+    (demo / "notes.txt").write_text("mine")
+    code, _, err = run(capsys, "--home", str(tmp_path / "Library"), "demo", "--reset")
+    assert code == 2 and "not the demo wardrobe's library" in err
+    assert (demo / "notes.txt").read_text() == "mine"
+
     beside = tmp_path / "Documents"  # other folders of the person's are never Stylist's business
     (beside / "Holiday").mkdir(parents=True)
     (beside / "Holiday" / "notes.txt").write_text("kept")
