@@ -97,17 +97,18 @@ class CheckReport:
 
 def _foreign_content(paths: Paths) -> str | None:
     """What, in a folder that holds no library (no database, no backup, no stored photo), a
-    new library would take for its own: anything in the folders it keeps photos, journals,
-    caches and models in, or a demo folder that is not a library. None when there is nothing
-    of the kind. A library that lost its database keeps its photos: a check rebuilds its items
-    from them."""
+    new library would take for its own: anything in the folders it keeps photos, cut-outs and
+    journals in, or in lost+found/, or a demo folder that is not a library. None when there is
+    nothing of the kind. A library that lost its database keeps its photos: a check rebuilds
+    its items from them."""
     if not paths.data_dir.is_dir() or paths.database.exists() or backups.list_backups(paths):
         return None
     if any(stored_sha(paths.originals, p) for p in paths.originals.glob("??/*")):
         return None  # a library's photos, stored by their content hash: its database was lost
     hashed = (paths.originals, paths.working, paths.thumbnails)
-    kept = (paths.cutouts, paths.incoming, paths.features, paths.cache, paths.models)
-    for folder in (*hashed, *kept, paths.lost_found, paths.demo_home):
+    # features/, cache/ and models/ are left out: backbones and feature caches are put there
+    # before any library exists (a build's home, an installed backbone)
+    for folder in (*hashed, paths.cutouts, paths.incoming, paths.lost_found, paths.demo_home):
         if not folder.exists() and not folder.is_symlink():
             continue
         if not folder.is_dir() or folder.is_symlink():
