@@ -1069,6 +1069,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from stylist import paths as paths_mod
     from stylist.service import Stylist
 
+    base = None
     try:
         base = paths_mod.resolve(args.home, config=args.config)
         if args.demo and args.command != "demo":
@@ -1091,7 +1092,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except sqlite3.DatabaseError as exc:
         from stylist.library.backups import is_damage
 
-        if is_damage(exc):
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF == 13 or "disk is full" in str(exc):
+            print(
+                f"stylist: the disk holding the library ({base and base.data_dir}) is full: "
+                "what was stored before stays; free some space and run the command again",
+                file=sys.stderr,
+            )
+        elif is_damage(exc):
             # found in the middle of a command; opening the library again restores it
             print(
                 f"stylist: the library's database is damaged ({exc}); run `stylist check` to "

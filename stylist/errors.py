@@ -11,3 +11,7 @@ class UsageError(StylistError):
 
 class PhotoError(StylistError):
     """One photo cannot be imported; the message says why."""
+
+
+class DiskFull(StylistError):
+    """The disk holding the library is full: what was stored before stays; nothing more fits."""

@@ -62,3 +62,40 @@ def test_the_command_line_reports_hostile_files_without_a_traceback(paths, hosti
     result = json.loads(done.stdout)
     assert len(result["added"]) == 4 and len(result["failed"]) == 4
     assert any(f["path"].endswith("\ufffdlist.jpg") for f in result["failed"])
+
+
+def test_a_full_disk_stops_the_import_with_what_was_stored_kept_whole(
+    paths, some_photos, monkeypatch
+):
+    """The disk fills up while the seventh photo is written: the six before stay, the seventh
+    leaves no file behind, the import stops with a message that says so, and importing again
+    once there is room adds the rest."""
+    import errno
+
+    from stylist.errors import DiskFull
+    from stylist.library import store
+
+    real_write, writes = store._write_file, []
+
+    def filling_up(path, data):
+        writes.append(path)
+        if len(writes) > 6 * 3 + 1:  # three files a photo; the seventh's second one fails
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(path, data)
+
+    monkeypatch.setattr(store, "_write_file", filling_up)
+    with Library.open(paths) as lib:
+        with pytest.raises(DiskFull, match=r"is full: 6 photo\(s\) of this import were stored"):
+            import_photos(lib, some_photos, workers=1)
+        assert len(lib.items()) == 6
+        report = lib.check(deep=True)
+        assert report.consistent, report
+    assert not any(paths.incoming.iterdir())
+    stored = [p for p in paths.data_dir.rglob("*") if p.is_file() and p.suffix == ".jpg"]
+    assert len([p for p in stored if p.is_relative_to(paths.originals)]) == 6
+
+    monkeypatch.setattr(store, "_write_file", real_write)
+    with Library.open(paths) as lib:
+        again = import_photos(lib, some_photos)
+        assert len(again.added) == 6 and len(again.duplicates) == 6
+        assert len(lib.items()) == 12 and lib.check().consistent

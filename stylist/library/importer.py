@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stylist.domain import Category, CategorySource, Item
-from stylist.errors import PhotoError
+from stylist.errors import DiskFull, PhotoError, StylistError
 from stylist.library.folders import find_photos
 from stylist.library.photos import prepare, read_photo
 from stylist.library.store import Library
@@ -80,9 +80,19 @@ def import_photos(
                 report.duplicates.append(path)
                 continue
             chosen = category or folder_category or Category.UNSORTED
-            item = library.add_item(
-                result, chosen, CategorySource.USER if chosen != Category.UNSORTED else None
-            )
+            try:
+                item = library.add_item(
+                    result, chosen, CategorySource.USER if chosen != Category.UNSORTED else None
+                )
+            except DiskFull as exc:
+                raise DiskFull(
+                    f"{exc}: {len(report.added)} photo(s) of this import were stored before "
+                    "and stay; free some space and import again (photos already in the "
+                    "library are passed over)"
+                ) from None
+            except StylistError as exc:
+                report.failed.append((path, str(exc)))
+                continue
             known.add(result.sha256)
             if item is None:
                 report.duplicates.append(path)

@@ -23,6 +23,7 @@ is between its steps, and a check never sees an add half done.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -37,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from stylist.domain import Category, CategorySource, Item, Outfit, Verdict, is_holdout
-from stylist.errors import StylistError, UsageError
+from stylist.errors import DiskFull, StylistError, UsageError
 from stylist.library import backups, schema
 from stylist.library.lock import LOCK_NAME, LibraryLock
 from stylist.library.photos import PreparedPhoto
@@ -467,10 +468,24 @@ class Library:
                 return None
             journal = {role: self._journal_path(role, rel[role]) for role in ROLES}
             targets = {role: self.file_path(rel[role]) for role in ROLES}
-            for role in ROLES:
-                _write_file(journal[role], contents[role])
-            for role in ROLES:  # in place before the row is: a reader never misses a file
-                _second_name(journal[role], targets[role])
+            try:
+                for role in ROLES:
+                    _write_file(journal[role], contents[role])
+                for role in ROLES:  # in place before the row is: a reader never misses a file
+                    _second_name(journal[role], targets[role])
+            except OSError as exc:
+                # nothing of this photo stays half-written: no row names its files (none has
+                # its hash), and the writing lock keeps every other writer out meanwhile
+                for role in ROLES:
+                    targets[role].unlink(missing_ok=True)
+                    journal[role].unlink(missing_ok=True)
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise DiskFull(
+                        f"the disk holding the library ({self.paths.data_dir}) is full"
+                    ) from None
+                raise StylistError(
+                    f"{photo.source.name}: cannot be stored in the library: {exc.strerror or exc}"
+                ) from None
             category = Category(category)
             if category == Category.UNSORTED:
                 source = None
