@@ -468,6 +468,7 @@ class Library:
                 return None
             journal = {role: self._journal_path(role, rel[role]) for role in ROLES}
             targets = {role: self.file_path(rel[role]) for role in ROLES}
+            there = {role for role in ROLES if targets[role].exists()}  # e.g. a lost row's
             try:
                 for role in ROLES:
                     _write_file(journal[role], contents[role])
@@ -475,9 +476,11 @@ class Library:
                     _second_name(journal[role], targets[role])
             except OSError as exc:
                 # nothing of this photo stays half-written: no row names its files (none has
-                # its hash), and the writing lock keeps every other writer out meanwhile
+                # its hash), and the writing lock keeps every other writer out meanwhile; files
+                # that were in place before are left to the next check
                 for role in ROLES:
-                    targets[role].unlink(missing_ok=True)
+                    if role not in there:
+                        targets[role].unlink(missing_ok=True)
                     journal[role].unlink(missing_ok=True)
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                     raise DiskFull(
