@@ -62,6 +62,10 @@ class Schedule:
 # tests/benchmarks/bench_feedback.py on its development people and seeds, training on the
 # calibrated scale (fold_calibration): 1e-3 with a pull of 1 learns a taste from 40 verdicts
 # about twice as well as 1e-4 with 10, and the demo's best 20 still read 85-96 %, not 100 %.
+NO_USABLE_LIKE = (
+    "no liked outfit can be used: each needs features for its items, and its items still in "
+    "their places (a top, a bottom and shoes; has a category changed since?)"
+)
 FINE_TUNE = Schedule(lr=1e-3, weight_decay=0.0)
 FROM_SCRATCH = Schedule(lr=1e-3, weight_decay=5e-4)
 ANCHOR = 1.0  # strength of the L2 pull toward the starting weights (0: none)
@@ -229,7 +233,7 @@ def read_verdicts(
         missing = [SLOT_NAMES[k] for k, pool in enumerate(items.pools) if not pool]
         raise FineTuneError(f"the wardrobe has no {' or '.join(missing)} with features")
     if not positives.size:
-        raise FineTuneError("no liked outfit whose three items all have features")
+        raise FineTuneError(NO_USABLE_LIKE)
     x = items.matrix()  # (N, D)
     # Random negatives never land on a judged outfit, of either side.
     known = [tuple(t) for t in (*positives.tolist(), *val_pos.tolist(), *val_dis.tolist())]

@@ -33,6 +33,7 @@ from stylist.tasks import Cancel, Progress
 from stylist.tune import (
     ANCHOR,
     DISLIKE_WEIGHT,
+    NO_USABLE_LIKE,
     FineTuneError,
     FineTuneResult,
     NetSource,
@@ -220,7 +221,7 @@ def _fine_tune(
         missing = [SLOT_NAMES[k] for k, pool in enumerate(items.pools) if not pool]
         raise FineTuneError(f"the wardrobe has no {' or '.join(missing)} with features")
     if not v.liked.size:
-        raise FineTuneError("no liked outfit whose three items all have features")
+        raise FineTuneError(NO_USABLE_LIKE)
     x = items.matrix()  # (N, D)
     start = _starting_point(base, x, seed, net, backbone, backbone_sha256)
     if start.arrays is None:
