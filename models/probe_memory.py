@@ -30,7 +30,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 DATA = REPO.parent / "shared" / "data" / "outfits-mango" / "outfits.json"
-PAIRS = (("top_bottom", 0, 1), ("top_shoes", 0, 2), ("bottom_shoes", 1, 2))
 
 
 def _standardised(x, train):
@@ -53,6 +52,7 @@ def memory_rows(args) -> dict[str, list[float]]:
     from stylist.learn.features import crop_features
     from stylist.learn.memory import OutfitMemory
     from stylist.learn.metrics import average, mean_ndcg, random_ranking, rank_labels
+    from stylist.learn.nets import PAIRS
     from stylist.learn.stages import whitening
     from stylist.paths import for_home, resolve
 

@@ -474,8 +474,8 @@ def cmd_eval(stylist, args) -> int:
 
     if args.json:
         stylist.check_outside(args.json, "write the figures to")
-    if args.json and not Path(args.json).expanduser().parent.is_dir():
-        raise UsageError(f"cannot write the figures to {args.json}: its folder does not exist")
+        if not Path(args.json).expanduser().parent.is_dir():
+            raise UsageError(f"cannot write the figures to {args.json}: its folder does not exist")
 
     report = run_eval(
         args.dataset,
@@ -1090,9 +1090,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"stylist: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except sqlite3.DatabaseError as exc:
-        from stylist.library.backups import is_damage
+        from stylist.library.backups import is_damage, is_full
 
-        if getattr(exc, "sqlite_errorcode", 0) & 0xFF == 13 or "disk is full" in str(exc):
+        if is_full(exc):
             print(
                 f"stylist: the disk holding the library ({base and base.data_dir}) is full: "
                 "what was stored before stays; free some space and run the command again",

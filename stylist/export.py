@@ -9,7 +9,6 @@ under a temporary name and renamed into place, so a failed export leaves nothing
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,9 +207,8 @@ def _json_export(outfits: list[ExportOutfit], photo_path, target: Path) -> dict:
         record.update(dict.fromkeys(SLOT_NAMES))  # the slots this outfit leaves empty stay null
         for slot, item in zip(o.outfit.slots(), o.items, strict=True):
             name = f"item-{item.id}.jpg"
-            with open(photo_path(item.working_file), "rb") as photo:
-                # a new file renamed into place: never written through a link to another file
-                atomic_write(folder / name, lambda fh, photo=photo: shutil.copyfileobj(photo, fh))
+            # a new file renamed into place: never written through a link to another file
+            atomic_write(folder / name, Path(photo_path(item.working_file)).read_bytes())
             record[slot] = {
                 "id": item.id,
                 "category": item.category.value,

@@ -164,7 +164,7 @@ class Stylist:
         """Import photos from files and folders; what lies in a library's folder (this one's
         working copies and thumbnails, say) is refused with the reason, the rest goes on."""
         sources = [Path(s).expanduser() for s in sources]
-        inside = [s for s in sources if any(home.holds(s) for home in self.homes)]
+        inside = [s for s in sources if self._home_holding(s) is not None]
         report = import_photos(
             self.library,
             [s for s in sources if s not in inside],
@@ -1104,16 +1104,20 @@ class Stylist:
     def favourites(self):
         return self.library.favourites()
 
+    def _home_holding(self, path) -> Paths | None:
+        """The library (this one, or the one around a demo) whose folders ``path`` lies in."""
+        return next((home for home in self.homes if home.holds(path)), None)
+
     def check_outside(self, target, doing: str) -> None:
         """Raise UsageError when ``target`` lies in a library folder: a file written there
         could replace the database or a stored photo."""
-        for home in self.homes:
-            if home.holds(target):
-                raise UsageError(
-                    f"cannot {doing} {target}: it is inside the library folder "
-                    f"{home.data_dir}, where Stylist keeps your photos and database; "
-                    "choose a file outside it"
-                )
+        home = self._home_holding(target)
+        if home is not None:
+            raise UsageError(
+                f"cannot {doing} {target}: it is inside the library folder "
+                f"{home.data_dir}, where Stylist keeps your photos and database; "
+                "choose a file outside it"
+            )
 
     def export_favourites(
         self, target, fmt: str | None = None, ids=None, cutouts: bool = True, pdf_writer=None

@@ -57,15 +57,16 @@ class Schedule:
     momentum: float = 0.9  # SGD's
 
 
+NO_USABLE_LIKE = (
+    "no liked outfit can be used: each needs features for its items, and its items still in "
+    "their places (a top, a bottom and shoes; has a category changed since?)"
+)
+
 # Fine-tuning a trained net: no decay toward zero (the pull goes toward the starting weights
 # instead, see ANCHOR). The rate and the pull were chosen together with
 # tests/benchmarks/bench_feedback.py on its development people and seeds, training on the
 # calibrated scale (fold_calibration): 1e-3 with a pull of 1 learns a taste from 40 verdicts
 # about twice as well as 1e-4 with 10, and the demo's best 20 still read 85-96 %, not 100 %.
-NO_USABLE_LIKE = (
-    "no liked outfit can be used: each needs features for its items, and its items still in "
-    "their places (a top, a bottom and shoes; has a category changed since?)"
-)
 FINE_TUNE = Schedule(lr=1e-3, weight_decay=0.0)
 FROM_SCRATCH = Schedule(lr=1e-3, weight_decay=5e-4)
 ANCHOR = 1.0  # strength of the L2 pull toward the starting weights (0: none)

@@ -39,6 +39,7 @@ def _stamp() -> str:
 
 
 _CORRUPT, _NOTADB = 11, 26  # SQLite's primary result codes for a damaged file
+_FULL = 13  # ... and for a disk with no room left
 
 
 def is_damage(exc: sqlite3.Error) -> bool:
@@ -48,6 +49,14 @@ def is_damage(exc: sqlite3.Error) -> bool:
         return code & 0xFF in (_CORRUPT, _NOTADB)
     text = str(exc)
     return "malformed" in text or "not a database" in text
+
+
+def is_full(exc: sqlite3.Error) -> bool:
+    """The error says the disk holding the database has no room left."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF == _FULL
+    return "disk is full" in str(exc)
 
 
 def damage(conn: sqlite3.Connection) -> list[str] | None:
