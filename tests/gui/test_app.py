@@ -204,7 +204,7 @@ def test_python_frees_cycles_on_the_gui_thread_only_while_a_window_is_open(qtbot
 
     window = create_window(paths.for_home(stylist_home))  # closed and deleted below
     window.show()
-    qtbot.waitUntil(lambda: window.session.loaded, timeout=10000)
+    qtbot.waitUntil(lambda: window.session.loaded, timeout=60000)
     assert not gc.isenabled()
     freed_on_gui_thread: list[bool] = []
 
@@ -222,12 +222,15 @@ def test_python_frees_cycles_on_the_gui_thread_only_while_a_window_is_open(qtbot
         return len([[] for _ in range(300_000)])
 
     task = window.session.tasks.start(churn, "churning", kind="read", quiet=True)
-    qtbot.waitUntil(lambda: task not in window.session.tasks.active(include_quiet=True))
+    qtbot.waitUntil(
+        lambda: task not in window.session.tasks.active(include_quiet=True), timeout=60000
+    )
     kept = [[] for _ in range(5_000)]  # the GUI thread's own allocations cross a threshold
-    qtbot.waitUntil(lambda: len(freed_on_gui_thread) == 20, timeout=10000)
+    qtbot.waitUntil(lambda: len(freed_on_gui_thread) == 20, timeout=60000)
     assert all(freed_on_gui_thread) and len(kept) == 5_000
 
     window.close()
     window.deleteLater()
     QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    qtbot.waitUntil(gc.isenabled)  # automatic collection is back once the window is gone
+    # automatic collection is back once the window is gone
+    qtbot.waitUntil(gc.isenabled, timeout=60000)
